@@ -1,0 +1,68 @@
+//! The command line: `observatory-collector <subcommand>`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, ServeConfig, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "observatory-collector", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accept audit streams from the filters and store them durably.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file with the settings below (snake_case keys); env vars and flags override it
+    #[arg(long, env = "OBSERVATORY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
+        ServeConfig::resolve(self.settings, self.config.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "observatory-collector",
+            "serve",
+            "--listen",
+            "127.0.0.1:5000",
+            "--data-dir",
+            "/tmp/d",
+            "--max-senders",
+            "3",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen.port(), 5000);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/d"));
+        assert_eq!(config.max_senders.get(), 3);
+    }
+
+    #[test]
+    fn zero_limit_is_rejected() {
+        let err = Cli::try_parse_from(["observatory-collector", "serve", "--max-senders", "0"])
+            .unwrap_err();
+        assert!(err.to_string().contains("--max-senders"), "{err}");
+    }
+}

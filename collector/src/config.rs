@@ -1,0 +1,245 @@
+//! Settings of `serve`, layered: flag > `OBSERVATORY_*` env var > TOML file
+//! (`--config`, snake_case keys) > default.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
+/// the Istio manifests use (they pass `--listen 0.0.0.0:4317`).
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4317));
+/// Relative to the working directory, for local runs; deployments pass `--data-dir`.
+pub const DEFAULT_DATA_DIR: &str = "./observatory-data";
+/// The largest encoded batch accepted (4 MiB, tonic's own default).
+pub const DEFAULT_MAX_BATCH_BYTES: NonZeroUsize = nonzero(4 * 1024 * 1024);
+pub const DEFAULT_MAX_RECORDS_PER_BATCH: NonZeroUsize = nonzero(10_000);
+pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
+
+/// The resolved configuration of `serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_batch_bytes: NonZeroUsize,
+    pub max_records_per_batch: NonZeroUsize,
+    pub max_senders: NonZeroUsize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: DEFAULT_LISTEN,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_records_per_batch: DEFAULT_MAX_RECORDS_PER_BATCH,
+            max_senders: DEFAULT_MAX_SENDERS,
+        }
+    }
+}
+
+/// One layer of serve settings (flags and env vars, or the TOML file); an
+/// unset field falls through to the layer below.
+#[derive(Debug, Default, Clone, PartialEq, Eq, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address (IP:PORT) to accept audit streams on [default: 127.0.0.1:4317]
+    #[arg(long, env = "OBSERVATORY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the audit store (audit.jsonl) [default: ./observatory-data]
+    #[arg(long, env = "OBSERVATORY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Largest encoded batch; a larger one ends its stream with RESOURCE_EXHAUSTED [default: 4194304]
+    #[arg(long, env = "OBSERVATORY_MAX_BATCH_BYTES", value_name = "BYTES")]
+    pub max_batch_bytes: Option<NonZeroUsize>,
+    /// Most records in one batch [default: 10000]
+    #[arg(long, env = "OBSERVATORY_MAX_RECORDS_PER_BATCH", value_name = "N")]
+    pub max_records_per_batch: Option<NonZeroUsize>,
+    /// Sender instances whose sequence numbers are remembered for dedupe; the least recently seen is forgotten first [default: 100000]
+    #[arg(long, env = "OBSERVATORY_MAX_SENDERS", value_name = "N")]
+    pub max_senders: Option<NonZeroUsize>,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {path}, line {line}: key `{key}`: {message}")]
+    Key {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ServeConfig {
+    /// `settings` (flags and env vars) over the TOML file `file` over the defaults.
+    pub fn resolve(settings: Settings, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let settings = match file {
+            Some(path) => settings.or(Settings::from_file(path)?),
+            None => settings,
+        };
+        let default = ServeConfig::default();
+        Ok(ServeConfig {
+            listen: settings.listen.unwrap_or(default.listen),
+            data_dir: settings.data_dir.unwrap_or(default.data_dir),
+            max_batch_bytes: settings.max_batch_bytes.unwrap_or(default.max_batch_bytes),
+            max_records_per_batch: settings
+                .max_records_per_batch
+                .unwrap_or(default.max_records_per_batch),
+            max_senders: settings.max_senders.unwrap_or(default.max_senders),
+        })
+    }
+}
+
+impl Settings {
+    /// Fills the unset fields of `self` from `lower`.
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            data_dir: self.data_dir.or(lower.data_dir),
+            max_batch_bytes: self.max_batch_bytes.or(lower.max_batch_bytes),
+            max_records_per_batch: self.max_records_per_batch.or(lower.max_records_per_batch),
+            max_senders: self.max_senders.or(lower.max_senders),
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Settings::from_toml(&text).map_err(|e| match e {
+            TomlError::Syntax(message) => ConfigError::Syntax {
+                path: path.to_owned(),
+                message,
+            },
+            TomlError::Key { line, key, message } => ConfigError::Key {
+                path: path.to_owned(),
+                line,
+                key,
+                message,
+            },
+        })
+    }
+
+    fn from_toml(text: &str) -> Result<Settings, TomlError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| TomlError::Syntax(e.to_string()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            if key == "." {
+                return TomlError::Syntax(inner.to_string());
+            }
+            let offset = inner.span().map_or(0, |s| s.start);
+            let line = text.as_bytes()[..offset.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            TomlError::Key {
+                line,
+                key,
+                message: inner.message().to_owned(),
+            }
+        })
+    }
+}
+
+/// A TOML error before the file path is attached.
+#[derive(Debug, PartialEq)]
+enum TomlError {
+    Syntax(String),
+    Key {
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+const fn nonzero(n: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(n) {
+        Some(n) => n,
+        None => NonZeroUsize::MIN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn file_values_fill_unset_settings_and_defaults_the_rest() {
+        let file = Settings::from_toml("listen = \"0.0.0.0:9000\"\nmax_senders = 5\n").unwrap();
+        let flags = Settings {
+            max_senders: NonZeroUsize::new(7),
+            ..Settings::default()
+        };
+        let merged = flags.or(file);
+        assert_eq!(merged.listen, Some("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(merged.max_senders, NonZeroUsize::new(7));
+        assert_eq!(merged.data_dir, None);
+    }
+
+    #[test]
+    fn resolve_without_file_uses_defaults() {
+        let config = ServeConfig::resolve(Settings::default(), None).unwrap();
+        assert_eq!(config, ServeConfig::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:4317");
+        assert_eq!(config.max_batch_bytes.get(), 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn resolve_reads_the_file_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/var/lib/x\"\nmax_records_per_batch = 10\n",
+        )
+        .unwrap();
+        let flags = Settings {
+            max_records_per_batch: NonZeroUsize::new(20),
+            ..Settings::default()
+        };
+        let config = ServeConfig::resolve(flags, Some(&path)).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/x"));
+        assert_eq!(config.max_records_per_batch.get(), 20);
+    }
+
+    #[test]
+    fn wrong_value_names_the_key_and_line() {
+        let err = Settings::from_toml("listen = \"127.0.0.1:1\"\nmax_senders = 0\n").unwrap_err();
+        let TomlError::Key { line, key, message } = err else {
+            unreachable!("{err:?}")
+        };
+        assert_eq!((line, key.as_str()), (2, "max_senders"));
+        assert!(message.contains("nonzero"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Settings::from_toml("lisen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(format!("{err:?}").contains("lisen"), "{err:?}");
+    }
+
+    #[test]
+    fn bad_syntax_and_missing_file_are_errors() {
+        assert!(matches!(
+            Settings::from_toml("listen = "),
+            Err(TomlError::Syntax(_))
+        ));
+        let err = ServeConfig::resolve(Settings::default(), Some(Path::new("/nonexistent/x.toml")))
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
+    }
+}

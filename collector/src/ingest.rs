@@ -1,0 +1,375 @@
+//! The gRPC `AuditService`. Each stream runs in its own task; per batch:
+//! validate → dedupe → write to every sink → ack. A bad batch ends only its
+//! own stream, with a status that says what was wrong.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use observatory_engine::record::{format_ts, unix_nanos, CanonicalRecord};
+use observatory_proto::audit::audit_service_server::AuditService;
+use observatory_proto::audit::{Ack, AuditBatch};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::{Code, Request, Response, Status, Streaming};
+use tracing::{debug, error, warn, Instrument as _};
+
+use crate::config::ServeConfig;
+use crate::dedupe::{classify, Order, SenderKey, SenderTable};
+use crate::sink::{Entry, GapDetail, GapNotice, Sink};
+use crate::stats::Stats;
+use crate::validate::validate;
+
+/// Acks a stream may have in flight towards a slow reader.
+const ACK_QUEUE: usize = 16;
+
+pub struct Ingest {
+    pipeline: Arc<Pipeline>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// What every stream task shares.
+struct Pipeline {
+    max_records: usize,
+    senders: SenderTable,
+    sinks: Vec<Arc<dyn Sink>>,
+    stats: Arc<Stats>,
+}
+
+impl Ingest {
+    /// Streams end (after their current batch) once `shutdown` is cancelled,
+    /// so that a graceful server stop is not held up by open streams. Their
+    /// tasks run on `tasks`, which the server waits for before exiting.
+    pub fn new(
+        config: &ServeConfig,
+        sinks: Vec<Arc<dyn Sink>>,
+        stats: Arc<Stats>,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        Ingest {
+            pipeline: Arc::new(Pipeline {
+                max_records: config.max_records_per_batch.get(),
+                senders: SenderTable::new(config.max_senders),
+                sinks,
+                stats,
+            }),
+            shutdown,
+            tasks,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for Ingest {
+    type StreamStream = ReceiverStream<Result<Ack, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AuditBatch>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let (acks, outbound) = mpsc::channel(ACK_QUEUE);
+        // A task of its own: a batch being written is finished and
+        // recorded even if the client goes away meanwhile.
+        self.tasks.spawn(
+            self.pipeline
+                .clone()
+                .run_stream(request.into_inner(), acks, self.shutdown.clone())
+                .instrument(tracing::info_span!("stream", %peer)),
+        );
+        Ok(Response::new(ReceiverStream::new(outbound)))
+    }
+}
+
+impl Pipeline {
+    async fn run_stream(
+        self: Arc<Self>,
+        mut inbound: Streaming<AuditBatch>,
+        acks: mpsc::Sender<Result<Ack, Status>>,
+        shutdown: CancellationToken,
+    ) {
+        debug!("stream opened");
+        let end = loop {
+            let received = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    break Some(Status::unavailable("collector is shutting down"));
+                }
+                received = inbound.message() => received,
+            };
+            let batch = match received {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break None,
+                Err(status) => break Some(self.receive_error(status)),
+            };
+            match self.handle(batch).await {
+                Ok(ack) => {
+                    if acks.send(Ok(ack)).await.is_err() {
+                        break None;
+                    }
+                }
+                Err(status) => break Some(status),
+            }
+        };
+        debug!(status = ?end.as_ref().map(Status::code), "stream closed");
+        if let Some(status) = end {
+            // Fails only if the client is gone already.
+            let _ = acks.send(Err(status)).await;
+        }
+    }
+
+    async fn handle(&self, batch: AuditBatch) -> Result<Ack, Status> {
+        self.stats.batches_received.add(1);
+        if let Err(invalid) = validate(&batch, self.max_records) {
+            self.stats.batches_rejected.add(1);
+            warn!(
+                proxy_id = %batch.proxy_id,
+                instance_id = %batch.instance_id,
+                "rejected batch: {invalid}"
+            );
+            return Err(Status::invalid_argument(invalid.to_string()));
+        }
+        let key = SenderKey {
+            proxy_id: batch.proxy_id.clone(),
+            instance_id: batch.instance_id.clone(),
+        };
+        if batch.seq == 0 {
+            let stored = match self.senders.get(&key) {
+                Some(stored) => *stored.lock().await,
+                None => 0,
+            };
+            return Ok(Ack { seq: stored });
+        }
+
+        let (stored, evicted) = self.senders.slot(&key);
+        if let Some(old) = evicted {
+            self.stats.senders_evicted.add(1);
+            debug!(
+                ?old,
+                "sender table full: forgot the least recently seen sender"
+            );
+        }
+        // Held until the batch is stored: serialises streams of one sender.
+        let mut stored = stored.lock().await;
+        let missing = match classify(*stored, batch.seq) {
+            Order::Duplicate => {
+                self.stats.batches_duplicate.add(1);
+                debug!(
+                    seq = batch.seq,
+                    stored = *stored,
+                    "duplicate batch acked, not written"
+                );
+                // Acks are cumulative: the highest stored seq.
+                return Ok(Ack { seq: *stored });
+            }
+            Order::New { missing } => missing,
+        };
+        if let Some(missing) = &missing {
+            self.stats.seq_jumps.add(1);
+            warn!(
+                proxy_id = %batch.proxy_id,
+                instance_id = %batch.instance_id,
+                "seq jumped from {} to {}: batches {}..={} never arrived",
+                *stored,
+                batch.seq,
+                missing.start(),
+                missing.end()
+            );
+        }
+
+        let entries = to_entries(&batch, missing);
+        for sink in &self.sinks {
+            if let Err(e) = sink.write(&entries).await {
+                error!(seq = batch.seq, "storing batch failed: {e}");
+                return Err(Status::unavailable(format!(
+                    "batch seq {} could not be stored; send it again later",
+                    batch.seq
+                )));
+            }
+        }
+        *stored = batch.seq;
+        self.stats.batches_written.add(1);
+        self.stats.records_written.add(batch.records.len() as u64);
+        if entries.len() > batch.records.len() {
+            self.stats.gaps_written.add(1);
+        }
+        Ok(Ack { seq: batch.seq })
+    }
+
+    /// Maps a failure to receive a batch to the status the client gets. tonic
+    /// reports a message over the size limit as OUT_OF_RANGE; gRPC's convention
+    /// for it is RESOURCE_EXHAUSTED.
+    fn receive_error(&self, status: Status) -> Status {
+        match status.code() {
+            Code::OutOfRange => {
+                self.stats.batches_rejected.add(1);
+                warn!("rejected batch: {}", status.message());
+                Status::resource_exhausted(format!(
+                    "batch exceeds max_batch_bytes: {}",
+                    status.message()
+                ))
+            }
+            Code::Cancelled => {
+                debug!("client cancelled the stream");
+                status
+            }
+            _ => {
+                warn!(code = ?status.code(), "cannot receive batch: {}", status.message());
+                status
+            }
+        }
+    }
+}
+
+/// The entries of a new batch: a gap notice first if the sender reported
+/// lost records or the seq jumped, then its records in order.
+fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<Entry> {
+    let mut entries = Vec::with_capacity(batch.records.len() + 1);
+    let reported = batch.gap.unwrap_or_default();
+    if reported.dropped_records > 0 || reported.dropped_batches > 0 || missing.is_some() {
+        entries.push(Entry::Gap(GapNotice {
+            ts: format_ts(unix_nanos(SystemTime::now())),
+            proxy_id: batch.proxy_id.clone(),
+            audit_gap: GapDetail {
+                instance_id: batch.instance_id.clone(),
+                seq: batch.seq,
+                dropped_records: reported.dropped_records,
+                dropped_batches: reported.dropped_batches,
+                missing_seq_from: missing.as_ref().map(|m| *m.start()),
+                missing_seq_to: missing.as_ref().map(|m| *m.end()),
+            },
+        }));
+    }
+    entries.extend(
+        batch
+            .records
+            .iter()
+            .map(|r| Entry::Record(CanonicalRecord::from(r))),
+    );
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sink::SinkError;
+    use observatory_proto::audit::{AuditGap, AuditRecord};
+    use std::sync::Mutex;
+
+    /// Keeps entries in memory; fails the next write when told to.
+    #[derive(Default)]
+    struct MemorySink {
+        entries: Mutex<Vec<Entry>>,
+        fail_next: Mutex<bool>,
+    }
+
+    #[async_trait::async_trait]
+    impl Sink for MemorySink {
+        async fn write(&self, entries: &[Entry]) -> Result<(), SinkError> {
+            if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
+                return Err(SinkError::Stopped("memory".into()));
+            }
+            self.entries.lock().unwrap().extend_from_slice(entries);
+            Ok(())
+        }
+    }
+
+    fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
+        Pipeline {
+            max_records: 10,
+            senders: SenderTable::new(std::num::NonZeroUsize::MIN),
+            sinks: vec![sink],
+            stats: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_write_is_not_recorded_as_stored() {
+        let sink = Arc::new(MemorySink::default());
+        let pipeline = pipeline(sink.clone());
+        *sink.fail_next.lock().unwrap() = true;
+        let status = pipeline.handle(batch(1, None)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 0);
+        // The resend is stored, once.
+        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
+        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
+        assert_eq!(sink.entries.lock().unwrap().len(), 1);
+    }
+
+    fn batch(seq: u64, gap: Option<AuditGap>) -> AuditBatch {
+        AuditBatch {
+            proxy_id: "p".into(),
+            instance_id: "i".into(),
+            seq,
+            records: vec![AuditRecord {
+                ts_unix_nanos: 1,
+                correlation_id: "c".into(),
+                method: "GET".into(),
+                decision: "allow".into(),
+                ..AuditRecord::default()
+            }],
+            gap,
+        }
+    }
+
+    fn heartbeat() -> AuditBatch {
+        AuditBatch {
+            records: vec![],
+            ..batch(0, None)
+        }
+    }
+
+    fn gap_of(entries: &[Entry]) -> Option<&GapDetail> {
+        match entries.first() {
+            Some(Entry::Gap(notice)) => Some(&notice.audit_gap),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn plain_batch_has_only_records() {
+        let entries = to_entries(&batch(1, None), None);
+        assert_eq!(entries.len(), 1);
+        assert!(matches!(&entries[0], Entry::Record(r) if r.correlation_id == "c"));
+        // A reported gap of zero is no gap.
+        assert!(gap_of(&to_entries(&batch(1, Some(AuditGap::default())), None)).is_none());
+    }
+
+    #[test]
+    fn reported_gap_and_jump_share_one_notice_before_the_records() {
+        let gap = AuditGap {
+            dropped_records: 9,
+            dropped_batches: 2,
+        };
+        let entries = to_entries(&batch(7, Some(gap)), Some(4..=6));
+        assert_eq!(entries.len(), 2);
+        let detail = gap_of(&entries).unwrap();
+        assert_eq!(
+            (detail.seq, detail.dropped_records, detail.dropped_batches),
+            (7, 9, 2)
+        );
+        assert_eq!(
+            (detail.missing_seq_from, detail.missing_seq_to),
+            (Some(4), Some(6))
+        );
+    }
+
+    #[test]
+    fn oversized_batch_becomes_resource_exhausted() {
+        let pipeline = pipeline(Arc::default());
+        let status = pipeline.receive_error(Status::out_of_range("too large"));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(status.message().contains("max_batch_bytes"));
+        let status = pipeline.receive_error(Status::internal("x"));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(pipeline.stats.snapshot().batches_rejected, 1);
+    }
+}

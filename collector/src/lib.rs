@@ -1,0 +1,20 @@
+//! The Observatory collector: receives the audit streams of the filters and
+//! stores them.
+//!
+//! Data flow of one batch, module by module:
+//! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
+//! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
+//! [`sink`] (durable write, e.g. [`sink::jsonl`]) → ack.
+//!
+//! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
+//! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
+//! happened for logs and tests.
+
+pub mod cli;
+pub mod config;
+pub mod dedupe;
+pub mod ingest;
+pub mod server;
+pub mod sink;
+pub mod stats;
+pub mod validate;

@@ -1,0 +1,127 @@
+//! Binds the collector and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use observatory_proto::audit::audit_service_server::AuditServiceServer;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tracing::info;
+
+use crate::config::ServeConfig;
+use crate::ingest::Ingest;
+use crate::sink::jsonl::JsonlSink;
+use crate::sink::SinkError;
+use crate::stats::Stats;
+
+/// Finds connections to vanished senders (streams live for hours).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Causes are part of each message (and so not `source`s, which would
+/// repeat them), except tonic's, whose own message is just "transport error".
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("cannot create data directory {path}: {error}")]
+    DataDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot open the audit store: {0}")]
+    Sink(SinkError),
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("gRPC server failed")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A collector with its store open and its port bound, not yet serving.
+/// Binding first lets callers learn the port when listening on port 0.
+pub struct Collector {
+    listener: TcpListener,
+    addr: SocketAddr,
+    service: AuditServiceServer<Ingest>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    /// The stream tasks, which may outlive their connections.
+    tasks: TaskTracker,
+}
+
+/// Creates the data directory, opens the sinks and binds `config.listen`.
+pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        error,
+    })?;
+    let jsonl = JsonlSink::open(&config.data_dir).map_err(ServeError::Sink)?;
+    let bind_error = |error| ServeError::Bind {
+        addr: config.listen,
+        error,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let stats = Arc::new(Stats::default());
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let ingest = Ingest::new(
+        config,
+        vec![Arc::new(jsonl)],
+        stats.clone(),
+        shutdown.clone(),
+        tasks.clone(),
+    );
+    // Larger batches are refused while decoding, before they are buffered.
+    let service =
+        AuditServiceServer::new(ingest).max_decoding_message_size(config.max_batch_bytes.get());
+    Ok(Collector {
+        listener,
+        addr,
+        service,
+        stats,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Collector {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Serves until `signal` resolves; then stops accepting, ends every
+    /// stream after its current batch (UNAVAILABLE, so senders reconnect
+    /// elsewhere or later) and returns once all connections are closed and
+    /// every started write has finished.
+    pub async fn serve(self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let incoming = TcpIncoming::from(self.listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(TCP_KEEPALIVE));
+        let shutdown = self.shutdown;
+        info!("listening on {}", self.addr);
+        // One service, so no router: it answers UNIMPLEMENTED to other paths.
+        Server::builder()
+            .serve_with_incoming_shutdown(self.service, incoming, async move {
+                signal.await;
+                shutdown.cancel();
+            })
+            .await?;
+        // A stream whose client vanished mid-batch still finishes its write.
+        self.tasks.close();
+        self.tasks.wait().await;
+        info!(stats = ?self.stats.snapshot(), "collector stopped");
+        Ok(())
+    }
+}

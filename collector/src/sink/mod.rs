@@ -1,0 +1,75 @@
+//! Where stored entries go. Every sink gets the same entries in the same
+//! order; the ingest acks a batch only after every sink has returned `Ok`.
+
+pub mod jsonl;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use observatory_engine::record::CanonicalRecord;
+use serde::Serialize;
+use thiserror::Error;
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "records are nearly every entry; boxing them would cost an allocation each"
+)]
+pub enum Entry {
+    /// Serialises as exactly the canonical record JSON.
+    Record(CanonicalRecord),
+    Gap(GapNotice),
+}
+
+/// Records a sender lost before they reached the collector, made visible in
+/// the trail: `{"ts", "proxy_id", "audit_gap": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapNotice {
+    /// When the collector received the batch (RFC 3339 UTC, nanoseconds).
+    pub ts: String,
+    pub proxy_id: String,
+    pub audit_gap: GapDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapDetail {
+    pub instance_id: String,
+    /// The batch that reported or revealed the gap.
+    pub seq: u64,
+    /// As counted by the sender (`AuditGap`), 0 when it reported none.
+    pub dropped_records: u64,
+    pub dropped_batches: u64,
+    /// Sequence numbers skipped before `seq`, when the seq jumped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_seq_from: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_seq_to: Option<u64>,
+}
+
+/// A destination for entries. Object-safe so that the ingest can hold a list
+/// of different sinks (JSON lines now, Loki later).
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Stores `entries` in order and returns once they are durable: the
+    /// batch they came from is acknowledged right after, and the sender
+    /// then forgets it.
+    async fn write(&self, entries: &[Entry]) -> Result<(), SinkError>;
+}
+
+/// Causes are part of each message, as these end up in single log lines.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("cannot encode entry: {0}")]
+    Encode(serde_json::Error),
+    #[error("{path}: {error}")]
+    Io {
+        path: PathBuf,
+        /// Shared: one failed group commit fails every batch in it.
+        error: Arc<std::io::Error>,
+    },
+    #[error("{0}: writer has stopped")]
+    Stopped(PathBuf),
+}

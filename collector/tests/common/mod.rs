@@ -1,0 +1,172 @@
+//! Shared harness: an in-process collector on 127.0.0.1:0 with a temporary
+//! data directory, and a typed client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use observatory_collector::config::ServeConfig;
+use observatory_collector::server::{self, ServeError};
+use observatory_collector::stats::Stats;
+use observatory_proto::audit::audit_service_client::AuditServiceClient;
+use observatory_proto::audit::{Ack, AuditBatch, AuditRecord};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+pub const PROXY: &str = "sidecar~10.0.0.1~web-1.shop~shop.svc.cluster.local";
+pub const INSTANCE: &str = "vm-7f3a";
+
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub stats: Arc<Stats>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), ServeError>>,
+}
+
+/// Starts a collector; `tweak` adjusts the config (limits) before binding.
+pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        ..ServeConfig::default()
+    };
+    tweak(&mut config);
+    let collector = server::bind(&config).await.unwrap();
+    let addr = collector.local_addr();
+    let stats = collector.stats();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(collector.serve(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        dir,
+        stats,
+        stop: Some(stop),
+        handle,
+    }
+}
+
+pub async fn start() -> Running {
+    start_with(|_| {}).await
+}
+
+pub fn limit(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap()
+}
+
+impl Running {
+    pub async fn client(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    /// Opens a stream on a new connection.
+    pub async fn open(&self) -> Stream {
+        Stream::open(&mut self.client().await).await
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("audit.jsonl")
+    }
+
+    /// The lines of `audit.jsonl`, raw.
+    pub fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.audit_path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines of `audit.jsonl`, parsed.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Signals shutdown and waits for `serve` to return.
+    pub async fn stop(&mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.handle).await.unwrap()
+    }
+}
+
+/// One bidirectional stream, driven step by step.
+pub struct Stream {
+    batches: mpsc::Sender<AuditBatch>,
+    pub acks: Streaming<Ack>,
+}
+
+impl Stream {
+    pub async fn open(client: &mut AuditServiceClient<Channel>) -> Self {
+        let (batches, rx) = mpsc::channel(16);
+        let acks = client
+            .stream(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Stream { batches, acks }
+    }
+
+    /// Sends a batch and returns what came back: an ack or the status that
+    /// ended the stream.
+    pub async fn send(&mut self, batch: AuditBatch) -> Result<u64, tonic::Status> {
+        self.batches.send(batch).await.unwrap();
+        match self.acks.message().await? {
+            Some(ack) => Ok(ack.seq),
+            None => Err(tonic::Status::unknown("stream ended without a status")),
+        }
+    }
+
+    pub async fn heartbeat(&mut self) -> Result<u64, tonic::Status> {
+        self.send(batch(0, vec![])).await
+    }
+}
+
+pub fn record(n: u32) -> AuditRecord {
+    AuditRecord {
+        ts_unix_nanos: 1_764_283_479_123_456_789 + i64::from(n),
+        correlation_id: format!("corr-{n}"),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),
+        source_ip: "10.0.0.9".into(),
+        mtls: true,
+        destination_workload: "orders".into(),
+        destination_namespace: "shop".into(),
+        method: "POST".into(),
+        path: format!("/orders/{n}"),
+        status: 201,
+        duration_ms: 12.5,
+        request_bytes: 321,
+        response_bytes: 54,
+        user_agent: "curl/8.5.0".into(),
+        decision: "allow".into(),
+        shadow_decision: "deny".into(),
+        rule: "orders-write/allow-web".into(),
+        redactions: [("email".to_owned(), 2)].into_iter().collect(),
+        proxy_id: PROXY.into(),
+        audit_policy: "pci".into(),
+    }
+}
+
+pub fn batch(seq: u64, records: Vec<AuditRecord>) -> AuditBatch {
+    AuditBatch {
+        proxy_id: PROXY.into(),
+        instance_id: INSTANCE.into(),
+        seq,
+        records,
+        gap: None,
+    }
+}

@@ -1,0 +1,860 @@
+//! Plugin configuration: the JSON of Envoy's plugin `configuration` (Istio
+//! WasmPlugin `pluginConfig`) → a validated, compiled [`FilterConfig`].
+//!
+//! All checking happens here, once, at configure time, so a bad
+//! configuration is rejected with an error naming the JSON field instead of
+//! misbehaving on traffic. Unknown fields are errors: a typo such as
+//! `notPath` must not silently drop a rule condition.
+
+use std::fmt::Display;
+
+use serde::Deserialize;
+
+use crate::policy::{PolicySet, PolicySpec};
+
+const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+/// Backoff ceiling: retrying less than hourly would leave the stream down
+/// far longer than any collector restart.
+const MAX_BACKOFF_MS: u64 = 3_600_000;
+
+#[derive(Debug)]
+pub struct FilterConfig {
+    pub collector: CollectorConfig,
+    pub policies: PolicySet,
+    /// Lowercased, a valid HTTP header name.
+    pub correlation_header: String,
+    pub batch: BatchConfig,
+    pub audit_failure_mode: FailureMode,
+    pub destination: DestinationOverride,
+    pub proxy_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorConfig {
+    /// Envoy cluster the gRPC stream is opened on.
+    pub cluster: String,
+    pub min_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub max_records: usize,
+    pub max_age_ms: u64,
+    pub max_buffered_bytes: usize,
+}
+
+/// What happens to requests while records cannot reach the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Requests continue; lost records are counted and reported as a gap.
+    #[default]
+    Open,
+    /// Requests are rejected rather than served unaudited.
+    Closed,
+}
+
+/// Overrides for the destination identity recorded when the proxy's own
+/// metadata does not carry it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationOverride {
+    pub workload: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// A configuration problem: `field` is the JSON path
+/// (`policies[0].rules[1].to[0].operation.paths[2]`, `collector.cluster`),
+/// or `configuration` for the document as a whole.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "an object")]
+struct RawConfig {
+    collector: RawCollector,
+    #[serde(default)]
+    require_mtls: bool,
+    #[serde(default)]
+    policies: Vec<PolicySpec>,
+    correlation_header: Option<String>,
+    #[serde(default)]
+    batch: RawBatch,
+    #[serde(default)]
+    audit_failure_mode: FailureMode,
+    #[serde(default)]
+    destination: RawDestination,
+    proxy_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "an object")]
+struct RawCollector {
+    cluster: String,
+    min_backoff_ms: Option<u64>,
+    max_backoff_ms: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "an object")]
+struct RawBatch {
+    max_records: Option<usize>,
+    max_age_ms: Option<u64>,
+    max_buffered_bytes: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawDestination {
+    workload: Option<String>,
+    namespace: Option<String>,
+}
+
+impl FilterConfig {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        if bytes.trim_ascii().is_empty() {
+            return Err(ConfigError::new(
+                "configuration",
+                "empty (expected JSON with at least collector.cluster)",
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(serde_error)?;
+        de.end().map_err(|e| not_json(&e))?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<FilterConfig, ConfigError> {
+        let collector = self.collector.validate()?;
+        let correlation_header = self
+            .correlation_header
+            .as_deref()
+            .unwrap_or(DEFAULT_CORRELATION_HEADER)
+            .to_ascii_lowercase();
+        if correlation_header.is_empty() || !correlation_header.bytes().all(is_token_char) {
+            return Err(ConfigError::new(
+                "correlationHeader",
+                format!("not a valid HTTP header name: `{correlation_header}`"),
+            ));
+        }
+        let batch = self.batch.validate()?;
+        let destination = DestinationOverride {
+            workload: non_empty("destination.workload", self.destination.workload)?,
+            namespace: non_empty("destination.namespace", self.destination.namespace)?,
+        };
+        let proxy_id = non_empty("proxyId", self.proxy_id)?;
+        let policies = PolicySet::compile(self.require_mtls, &self.policies)?;
+        Ok(FilterConfig {
+            collector,
+            policies,
+            correlation_header,
+            batch,
+            audit_failure_mode: self.audit_failure_mode,
+            destination,
+            proxy_id,
+        })
+    }
+}
+
+impl RawCollector {
+    fn validate(self) -> Result<CollectorConfig, ConfigError> {
+        if self.cluster.trim().is_empty() {
+            return Err(ConfigError::new("collector.cluster", "must not be empty"));
+        }
+        let min_backoff_ms = in_range(
+            "collector.minBackoffMs",
+            self.min_backoff_ms.unwrap_or(500),
+            1,
+            MAX_BACKOFF_MS,
+        )?;
+        let max_backoff_ms = self.max_backoff_ms.unwrap_or(30_000);
+        if max_backoff_ms < min_backoff_ms {
+            return Err(ConfigError::new(
+                "collector.maxBackoffMs",
+                format!(
+                    "must be at least collector.minBackoffMs ({min_backoff_ms}), got {max_backoff_ms}"
+                ),
+            ));
+        }
+        Ok(CollectorConfig {
+            cluster: self.cluster,
+            min_backoff_ms,
+            max_backoff_ms: in_range(
+                "collector.maxBackoffMs",
+                max_backoff_ms,
+                min_backoff_ms,
+                MAX_BACKOFF_MS,
+            )?,
+        })
+    }
+}
+
+impl RawBatch {
+    fn validate(self) -> Result<BatchConfig, ConfigError> {
+        Ok(BatchConfig {
+            max_records: in_range(
+                "batch.maxRecords",
+                self.max_records.unwrap_or(64),
+                1,
+                10_000,
+            )?,
+            max_age_ms: in_range(
+                "batch.maxAgeMs",
+                self.max_age_ms.unwrap_or(1000),
+                10,
+                60_000,
+            )?,
+            max_buffered_bytes: in_range(
+                "batch.maxBufferedBytes",
+                self.max_buffered_bytes.unwrap_or(4 * MIB),
+                64 * KIB,
+                256 * MIB,
+            )?,
+        })
+    }
+}
+
+fn in_range<T: PartialOrd + Display>(
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::new(
+            field,
+            format!("must be between {min} and {max}, got {value}"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Optional strings may be omitted but not empty: `""` is almost always a
+/// templating mistake that would otherwise record blank identities.
+fn non_empty(field: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.is_empty() => Err(ConfigError::new(
+            field,
+            "must not be empty (omit it instead)",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// RFC 9110 `tchar`: the characters of a header field name.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn not_json(err: &serde_json::Error) -> ConfigError {
+    ConfigError::new("configuration", format!("not valid JSON: {err}"))
+}
+
+/// Turns a serde error into `<path>: <problem>`; a missing field is
+/// reported at the field itself (`collector.cluster: missing field`).
+fn serde_error(err: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return not_json(&inner);
+    }
+    let message = inner.to_string();
+    let position = format!(" at line {} column {}", inner.line(), inner.column());
+    let problem = message.strip_suffix(&position).unwrap_or(&message);
+    let parent = (path != ".").then_some(path);
+    if let Some(name) = problem
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        let field = match parent {
+            Some(parent) => format!("{parent}.{name}"),
+            None => name.to_owned(),
+        };
+        return ConfigError::new(field, "missing field");
+    }
+    ConfigError::new(parent.as_deref().unwrap_or("configuration"), problem)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use serde_json::{json, Value};
+
+    use super::{BatchConfig, CollectorConfig, DestinationOverride, FailureMode, FilterConfig};
+    use crate::policy::{Request, Verdict};
+
+    const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
+
+    fn parse(v: &Value) -> Result<FilterConfig, super::ConfigError> {
+        FilterConfig::from_json(v.to_string().as_bytes())
+    }
+
+    /// A minimal valid configuration with `extra` merged in at the top.
+    fn with(extra: Value) -> Value {
+        let mut v = json!({"collector": {"cluster": CLUSTER}});
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    }
+
+    /// The error text for a configuration that must be rejected.
+    fn error(v: &Value) -> String {
+        parse(v).expect_err("must be rejected").to_string()
+    }
+
+    fn policy_error(policies: Value) -> String {
+        error(&with(json!({ "policies": policies })))
+    }
+
+    fn paths_error(paths: Value) -> String {
+        policy_error(json!([{"name": "p", "action": "ALLOW",
+            "rules": [{"to": [{"operation": {"paths": paths}}]}]}]))
+    }
+
+    #[test]
+    fn full_example() {
+        let v = json!({
+          "collector": {"cluster": CLUSTER, "minBackoffMs": 100, "maxBackoffMs": 5000},
+          "requireMtls": false,
+          "policies": [
+            {"name": "frontend-reads", "action": "ALLOW", "dryRun": false,
+             "rules": [{"name": "orders",
+                        "from": [{"source": {"principals": ["cluster.local/ns/shop/sa/frontend"], "notNamespaces": ["dev"]}}],
+                        "to":   [{"operation": {"methods": ["GET","HEAD"], "paths": ["/api/orders/{*}", "/static*"], "notPaths": ["*.map"]}}]}]},
+            {"name": "no-admin", "action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*", "regex:^/internal/v[0-9]+/.*$"]}}]}]}
+          ],
+          "batch": {"maxRecords": 128, "maxAgeMs": 250, "maxBufferedBytes": 1048576},
+          "auditFailureMode": "closed",
+          "correlationHeader": "X-Request-ID",
+          "destination": {"workload": "orders", "namespace": "shop"},
+          "proxyId": "orders-7d9f/worker"
+        });
+        let c = parse(&v).unwrap();
+        assert_eq!(
+            c.collector,
+            CollectorConfig {
+                cluster: CLUSTER.into(),
+                min_backoff_ms: 100,
+                max_backoff_ms: 5000
+            }
+        );
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                max_records: 128,
+                max_age_ms: 250,
+                max_buffered_bytes: 1 << 20
+            }
+        );
+        assert_eq!(c.audit_failure_mode, FailureMode::Closed);
+        assert_eq!(c.correlation_header, "x-request-id");
+        assert_eq!(
+            c.destination,
+            DestinationOverride {
+                workload: Some("orders".into()),
+                namespace: Some("shop".into())
+            }
+        );
+        assert_eq!(c.proxy_id.as_deref(), Some("orders-7d9f/worker"));
+
+        let frontend = Some("spiffe://cluster.local/ns/shop/sa/frontend");
+        let req = |method, path| Request {
+            principal: frontend,
+            mtls: true,
+            method,
+            path,
+        };
+        let d = c.policies.decide(&req("GET", "/api/orders/1"));
+        assert_eq!(
+            (d.verdict, d.rule),
+            (Verdict::Allow, "frontend-reads/orders")
+        );
+        let d = c.policies.decide(&req("GET", "/internal/v2/debug"));
+        assert_eq!((d.verdict, d.rule), (Verdict::Deny, "no-admin"));
+        let d = c.policies.decide(&req("GET", "/static/app.js.map"));
+        assert_eq!((d.verdict, d.rule), (Verdict::Deny, "default-deny"));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&with(json!({}))).unwrap();
+        assert_eq!(
+            c.collector,
+            CollectorConfig {
+                cluster: CLUSTER.into(),
+                min_backoff_ms: 500,
+                max_backoff_ms: 30_000
+            }
+        );
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                max_records: 64,
+                max_age_ms: 1000,
+                max_buffered_bytes: 4 * 1024 * 1024
+            }
+        );
+        assert_eq!(c.audit_failure_mode, FailureMode::Open);
+        assert_eq!(c.correlation_header, "x-correlation-id");
+        assert_eq!(c.destination, DestinationOverride::default());
+        assert_eq!(c.proxy_id, None);
+        // No policies: everything allowed, plaintext included.
+        let d = c.policies.decide(&Request {
+            principal: None,
+            mtls: false,
+            method: "DELETE",
+            path: "/admin",
+        });
+        assert_eq!((d.verdict, d.rule, d.shadow), (Verdict::Allow, "", None));
+    }
+
+    #[test]
+    fn partial_batch_keeps_other_defaults() {
+        let c = parse(&with(json!({"batch": {"maxRecords": 1}}))).unwrap();
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                max_records: 1,
+                max_age_ms: 1000,
+                max_buffered_bytes: 4 * 1024 * 1024
+            }
+        );
+    }
+
+    #[test]
+    fn require_mtls_reaches_the_policy_set() {
+        let c = parse(&with(json!({"requireMtls": true}))).unwrap();
+        let d = c.policies.decide(&Request {
+            principal: None,
+            mtls: false,
+            method: "GET",
+            path: "/",
+        });
+        assert_eq!((d.verdict, d.rule), (Verdict::Deny, "require-mtls"));
+    }
+
+    #[test]
+    fn empty_body() {
+        for body in [&b""[..], b"  \n\t"] {
+            let err = FilterConfig::from_json(body).unwrap_err();
+            assert_eq!(err.field, "configuration");
+            assert_eq!(
+                err.to_string(),
+                "configuration: empty (expected JSON with at least collector.cluster)"
+            );
+        }
+    }
+
+    #[test]
+    fn not_json() {
+        for body in [
+            &b"collector: x"[..],
+            b"{\"collector\": ",
+            b"{\"collector\": {\"cluster\": \"c\"}} trailing",
+            b"\xff\xfe",
+        ] {
+            let err = FilterConfig::from_json(body).unwrap_err();
+            assert_eq!(err.field, "configuration", "{err}");
+            assert!(err.problem.starts_with("not valid JSON: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(
+            FilterConfig::from_json(b"\"x\"").unwrap_err().to_string(),
+            "configuration: invalid type: string \"x\", expected an object"
+        );
+    }
+
+    #[test]
+    fn collector_cluster_required_and_non_empty() {
+        assert_eq!(error(&json!({})), "collector: missing field");
+        assert_eq!(
+            error(&json!({"collector": {}})),
+            "collector.cluster: missing field"
+        );
+        assert_eq!(
+            error(&json!({"collector": {"cluster": " "}})),
+            "collector.cluster: must not be empty"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let e = error(&with(json!({"requireMTLS": true})));
+        assert!(
+            e.starts_with("requireMTLS: unknown field `requireMTLS`, expected one of"),
+            "{e}"
+        );
+        let e = error(&json!({"collector": {"cluster": "c", "port": 1}}));
+        assert!(e.starts_with("collector.port: unknown field"), "{e}");
+        let e = error(&with(json!({"batch": {"maxAge": 1}})));
+        assert!(e.starts_with("batch.maxAge: unknown field"), "{e}");
+        let e = error(&with(json!({"destination": {"cluster": "x"}})));
+        assert!(e.starts_with("destination.cluster: unknown field"), "{e}");
+        let e = policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+            {"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}]}]}]));
+        assert!(
+            e.starts_with("policies[0].rules[0].from[0].source.ipBlocks: unknown field"),
+            "{e}"
+        );
+        let e = policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+            {"to": [{"operation": {"notPath": ["/x"]}}]}]}]));
+        assert!(
+            e.starts_with("policies[0].rules[0].to[0].operation.notPath: unknown field"),
+            "{e}"
+        );
+        let e = policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [{"when": []}]}]));
+        assert!(
+            e.starts_with("policies[0].rules[0].when: unknown field"),
+            "{e}"
+        );
+        let e = policy_error(json!([{"name": "p", "action": "ALLOW", "selector": {}}]));
+        assert!(e.starts_with("policies[0].selector: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types() {
+        assert_eq!(
+            error(&json!({"collector": {"cluster": 5}})),
+            "collector.cluster: invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(
+            error(&with(json!({"requireMtls": "yes"}))),
+            "requireMtls: invalid type: string \"yes\", expected a boolean"
+        );
+        assert_eq!(
+            error(&with(json!({"batch": null}))),
+            "batch: invalid type: null, expected an object"
+        );
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+                {"to": [{"operation": {"methods": "GET"}}]}]}])),
+            "policies[0].rules[0].to[0].operation.methods: invalid type: string \"GET\", expected a sequence"
+        );
+        assert_eq!(
+            error(&with(json!({"batch": {"maxRecords": 1.5}}))),
+            "batch.maxRecords: invalid type: floating point `1.5`, expected usize"
+        );
+    }
+
+    #[test]
+    fn audit_failure_mode_values() {
+        assert_eq!(
+            parse(&with(json!({"auditFailureMode": "open"})))
+                .unwrap()
+                .audit_failure_mode,
+            FailureMode::Open
+        );
+        assert_eq!(
+            error(&with(json!({"auditFailureMode": "Closed"}))),
+            "auditFailureMode: unknown variant `Closed`, expected `open` or `closed`"
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range() {
+        for (batch, field, problem) in [
+            (
+                json!({"maxRecords": 0}),
+                "maxRecords",
+                "must be between 1 and 10000, got 0",
+            ),
+            (
+                json!({"maxRecords": 10_001}),
+                "maxRecords",
+                "must be between 1 and 10000, got 10001",
+            ),
+            (
+                json!({"maxAgeMs": 9}),
+                "maxAgeMs",
+                "must be between 10 and 60000, got 9",
+            ),
+            (
+                json!({"maxAgeMs": 60_001}),
+                "maxAgeMs",
+                "must be between 10 and 60000, got 60001",
+            ),
+            (
+                json!({"maxBufferedBytes": 65_535}),
+                "maxBufferedBytes",
+                "must be between 65536 and 268435456, got 65535",
+            ),
+            (
+                json!({"maxBufferedBytes": 268_435_457u64}),
+                "maxBufferedBytes",
+                "must be between 65536 and 268435456, got 268435457",
+            ),
+        ] {
+            assert_eq!(
+                error(&with(json!({"batch": batch}))),
+                format!("batch.{field}: {problem}")
+            );
+        }
+        // Bounds themselves are accepted.
+        let c = parse(&with(
+            json!({"batch": {"maxRecords": 10_000, "maxAgeMs": 10, "maxBufferedBytes": 65_536}}),
+        ))
+        .unwrap();
+        assert_eq!(
+            c.batch,
+            BatchConfig {
+                max_records: 10_000,
+                max_age_ms: 10,
+                max_buffered_bytes: 65_536
+            }
+        );
+        assert_eq!(
+            error(&with(json!({"batch": {"maxRecords": -1}}))),
+            "batch.maxRecords: invalid value: integer `-1`, expected usize"
+        );
+    }
+
+    #[test]
+    fn backoff_bounds() {
+        let collector = |c: Value| {
+            let mut v = json!({"cluster": CLUSTER});
+            for (k, val) in c.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            error(&json!({ "collector": v }))
+        };
+        assert_eq!(
+            collector(json!({"minBackoffMs": 0})),
+            "collector.minBackoffMs: must be between 1 and 3600000, got 0"
+        );
+        assert_eq!(
+            collector(json!({"minBackoffMs": 60_000})),
+            "collector.maxBackoffMs: must be at least collector.minBackoffMs (60000), got 30000"
+        );
+        assert_eq!(
+            collector(json!({"maxBackoffMs": 3_600_001})),
+            "collector.maxBackoffMs: must be between 500 and 3600000, got 3600001"
+        );
+    }
+
+    #[test]
+    fn correlation_header_must_be_a_header_name() {
+        for bad in ["", "x correlation", ":path", "x-id\n", "caf\u{e9}"] {
+            let e = error(&with(json!({ "correlationHeader": bad })));
+            assert!(
+                e.starts_with("correlationHeader: not a valid HTTP header name"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn optional_strings_must_not_be_empty() {
+        assert_eq!(
+            error(&with(json!({"destination": {"workload": ""}}))),
+            "destination.workload: must not be empty (omit it instead)"
+        );
+        assert_eq!(
+            error(&with(json!({"destination": {"namespace": ""}}))),
+            "destination.namespace: must not be empty (omit it instead)"
+        );
+        assert_eq!(
+            error(&with(json!({"proxyId": ""}))),
+            "proxyId: must not be empty (omit it instead)"
+        );
+        let c = parse(&with(json!({"destination": {"namespace": "shop"}}))).unwrap();
+        assert_eq!(
+            c.destination,
+            DestinationOverride {
+                workload: None,
+                namespace: Some("shop".into())
+            }
+        );
+    }
+
+    #[test]
+    fn policy_names() {
+        assert_eq!(
+            policy_error(json!([{"action": "ALLOW"}])),
+            "policies[0].name: missing field"
+        );
+        assert_eq!(
+            policy_error(json!([{"name": "", "action": "ALLOW"}])),
+            "policies[0].name: must not be empty"
+        );
+        assert_eq!(
+            policy_error(json!([
+                {"name": "a", "action": "ALLOW"}, {"name": "b", "action": "DENY"}, {"name": "a", "action": "AUDIT"}
+            ])),
+            "policies[2].name: duplicate policy name `a` (also policies[0])"
+        );
+        assert_eq!(
+            policy_error(json!([{"name": "a/b", "action": "ALLOW"}])),
+            "policies[0].name: must not contain `/`"
+        );
+        for reserved in ["default-deny", "require-mtls"] {
+            assert!(policy_error(json!([{"name": reserved, "action": "DENY"}]))
+                .starts_with("policies[0].name: is reserved"));
+        }
+    }
+
+    #[test]
+    fn rule_names() {
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [{"name": ""}]}])),
+            "policies[0].rules[0].name: must not be empty (omit it instead)"
+        );
+        assert_eq!(
+            policy_error(
+                json!([{"name": "p", "action": "ALLOW", "rules": [{"name": "r"}, {}, {"name": "r"}]}])
+            ),
+            "policies[0].rules[2].name: duplicate rule name `r` (also rules[0])"
+        );
+    }
+
+    #[test]
+    fn bad_action() {
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "PERMIT"}])),
+            "policies[0].action: unknown variant `PERMIT`, expected one of `ALLOW`, `DENY`, `AUDIT`"
+        );
+        assert_eq!(
+            policy_error(json!([{"name": "p"}])),
+            "policies[0].action: missing field"
+        );
+        assert!(policy_error(json!([{"name": "p", "action": "allow"}]))
+            .starts_with("policies[0].action: unknown variant"));
+    }
+
+    #[test]
+    fn dry_run_audit_is_rejected() {
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "AUDIT", "dryRun": true}])),
+            "policies[0].dryRun: not supported for AUDIT policies (they never change the verdict)"
+        );
+    }
+
+    #[test]
+    fn source_and_operation_are_required_in_their_entries() {
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [{"from": [{}]}]}])),
+            "policies[0].rules[0].from[0].source: missing field"
+        );
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [{"to": [{}]}]}])),
+            "policies[0].rules[0].to[0].operation: missing field"
+        );
+    }
+
+    #[test]
+    fn invalid_path_patterns_name_the_element() {
+        let at = "policies[0].rules[0].to[0].operation.paths";
+        let e = paths_error(json!(["/ok", "/api/{**}/x"]));
+        assert!(
+            e.starts_with(&format!("{at}[1]: `{{**}}` must be the last segment")),
+            "{e}"
+        );
+        let e = paths_error(json!(["/a{*}b"]));
+        assert!(
+            e.starts_with(&format!(
+                "{at}[0]: `{{*}}` and `{{**}}` must each be a whole path segment"
+            )),
+            "{e}"
+        );
+        let e = paths_error(json!(["/api/*/orders"]));
+        assert!(
+            e.starts_with(&format!(
+                "{at}[0]: `*` is only allowed as the first or last character"
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            paths_error(json!(["/a", "/b", ""])),
+            format!("{at}[2]: empty pattern")
+        );
+        assert_eq!(
+            paths_error(json!(["regex:("])),
+            format!("{at}[0]: invalid regex: unclosed group")
+        );
+        let e = paths_error(json!([r"regex:(\w+\s+){200}"]));
+        assert!(
+            e.starts_with(&format!("{at}[0]: invalid regex: ")) && e.contains("size limit"),
+            "{e}"
+        );
+        let e = policy_error(
+            json!([{"name": "p", "action": "DENY", "rules": [{}, {"to": [
+            {"operation": {"methods": ["GET"]}}, {"operation": {"notPaths": ["/x", "/%zz"]}}]}]}]),
+        );
+        assert!(
+            e.starts_with(
+                "policies[0].rules[1].to[1].operation.notPaths[1]: `%` must start an escape"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_strings_in_lists() {
+        let source = |field: &str| {
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+                {"from": [{"source": { field: ["ok*", ""] }}]}]}]))
+        };
+        for field in ["principals", "notPrincipals", "namespaces", "notNamespaces"] {
+            assert_eq!(
+                source(field),
+                format!("policies[0].rules[0].from[0].source.{field}[1]: empty pattern")
+            );
+        }
+        for field in ["methods", "notMethods"] {
+            let e = policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+                {"to": [{"operation": { field: [""] }}]}]}]));
+            assert_eq!(
+                e,
+                format!("policies[0].rules[0].to[0].operation.{field}[0]: empty pattern")
+            );
+        }
+        assert_eq!(
+            policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+                {"from": [{"source": {"principals": ["spiffe://"]}}]}]}])),
+            "policies[0].rules[0].from[0].source.principals[0]: empty pattern"
+        );
+    }
+
+    #[test]
+    fn inner_wildcard_principal_is_rejected() {
+        let e = policy_error(json!([{"name": "p", "action": "ALLOW", "rules": [
+            {"from": [{"source": {"principals": ["cluster.local/ns/*/sa/frontend"]}}]}]}]));
+        assert!(
+            e.starts_with("policies[0].rules[0].from[0].source.principals[0]: `*` is only allowed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn second_policy_errors_are_indexed() {
+        let e = policy_error(json!([
+            {"name": "a", "action": "ALLOW"},
+            {"name": "b", "action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["x", "a*b"]}}]}]}
+        ]));
+        assert!(
+            e.starts_with("policies[1].rules[0].from[0].source.namespaces[1]: "),
+            "{e}"
+        );
+    }
+}

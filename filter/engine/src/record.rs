@@ -1,0 +1,269 @@
+//! The audit record (NIST 800-53 AU-3): building it from request facts and
+//! rendering it as canonical JSON.
+//!
+//! The filter builds the protobuf [`AuditRecord`] directly (no intermediate
+//! copy on the request path); the collector turns it into [`CanonicalRecord`],
+//! whose JSON field names are a public contract (Loki queries, dashboards and
+//! the `score` CLI read them).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use observatory_proto::audit::AuditRecord;
+use serde::{Deserialize, Serialize};
+
+/// The canonical JSON form of one audit record. Field order is the
+/// serialisation order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanonicalRecord {
+    /// Request start, RFC 3339 UTC with nanoseconds.
+    pub ts: String,
+    pub correlation_id: String,
+    pub trace_id: String,
+    pub source_principal: String,
+    pub source_ip: String,
+    pub mtls: bool,
+    pub destination_workload: String,
+    pub destination_namespace: String,
+    pub method: String,
+    pub path: String,
+    pub status: u32,
+    pub duration_ms: f64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub user_agent: String,
+    pub decision: String,
+    pub shadow_decision: String,
+    pub rule: String,
+    #[serde(default)]
+    pub redactions: BTreeMap<String, u32>,
+    pub proxy_id: String,
+    #[serde(default)]
+    pub audit_policy: String,
+}
+
+/// Renders nanoseconds since the Unix epoch as RFC 3339 UTC with nine
+/// fractional digits (`2026-11-27T22:44:39.123456789Z`).
+pub fn format_ts(unix_nanos: i64) -> String {
+    let t = if unix_nanos >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(unix_nanos.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(unix_nanos.unsigned_abs())
+    };
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// Nanoseconds since the Unix epoch, saturating outside the i64 range.
+pub fn unix_nanos(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+impl From<&AuditRecord> for CanonicalRecord {
+    fn from(r: &AuditRecord) -> Self {
+        CanonicalRecord {
+            ts: format_ts(r.ts_unix_nanos),
+            correlation_id: r.correlation_id.clone(),
+            trace_id: r.trace_id.clone(),
+            source_principal: r.source_principal.clone(),
+            source_ip: r.source_ip.clone(),
+            mtls: r.mtls,
+            destination_workload: r.destination_workload.clone(),
+            destination_namespace: r.destination_namespace.clone(),
+            method: r.method.clone(),
+            path: r.path.clone(),
+            status: r.status,
+            duration_ms: r.duration_ms,
+            request_bytes: r.request_bytes,
+            response_bytes: r.response_bytes,
+            user_agent: r.user_agent.clone(),
+            decision: r.decision.clone(),
+            shadow_decision: r.shadow_decision.clone(),
+            rule: r.rule.clone(),
+            redactions: r.redactions.clone(),
+            proxy_id: r.proxy_id.clone(),
+            audit_policy: r.audit_policy.clone(),
+        }
+    }
+}
+
+/// JSON body of a reply the filter sends itself (403 denial, 503 audit
+/// unavailable): `{"error":…,"correlation_id":…,"rule":…}`.
+pub fn local_reply_body(error: &str, correlation_id: &str, rule: &str) -> String {
+    serde_json::json!({ "error": error, "correlation_id": correlation_id, "rule": rule })
+        .to_string()
+}
+
+/// The path of a `:path` value, without query string or fragment.
+pub fn path_without_query(path: &str) -> &str {
+    match path.find(['?', '#']) {
+        Some(i) => path.get(..i).unwrap_or(path),
+        None => path,
+    }
+}
+
+/// The trace id of a W3C `traceparent` header
+/// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`), if valid.
+pub fn trace_id_from_traceparent(header: &str) -> Option<&str> {
+    let mut parts = header.trim().split('-');
+    let version = parts.next()?;
+    let trace_id = parts.next()?;
+    let parent_id = parts.next()?;
+    let flags = parts.next()?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let all_zero = |s: &str| s.bytes().all(|b| b == b'0');
+    (hex(version, 2)
+        && version != "ff"
+        && hex(trace_id, 32)
+        && !all_zero(trace_id)
+        && hex(parent_id, 16)
+        && !all_zero(parent_id)
+        && hex(flags, 2))
+    .then_some(trace_id)
+}
+
+/// Formats 128 random bits as a version 4 UUID.
+pub fn uuid_v4(random: u128) -> String {
+    let v = (random & !(0xF000_u128 << 64) | (0x4000_u128 << 64)) & !(0xC << 60) | (0x8 << 60);
+    let h = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The IP of an Envoy `source.address` (`1.2.3.4:5678`, `[::1]:5678`).
+pub fn ip_of_address(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => address,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn ts_is_rfc3339_utc_with_nanoseconds() {
+        assert_eq!(
+            format_ts(1_795_819_479_123_456_789),
+            "2026-11-27T22:44:39.123456789Z"
+        );
+        assert_eq!(format_ts(0), "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::from_nanos(1_795_819_479_000_000_001);
+        assert_eq!(unix_nanos(t), 1_795_819_479_000_000_001);
+    }
+
+    #[test]
+    fn canonical_json_has_the_contract_field_names_in_order() {
+        let mut r = AuditRecord {
+            ts_unix_nanos: 1_795_819_479_000_000_000,
+            correlation_id: "c1".into(),
+            method: "GET".into(),
+            path: "/a".into(),
+            status: 200,
+            decision: "allow".into(),
+            ..Default::default()
+        };
+        r.redactions.insert("EMAIL".into(), 2);
+        let text = serde_json::to_string(&CanonicalRecord::from(&r)).unwrap();
+        let names = [
+            "ts",
+            "correlation_id",
+            "trace_id",
+            "source_principal",
+            "source_ip",
+            "mtls",
+            "destination_workload",
+            "destination_namespace",
+            "method",
+            "path",
+            "status",
+            "duration_ms",
+            "request_bytes",
+            "response_bytes",
+            "user_agent",
+            "decision",
+            "shadow_decision",
+            "rule",
+            "redactions",
+            "proxy_id",
+            "audit_policy",
+        ];
+        let positions: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                text.find(&format!("\"{n}\":"))
+                    .unwrap_or_else(|| panic!("{n} missing"))
+            })
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), names.len());
+        assert_eq!(json["redactions"]["EMAIL"], 2);
+        assert_eq!(json["ts"], "2026-11-27T22:44:39.000000000Z");
+        let back: CanonicalRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.correlation_id, "c1");
+    }
+
+    #[test]
+    fn query_and_fragment_are_cut() {
+        assert_eq!(path_without_query("/a/b?x=1#f"), "/a/b");
+        assert_eq!(path_without_query("/a#f?x"), "/a");
+        assert_eq!(path_without_query("/plain"), "/plain");
+        assert_eq!(path_without_query("?only"), "");
+    }
+
+    #[test]
+    fn traceparent_yields_trace_id_only_when_valid() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            trace_id_from_traceparent(tp),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473z-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-ü4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(trace_id_from_traceparent(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uuid_v4_has_version_and_variant_bits() {
+        for r in [0u128, u128::MAX, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef] {
+            let u = uuid_v4(r);
+            assert_eq!(u.len(), 36);
+            let b = u.as_bytes();
+            assert_eq!((b[8], b[13], b[18], b[23]), (b'-', b'-', b'-', b'-'));
+            assert_eq!(b[14], b'4', "{u}");
+            assert!(matches!(b[19], b'8' | b'9' | b'a' | b'b'), "{u}");
+        }
+        assert_ne!(uuid_v4(1), uuid_v4(2));
+    }
+
+    #[test]
+    fn ip_is_taken_from_address() {
+        assert_eq!(ip_of_address("10.1.2.3:443"), "10.1.2.3");
+        assert_eq!(ip_of_address("[::1]:8080"), "::1");
+        assert_eq!(ip_of_address("::1"), "::1");
+        assert_eq!(ip_of_address("10.1.2.3"), "10.1.2.3");
+        assert_eq!(ip_of_address("[broken"), "broken");
+    }
+}

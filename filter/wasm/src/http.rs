@@ -1,0 +1,221 @@
+//! HTTP context: one per request. Decides at request headers, tags the
+//! response with the correlation id, and queues the audit record at log time.
+
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use log::warn;
+use observatory_engine::config::FailureMode;
+use observatory_engine::policy::{Request, Verdict};
+use observatory_engine::record::{
+    self, ip_of_address, path_without_query, trace_id_from_traceparent, AuditRecord,
+};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use crate::host::{self, Metrics};
+use crate::root::Active;
+
+/// What the filter enforced, kept for the record.
+struct Outcome {
+    verdict: Verdict,
+    shadow: Option<Verdict>,
+    rule: String,
+    audit_policy: String,
+}
+
+pub struct Http {
+    active: Option<Rc<Active>>,
+    start: SystemTime,
+    correlation_id: String,
+    trace_id: String,
+    principal: String,
+    mtls: bool,
+    source_ip: String,
+    method: String,
+    path: String,
+    user_agent: String,
+    outcome: Option<Outcome>,
+    status: u32,
+}
+
+impl Http {
+    pub fn new(active: Option<Rc<Active>>) -> Self {
+        Http {
+            active,
+            start: SystemTime::UNIX_EPOCH,
+            correlation_id: String::new(),
+            trace_id: String::new(),
+            principal: String::new(),
+            mtls: false,
+            source_ip: String::new(),
+            method: String::new(),
+            path: String::new(),
+            user_agent: String::new(),
+            outcome: None,
+            status: 0,
+        }
+    }
+
+    fn read_request(&mut self) {
+        self.start = host::now();
+        self.method = host::request_header(":method").unwrap_or_default();
+        self.path = host::request_header(":path").unwrap_or_default();
+        self.user_agent = host::request_header("user-agent").unwrap_or_default();
+        self.trace_id = host::request_header("traceparent")
+            .as_deref()
+            .and_then(trace_id_from_traceparent)
+            .map(str::to_string)
+            .unwrap_or_default();
+        self.principal =
+            host::property_string(&["connection", "uri_san_peer_certificate"]).unwrap_or_default();
+        self.mtls = host::property_bool(&["connection", "mtls"]);
+        self.source_ip = host::property_string(&["source", "address"])
+            .map(|a| ip_of_address(&a).to_string())
+            .unwrap_or_default();
+        self.correlation_id = match host::request_header("x-request-id") {
+            Some(id) if !id.is_empty() => id,
+            _ => {
+                // Envoy normally generates x-request-id; cover setups that turn it off.
+                let id = record::uuid_v4(fastrand::u128(..));
+                host::set_request_header("x-request-id", &id);
+                id
+            }
+        };
+    }
+
+    /// Answers the request locally with a JSON error body.
+    fn reply(&self, active: &Active, status: u32, error: &str, rule: &str) {
+        let body = record::local_reply_body(error, &self.correlation_id, rule);
+        let headers = vec![
+            ("content-type", "application/json"),
+            (
+                active.config.correlation_header.as_str(),
+                self.correlation_id.as_str(),
+            ),
+        ];
+        if let Err(e) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
+            warn!("cannot send local reply {status}: {e:?}");
+        }
+    }
+
+    fn build_record(&self, active: &Active) -> AuditRecord {
+        let duration = host::now().duration_since(self.start).unwrap_or_default();
+        let (decision, shadow, rule, audit_policy) = match &self.outcome {
+            Some(o) => (
+                o.verdict.as_str(),
+                o.shadow.map(Verdict::as_str).unwrap_or_default(),
+                o.rule.clone(),
+                o.audit_policy.clone(),
+            ),
+            // Headers never completed: nothing was forwarded.
+            None => ("deny", "", "incomplete-request".to_string(), String::new()),
+        };
+        let status = match self.status {
+            0 => u32::try_from(host::property_u64(&["response", "code"])).unwrap_or(0),
+            s => s,
+        };
+        AuditRecord {
+            ts_unix_nanos: record::unix_nanos(self.start),
+            correlation_id: self.correlation_id.clone(),
+            trace_id: self.trace_id.clone(),
+            source_principal: self.principal.clone(),
+            source_ip: self.source_ip.clone(),
+            mtls: self.mtls,
+            destination_workload: active.node.workload.clone(),
+            destination_namespace: active.node.namespace.clone(),
+            method: self.method.clone(),
+            path: path_without_query(&self.path).to_string(),
+            status,
+            // Microsecond resolution: `0.573`, not `0.5730000000000001`.
+            duration_ms: duration.as_micros() as f64 / 1000.0,
+            request_bytes: host::property_u64(&["request", "size"]),
+            response_bytes: host::property_u64(&["response", "size"]),
+            user_agent: self.user_agent.clone(),
+            decision: decision.to_string(),
+            shadow_decision: shadow.to_string(),
+            rule,
+            redactions: Default::default(),
+            proxy_id: active.node.proxy_id.clone(),
+            audit_policy,
+        }
+    }
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let Some(active) = self.active.clone() else {
+            return Action::Continue;
+        };
+        self.read_request();
+        Metrics::add(active.metrics.requests, 1);
+
+        let d = active.config.policies.decide(&Request {
+            principal: (!self.principal.is_empty()).then_some(self.principal.as_str()),
+            mtls: self.mtls,
+            method: &self.method,
+            path: &self.path,
+        });
+        if d.shadow == Some(Verdict::Deny) && d.verdict == Verdict::Allow {
+            Metrics::add(active.metrics.shadow_denied, 1);
+        }
+        let mut outcome = Outcome {
+            verdict: d.verdict,
+            shadow: d.shadow,
+            rule: d.rule.to_string(),
+            audit_policy: d.audit_policy.unwrap_or_default().to_string(),
+        };
+
+        let audit_down = active.config.audit_failure_mode == FailureMode::Closed
+            && active
+                .export
+                .try_borrow()
+                .is_ok_and(|ex| !ex.link.healthy());
+        let action = if outcome.verdict == Verdict::Deny {
+            Metrics::add(active.metrics.denied, 1);
+            self.status = 403;
+            self.reply(&active, 403, "forbidden", &outcome.rule);
+            Action::Pause
+        } else if audit_down {
+            // NIST AU-5: no unaudited traffic while the audit trail is down.
+            Metrics::add(active.metrics.audit_unavailable, 1);
+            outcome.verdict = Verdict::Deny;
+            outcome.rule = "audit-unavailable".to_string();
+            self.status = 503;
+            self.reply(&active, 503, "audit_unavailable", &outcome.rule);
+            Action::Pause
+        } else {
+            Metrics::add(active.metrics.allowed, 1);
+            Action::Continue
+        };
+        self.outcome = Some(outcome);
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(active) = &self.active {
+            if let Some(status) = host::response_header(":status").and_then(|s| s.parse().ok()) {
+                self.status = status;
+            }
+            if !self.correlation_id.is_empty() {
+                host::set_response_header(&active.config.correlation_header, &self.correlation_id);
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(active) = self.active.clone() else {
+            return;
+        };
+        let record = self.build_record(&active);
+        let dropped = match active.export.try_borrow_mut() {
+            Ok(mut ex) => ex.outbox.push(&record, host::now_ms()),
+            Err(_) => return,
+        };
+        active.count_dropped(dropped);
+    }
+}

@@ -1,0 +1,18 @@
+//! Envoy glue for the Observatory filter: proxy-wasm callbacks in, calls into
+//! `observatory-engine` out. All decisions live in the engine; this crate only
+//! reads what Envoy knows, sends what the engine built, and counts.
+
+mod host;
+mod http;
+mod root;
+
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    // A panic aborts the VM and with it this worker's traffic; at least say why.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("observatory: panic: {info}"));
+    }));
+    proxy_wasm::set_root_context(|context_id| Box::new(root::Root::new(context_id)));
+}}

