@@ -4,6 +4,7 @@
 //! everything here goes through `proxy_wasm::hostcalls` and turns errors into
 //! `None` or a no-op.
 
+use std::cell::Cell;
 use std::time::SystemTime;
 
 use proxy_wasm::hostcalls;
@@ -15,21 +16,20 @@ pub fn now() -> SystemTime {
 
 /// Milliseconds on the host clock, for batch ages and backoff.
 pub fn now_ms() -> u64 {
-    now()
-        .duration_since(SystemTime::UNIX_EPOCH)
+    millis(now())
+}
+
+pub fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+pub fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
 }
 
-pub fn response_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-        .ok()
-        .flatten()
+pub fn response_headers() -> Vec<(String, String)> {
+    hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default()
 }
 
 pub fn set_request_header(name: &str, value: &str) {
@@ -77,38 +77,62 @@ pub fn property_u64(path: &[&str]) -> u64 {
 
 /// The filter's Envoy counters (`wasmcustom.observatory_*`).
 #[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    Requests,
+    Allowed,
+    Denied,
+    ShadowDenied,
+    AuditUnavailable,
+    RecordsExported,
+    RecordsDropped,
+    StreamReconnects,
+}
+
+const COUNTERS: [&str; 8] = [
+    "observatory_requests_total",
+    "observatory_allowed",
+    "observatory_denied",
+    "observatory_shadow_denied",
+    "observatory_audit_unavailable",
+    "observatory_records_exported",
+    "observatory_records_dropped",
+    "observatory_stream_reconnects",
+];
+
+/// Counts are kept in the VM and handed to Envoy on each tick: one host
+/// call per counter per tick instead of several per request.
+#[derive(Debug)]
 pub struct Metrics {
-    pub requests: u32,
-    pub allowed: u32,
-    pub denied: u32,
-    pub shadow_denied: u32,
-    pub audit_unavailable: u32,
-    pub records_exported: u32,
-    pub records_dropped: u32,
-    pub stream_reconnects: u32,
+    ids: [u32; COUNTERS.len()],
+    pending: [Cell<u64>; COUNTERS.len()],
 }
 
 impl Metrics {
     pub fn define() -> Result<Self, String> {
-        let counter = |name: &str| {
-            hostcalls::define_metric(MetricType::Counter, name)
-                .map_err(|e| format!("define_metric {name}: {e:?}"))
-        };
+        let mut ids = [0; COUNTERS.len()];
+        for (id, name) in ids.iter_mut().zip(COUNTERS) {
+            *id = hostcalls::define_metric(MetricType::Counter, name)
+                .map_err(|e| format!("define_metric {name}: {e:?}"))?;
+        }
         Ok(Metrics {
-            requests: counter("observatory_requests_total")?,
-            allowed: counter("observatory_allowed")?,
-            denied: counter("observatory_denied")?,
-            shadow_denied: counter("observatory_shadow_denied")?,
-            audit_unavailable: counter("observatory_audit_unavailable")?,
-            records_exported: counter("observatory_records_exported")?,
-            records_dropped: counter("observatory_records_dropped")?,
-            stream_reconnects: counter("observatory_stream_reconnects")?,
+            ids,
+            pending: Default::default(),
         })
     }
 
-    pub fn add(id: u32, n: u64) {
-        if n > 0 {
-            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+    pub fn add(&self, counter: Counter, n: u64) {
+        if let Some(c) = self.pending.get(counter as usize) {
+            c.set(c.get() + n);
+        }
+    }
+
+    /// Publishes the pending counts to Envoy.
+    pub fn flush(&self) {
+        for (id, pending) in self.ids.iter().zip(&self.pending) {
+            let n = pending.replace(0);
+            if n > 0 {
+                let _ = hostcalls::increment_metric(*id, i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::host::{self, Metrics};
+use crate::host::{self, Counter};
 use crate::root::Active;
 
 /// What the filter enforced, kept for the record.
@@ -38,6 +38,10 @@ pub struct Http {
     user_agent: String,
     outcome: Option<Outcome>,
     status: u32,
+    /// Body sizes known from the headers (no body, or Content-Length);
+    /// `None` falls back to Envoy's byte counters at log time.
+    request_bytes: Option<u64>,
+    response_bytes: Option<u64>,
 }
 
 impl Http {
@@ -55,26 +59,45 @@ impl Http {
             user_agent: String::new(),
             outcome: None,
             status: 0,
+            request_bytes: None,
+            response_bytes: None,
         }
     }
 
-    fn read_request(&mut self) {
+    fn read_request(&mut self, end_of_stream: bool) {
         self.start = host::now();
-        self.method = host::request_header(":method").unwrap_or_default();
-        self.path = host::request_header(":path").unwrap_or_default();
-        self.user_agent = host::request_header("user-agent").unwrap_or_default();
-        self.trace_id = host::request_header("traceparent")
+        if end_of_stream {
+            self.request_bytes = Some(0);
+        }
+        let mut request_id = None;
+        let mut traceparent = None;
+        // One host call for all headers is cheaper than one per header.
+        for (name, value) in host::request_headers() {
+            match name.as_str() {
+                ":method" => self.method = value,
+                ":path" => self.path = value,
+                "user-agent" => self.user_agent = value,
+                "x-request-id" => request_id = Some(value),
+                "traceparent" => traceparent = Some(value),
+                "content-length" => self.request_bytes = value.parse().ok(),
+                _ => {}
+            }
+        }
+        self.trace_id = traceparent
             .as_deref()
             .and_then(trace_id_from_traceparent)
             .map(str::to_string)
             .unwrap_or_default();
-        self.principal =
-            host::property_string(&["connection", "uri_san_peer_certificate"]).unwrap_or_default();
+        // Plaintext (the cheap answer) needs no certificate lookup.
         self.mtls = host::property_bool(&["connection", "mtls"]);
+        if self.mtls {
+            self.principal = host::property_string(&["connection", "uri_san_peer_certificate"])
+                .unwrap_or_default();
+        }
         self.source_ip = host::property_string(&["source", "address"])
             .map(|a| ip_of_address(&a).to_string())
             .unwrap_or_default();
-        self.correlation_id = match host::request_header("x-request-id") {
+        self.correlation_id = match request_id {
             Some(id) if !id.is_empty() => id,
             _ => {
                 // Envoy normally generates x-request-id; cover setups that turn it off.
@@ -100,8 +123,8 @@ impl Http {
         }
     }
 
-    fn build_record(&self, active: &Active) -> AuditRecord {
-        let duration = host::now().duration_since(self.start).unwrap_or_default();
+    fn build_record(&self, active: &Active, now: SystemTime) -> AuditRecord {
+        let duration = now.duration_since(self.start).unwrap_or_default();
         let (decision, shadow, rule, audit_policy) = match &self.outcome {
             Some(o) => (
                 o.verdict.as_str(),
@@ -130,8 +153,12 @@ impl Http {
             status,
             // Microsecond resolution: `0.573`, not `0.5730000000000001`.
             duration_ms: duration.as_micros() as f64 / 1000.0,
-            request_bytes: host::property_u64(&["request", "size"]),
-            response_bytes: host::property_u64(&["response", "size"]),
+            request_bytes: self
+                .request_bytes
+                .unwrap_or_else(|| host::property_u64(&["request", "size"])),
+            response_bytes: self
+                .response_bytes
+                .unwrap_or_else(|| host::property_u64(&["response", "size"])),
             user_agent: self.user_agent.clone(),
             decision: decision.to_string(),
             shadow_decision: shadow.to_string(),
@@ -146,12 +173,12 @@ impl Http {
 impl Context for Http {}
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some(active) = self.active.clone() else {
             return Action::Continue;
         };
-        self.read_request();
-        Metrics::add(active.metrics.requests, 1);
+        self.read_request(end_of_stream);
+        active.metrics.add(Counter::Requests, 1);
 
         let d = active.config.policies.decide(&Request {
             principal: (!self.principal.is_empty()).then_some(self.principal.as_str()),
@@ -160,7 +187,7 @@ impl HttpContext for Http {
             path: &self.path,
         });
         if d.shadow == Some(Verdict::Deny) && d.verdict == Verdict::Allow {
-            Metrics::add(active.metrics.shadow_denied, 1);
+            active.metrics.add(Counter::ShadowDenied, 1);
         }
         let mut outcome = Outcome {
             verdict: d.verdict,
@@ -175,34 +202,45 @@ impl HttpContext for Http {
                 .try_borrow()
                 .is_ok_and(|ex| !ex.link.healthy());
         let action = if outcome.verdict == Verdict::Deny {
-            Metrics::add(active.metrics.denied, 1);
+            active.metrics.add(Counter::Denied, 1);
             self.status = 403;
             self.reply(&active, 403, "forbidden", &outcome.rule);
             Action::Pause
         } else if audit_down {
             // NIST AU-5: no unaudited traffic while the audit trail is down.
-            Metrics::add(active.metrics.audit_unavailable, 1);
+            active.metrics.add(Counter::AuditUnavailable, 1);
             outcome.verdict = Verdict::Deny;
             outcome.rule = "audit-unavailable".to_string();
             self.status = 503;
             self.reply(&active, 503, "audit_unavailable", &outcome.rule);
             Action::Pause
         } else {
-            Metrics::add(active.metrics.allowed, 1);
+            active.metrics.add(Counter::Allowed, 1);
             Action::Continue
         };
         self.outcome = Some(outcome);
         action
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(active) = &self.active {
-            if let Some(status) = host::response_header(":status").and_then(|s| s.parse().ok()) {
-                self.status = status;
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let Some(active) = &self.active else {
+            return Action::Continue;
+        };
+        if end_of_stream {
+            self.response_bytes = Some(0);
+        }
+        for (name, value) in host::response_headers() {
+            match name.as_str() {
+                ":status" => self.status = value.parse().unwrap_or(self.status),
+                "content-length" => self.response_bytes = value.parse().ok(),
+                _ => {}
             }
-            if !self.correlation_id.is_empty() {
-                host::set_response_header(&active.config.correlation_header, &self.correlation_id);
-            }
+        }
+        if self.method == "HEAD" {
+            self.response_bytes = Some(0);
+        }
+        if !self.correlation_id.is_empty() {
+            host::set_response_header(&active.config.correlation_header, &self.correlation_id);
         }
         Action::Continue
     }
@@ -211,9 +249,10 @@ impl HttpContext for Http {
         let Some(active) = self.active.clone() else {
             return;
         };
-        let record = self.build_record(&active);
+        let now = host::now();
+        let record = self.build_record(&active, now);
         let dropped = match active.export.try_borrow_mut() {
-            Ok(mut ex) => ex.outbox.push(&record, host::now_ms()),
+            Ok(mut ex) => ex.outbox.push(&record, host::millis(now)),
             Err(_) => return,
         };
         active.count_dropped(dropped);

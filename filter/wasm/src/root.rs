@@ -16,7 +16,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 
-use crate::host::{self, Metrics};
+use crate::host::{self, Counter, Metrics};
 use crate::http::Http;
 
 const SERVICE: &str = "observatory.audit.v1.AuditService";
@@ -55,7 +55,7 @@ pub struct Active {
 impl Active {
     pub fn count_dropped(&self, d: Dropped) {
         if d.records > 0 {
-            Metrics::add(self.metrics.records_dropped, d.records);
+            self.metrics.add(Counter::RecordsDropped, d.records);
             warn!(
                 "audit buffer full ({} bytes): dropped {} records in {} batches; an audit_gap will report them",
                 self.config.batch.max_buffered_bytes, d.records, d.batches
@@ -160,7 +160,7 @@ impl Root {
             match hostcalls::open_grpc_stream(cluster, SERVICE, METHOD, Vec::new()) {
                 Ok(token) => {
                     if ex.link.opened(token) {
-                        Metrics::add(active.metrics.stream_reconnects, 1);
+                        active.metrics.add(Counter::StreamReconnects, 1);
                     }
                     // The collector answers with its ack for this sender.
                     if hostcalls::send_grpc_stream_message(
@@ -206,7 +206,7 @@ impl Context for Root {
         match Ack::decode(bytes.as_slice()) {
             Ok(ack) => {
                 let confirmed = ex.outbox.on_ack(ack.seq);
-                Metrics::add(active.metrics.records_exported, confirmed);
+                active.metrics.add(Counter::RecordsExported, confirmed);
                 let in_flight = ex.outbox.has_in_flight();
                 ex.link.acked(host::now_ms(), in_flight);
             }
@@ -271,6 +271,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(active) = &self.active {
+            active.metrics.flush();
             self.flush(active);
         }
     }
