@@ -8,13 +8,7 @@ use observatory_e2e::*;
 async fn given_request_id_is_echoed_and_recorded() {
     let stack = Stack::start(&plugin_config()).await;
     let id = unique_id("corr-given");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/c"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/c"), &id).await;
     assert_eq!(resp.status, 200, "body {:?}", resp.body);
     assert_eq!(resp.header("x-correlation-id"), Some(id.as_str()));
     let seen = stack.upstream.request_with_id(&id);
@@ -87,13 +81,7 @@ async fn correlation_header_name_is_configurable() {
     cfg["correlationHeader"] = json!("x-audit-id");
     let stack = Stack::start(&cfg).await;
     let id = unique_id("corr-custom");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/h"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/h"), &id).await;
     assert_eq!(resp.status, 200, "body {:?}", resp.body);
     assert_eq!(
         resp.header("x-audit-id"),

@@ -9,13 +9,7 @@ use observatory_e2e::*;
 async fn deny_policy_answers_json_403_and_upstream_sees_nothing() {
     let stack = Stack::start(&plugin_config()).await;
     let id = unique_id("deny");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/admin/users?all=1"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/admin/users?all=1"), &id).await;
     assert_forbidden(resp.status, &resp.body, &id, "no-admin");
     assert!(
         resp.header("content-type")
@@ -54,13 +48,7 @@ async fn request_matching_no_allow_policy_is_default_denied() {
     // plaintext request does not have.
     for path in ["/private/thing", "/api/orders/1"] {
         let id = unique_id("default-deny");
-        let resp = send(
-            stack
-                .plain()
-                .get(stack.http_url(path))
-                .header("x-request-id", &id),
-        )
-        .await;
+        let resp = get_with_id(&stack.plain(), &stack.http_url(path), &id).await;
         assert_forbidden(resp.status, &resp.body, &id, "default-deny");
         let rec = stack.collector.wait_for_record(&id).await;
         assert_common_fields(&rec);

@@ -16,13 +16,7 @@ async fn dry_run_deny_is_recorded_but_not_enforced() {
     let stack = Stack::start(&cfg).await;
 
     let id = unique_id("dry-run-hit");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/reports/q3"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/reports/q3"), &id).await;
     assert_eq!(
         resp.status, 200,
         "dry-run policy must not be enforced; body {:?}",
@@ -46,13 +40,7 @@ async fn dry_run_deny_is_recorded_but_not_enforced() {
 
     // A request the dry-run policy does not match: shadow says allow.
     let id = unique_id("dry-run-miss");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/other"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/other"), &id).await;
     assert_eq!(resp.status, 200);
     let rec = stack.collector.wait_for_record(&id).await;
     assert_eq!(s(&rec, "decision"), "allow", "{rec}");

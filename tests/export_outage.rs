@@ -26,12 +26,7 @@ async fn collector_outage_drops_are_counted_and_reported_as_a_gap() {
 
     // The stream works before the outage.
     let warm = unique_id("warm");
-    let resp = send(
-        client
-            .get(stack.http_url("/public/warm"))
-            .header("x-request-id", &warm),
-    )
-    .await;
+    let resp = get_with_id(&client, &stack.http_url("/public/warm"), &warm).await;
     assert_eq!(resp.status, 200);
     stack.collector.wait_for_record(&warm).await;
 
@@ -76,12 +71,7 @@ async fn collector_outage_drops_are_counted_and_reported_as_a_gap() {
 
     // Records flow again.
     let after = unique_id("after");
-    let resp = send(
-        client
-            .get(stack.http_url("/public/after"))
-            .header("x-request-id", &after),
-    )
-    .await;
+    let resp = get_with_id(&client, &stack.http_url("/public/after"), &after).await;
     assert_eq!(resp.status, 200);
     stack
         .collector

@@ -14,12 +14,7 @@ async fn requests_fail_closed_while_the_collector_is_down() {
     let client = stack.plain();
 
     let warm = unique_id("fc-warm");
-    let resp = send(
-        client
-            .get(stack.http_url("/public/warm"))
-            .header("x-request-id", &warm),
-    )
-    .await;
+    let resp = get_with_id(&client, &stack.http_url("/public/warm"), &warm).await;
     assert_eq!(resp.status, 200, "body {:?}", resp.body);
     stack.collector.wait_for_record(&warm).await;
 
@@ -30,12 +25,7 @@ async fn requests_fail_closed_while_the_collector_is_down() {
     let mut refused = None;
     for i in 0..200 {
         let id = unique_id(&format!("fc-down-{i}"));
-        let resp = send(
-            client
-                .get(stack.http_url("/public/down"))
-                .header("x-request-id", &id),
-        )
-        .await;
+        let resp = get_with_id(&client, &stack.http_url("/public/down"), &id).await;
         if resp.status == 503 {
             refused = Some((id, resp));
             break;
@@ -63,12 +53,7 @@ async fn requests_fail_closed_while_the_collector_is_down() {
     // Still down: still refused.
     for _ in 0..3 {
         let id = unique_id("fc-still-down");
-        let resp = send(
-            client
-                .get(stack.http_url("/public/down"))
-                .header("x-request-id", &id),
-        )
-        .await;
+        let resp = get_with_id(&client, &stack.http_url("/public/down"), &id).await;
         assert_eq!(
             resp.status, 503,
             "collector still down; body {:?}",
@@ -85,12 +70,7 @@ async fn requests_fail_closed_while_the_collector_is_down() {
     let mut ok_ids = Vec::new();
     for i in 0..300 {
         let id = unique_id(&format!("fc-up-{i}"));
-        let resp = send(
-            client
-                .get(stack.http_url("/public/up"))
-                .header("x-request-id", &id),
-        )
-        .await;
+        let resp = get_with_id(&client, &stack.http_url("/public/up"), &id).await;
         if resp.status == 200 {
             ok_ids.push(id);
             break;
@@ -109,12 +89,7 @@ async fn requests_fail_closed_while_the_collector_is_down() {
     eprintln!("requests succeed again after the restart");
     for i in 0..3 {
         let id = unique_id(&format!("fc-up-more-{i}"));
-        let resp = send(
-            client
-                .get(stack.http_url("/public/up"))
-                .header("x-request-id", &id),
-        )
-        .await;
+        let resp = get_with_id(&client, &stack.http_url("/public/up"), &id).await;
         assert_eq!(resp.status, 200, "collector is back; body {:?}", resp.body);
         ok_ids.push(id);
     }

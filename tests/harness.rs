@@ -144,19 +144,3 @@ async fn lds_file_push_is_applied() {
     assert_eq!(resp.status(), 200);
     assert!(envoy.is_running());
 }
-
-#[test]
-fn rfc3339_parser() {
-    assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00.5Z"), Some((0, 1)));
-    assert_eq!(
-        parse_rfc3339_utc("2024-03-01T00:00:00.000000001Z"),
-        Some((1_709_251_200, 9))
-    );
-    assert_eq!(
-        parse_rfc3339_utc("2024-02-29T23:59:59Z"),
-        Some((1_709_251_199, 0))
-    );
-    assert_eq!(parse_rfc3339_utc("2024-03-01T00:00:00+00:00"), None);
-    assert_eq!(parse_rfc3339_utc("2024-03-01 00:00:00Z"), None);
-    assert_eq!(parse_rfc3339_utc("2024-03-01T00:00:00.Z"), None);
-}

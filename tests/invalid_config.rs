@@ -23,23 +23,11 @@ fn config_with_blocked() -> Value {
 /// denied by `no-blocked` (only in the pushed good config).
 async fn assert_serving_last_good_config(stack: &Stack, when: &str) {
     let id = unique_id("still-serving");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/x"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/x"), &id).await;
     assert_eq!(resp.status, 200, "{when}: /public/x body {:?}", resp.body);
     stack.collector.wait_for_record(&id).await;
     let id = unique_id("still-blocked");
-    let resp = send(
-        stack
-            .plain()
-            .get(stack.http_url("/public/blocked/1"))
-            .header("x-request-id", &id),
-    )
-    .await;
+    let resp = get_with_id(&stack.plain(), &stack.http_url("/public/blocked/1"), &id).await;
     assert_forbidden(resp.status, &resp.body, &id, "no-blocked");
 }
 

@@ -44,29 +44,27 @@ fn roots(pki: &Pki) -> RootCertStore {
 
 /// HTTPS client trusting the test CA and presenting `identity` as client certificate.
 pub fn mtls_client(pki: &Pki, identity: &ClientIdentity) -> reqwest::Client {
-    install_crypto_provider();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("tls versions")
-        .with_root_certificates(roots(pki))
-        .with_client_auth_cert(vec![identity.cert_der.clone()], identity.private_key())
-        .expect("client auth cert");
-    base_builder()
-        .tls_backend_preconfigured(cfg)
-        .build()
-        .expect("build mTLS client")
+    tls_client(pki, Some(identity))
 }
 
 /// HTTPS client trusting the test CA that presents NO client certificate.
 pub fn tls_client_without_cert(pki: &Pki) -> reqwest::Client {
+    tls_client(pki, None)
+}
+
+fn tls_client(pki: &Pki, identity: Option<&ClientIdentity>) -> reqwest::Client {
     install_crypto_provider();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("tls versions")
-        .with_root_certificates(roots(pki))
-        .with_no_client_auth();
+        .with_root_certificates(roots(pki));
+    let cfg = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(vec![id.cert_der.clone()], id.private_key())
+            .expect("client auth cert"),
+        None => builder.with_no_client_auth(),
+    };
     base_builder()
         .tls_backend_preconfigured(cfg)
         .build()
@@ -237,6 +235,11 @@ pub async fn send(req: reqwest::RequestBuilder) -> Resp {
         Ok(r) => r,
         Err(e) => panic!("request failed: {e:?}"),
     }
+}
+
+/// `GET url` with `x-request-id: id`, read whole; panics on transport failure.
+pub async fn get_with_id(client: &reqwest::Client, url: &str, id: &str) -> Resp {
+    send(client.get(url).header("x-request-id", id)).await
 }
 
 /// Like [`send`] but returns transport errors.

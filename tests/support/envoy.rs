@@ -186,18 +186,11 @@ impl EnvoySetup {
 
     /// Bootstrap with listeners from the LDS file at `lds_path`.
     pub fn bootstrap(&self, admin_port: u16, lds_path: &Path) -> Value {
-        json!({
-            "node": {
-                "id": self.node_id,
-                "cluster": "e2e",
-                "metadata": {"WORKLOAD_NAME": self.workload_name, "NAMESPACE": self.namespace}
-            },
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-            "dynamic_resources": {
-                "lds_config": {"path_config_source": {"path": lds_path}, "resource_api_version": "V3"}
-            },
-            "static_resources": {"clusters": self.clusters()}
-        })
+        let mut b = self.base_bootstrap(admin_port);
+        b["dynamic_resources"] = json!({
+            "lds_config": {"path_config_source": {"path": lds_path}, "resource_api_version": "V3"}
+        });
+        b
     }
 
     /// Bootstrap with the same listeners inline (for `envoy --mode validate`, which does not
@@ -209,6 +202,12 @@ impl EnvoySetup {
                 o.remove("@type");
             }
         }
+        let mut b = self.base_bootstrap(admin_port);
+        b["static_resources"]["listeners"] = Value::Array(listeners);
+        b
+    }
+
+    fn base_bootstrap(&self, admin_port: u16) -> Value {
         json!({
             "node": {
                 "id": self.node_id,
@@ -216,7 +215,7 @@ impl EnvoySetup {
                 "metadata": {"WORKLOAD_NAME": self.workload_name, "NAMESPACE": self.namespace}
             },
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-            "static_resources": {"clusters": self.clusters(), "listeners": listeners}
+            "static_resources": {"clusters": self.clusters()}
         })
     }
 }

@@ -32,7 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use artifacts::{collector_bin, envoy_bin, filter_wasm, workspace_root};
-pub use client::{mtls_client, plain_client, raw_request, send, try_send, RawResponse, Resp};
+pub use client::{
+    get_with_id, mtls_client, plain_client, raw_request, send, try_send, RawResponse, Resp,
+};
 pub use collector::Collector;
 pub use envoy::{Envoy, EnvoySetup};
 pub use pki::{ClientIdentity, Pki};
@@ -176,56 +178,24 @@ pub fn u(v: &Value, field: &str) -> Option<u64> {
 /// Parse an RFC 3339 UTC timestamp `YYYY-MM-DDTHH:MM:SS[.fraction]Z` into
 /// (seconds since the Unix epoch, fraction digits). `None` when malformed.
 pub fn parse_rfc3339_utc(ts: &str) -> Option<(i64, usize)> {
-    let b = ts.as_bytes();
-    if b.len() < 20 || !ts.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = ts.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let rest = &ts[19..ts.len() - 1];
-    let frac_digits = if rest.is_empty() {
-        0
-    } else {
-        let f = rest.strip_prefix('.')?;
-        if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        f.len()
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + mi * 60 + sec, frac_digits))
+    let t = humantime::parse_rfc3339(ts).ok()?;
+    let secs = i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    let digits = ts
+        .strip_suffix('Z')?
+        .rsplit_once('.')
+        .map_or(0, |(_, f)| f.len());
+    Some((secs, digits))
 }
 
 /// Assert the fields every record of this harness's Envoy must carry: `ts` (RFC 3339 UTC
-/// with a fraction, within 10 minutes of now), destination workload/namespace from node
+/// with nanoseconds, within 10 minutes of now), destination workload/namespace from node
 /// metadata, `proxy_id` = node id, `source_ip` 127.0.0.1, `duration_ms` ≥ 0, byte counters,
 /// `redactions` object.
 pub fn assert_common_fields(rec: &Value) {
     let ts = s(rec, "ts");
     let (secs, frac) = parse_rfc3339_utc(ts)
         .unwrap_or_else(|| panic!("ts {ts:?} is not RFC 3339 UTC (…Z) in {rec}"));
-    assert!(frac > 0, "ts {ts:?} has no sub-second fraction in {rec}");
+    assert_eq!(frac, 9, "ts {ts:?} must have nanoseconds in {rec}");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -259,6 +229,17 @@ pub fn assert_common_fields(rec: &Value) {
         rec.get("mtls").is_some_and(Value::is_boolean),
         "mtls not a bool in {rec}"
     );
+}
+
+/// Assert who a record says called (`principal`, with `mtls` = principal present), what was
+/// decided and what the client got, plus [`assert_common_fields`].
+pub fn assert_outcome(rec: &Value, principal: &str, decision: &str, rule: &str, status: u64) {
+    assert_common_fields(rec);
+    assert_eq!(s(rec, "source_principal"), principal, "{rec}");
+    assert_eq!(rec["mtls"], !principal.is_empty(), "{rec}");
+    assert_eq!(s(rec, "decision"), decision, "{rec}");
+    assert_eq!(s(rec, "rule"), rule, "{rec}");
+    assert_eq!(u(rec, "status"), Some(status), "{rec}");
 }
 
 /// Assert a denied response: 403, JSON body `{"error":"forbidden","correlation_id":id,"rule":rule}`.
