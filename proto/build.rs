@@ -1,10 +1,16 @@
 //! Compiles the .proto files with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["observatory/audit/v1/audit.proto"];
-    for p in protos {
-        println!("cargo:rerun-if-changed={p}");
+    let (audit, loki) = ("observatory/audit/v1/audit.proto", "loki/push.proto");
+    println!("cargo:rerun-if-changed={audit}");
+    println!("cargo:rerun-if-changed={loki}");
+    let mut protos = vec![audit];
+    // Loki's messages only when asked for: the wasm filter never needs them.
+    if std::env::var_os("CARGO_FEATURE_LOKI").is_some() {
+        protos.push(loki);
     }
+    // protox resolves `google/protobuf/*.proto` itself; prost maps
+    // `google.protobuf.Timestamp` to `prost_types::Timestamp`.
     let fds = protox::compile(protos, ["."])?;
     // BTreeMap keeps map fields (redaction counts) in a stable order in JSON.
     if std::env::var_os("CARGO_FEATURE_GRPC").is_some() {

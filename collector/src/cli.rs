@@ -60,6 +60,20 @@ mod tests {
     }
 
     #[test]
+    fn loki_url_flag_enables_loki() {
+        let cli = Cli::try_parse_from([
+            "observatory-collector",
+            "serve",
+            "--loki-url",
+            "https://loki.monitoring:3100",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        let loki = args.resolve().unwrap().loki.unwrap();
+        assert_eq!(loki.url.unwrap().as_str(), "https://loki.monitoring:3100/");
+    }
+
+    #[test]
     fn zero_limit_is_rejected() {
         let err = Cli::try_parse_from(["observatory-collector", "serve", "--max-senders", "0"])
             .unwrap_err();

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
+use url::Url;
+
+use crate::sink::loki::config::LokiConfig;
 
 /// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
 /// the Istio manifests use (they pass `--listen 0.0.0.0:4317`).
@@ -26,6 +29,8 @@ pub struct ServeConfig {
     pub max_batch_bytes: NonZeroUsize,
     pub max_records_per_batch: NonZeroUsize,
     pub max_senders: NonZeroUsize,
+    /// Push to Grafana Loki too (beside `audit.jsonl`).
+    pub loki: Option<LokiConfig>,
 }
 
 impl Default for ServeConfig {
@@ -36,6 +41,7 @@ impl Default for ServeConfig {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_records_per_batch: DEFAULT_MAX_RECORDS_PER_BATCH,
             max_senders: DEFAULT_MAX_SENDERS,
+            loki: None,
         }
     }
 }
@@ -60,6 +66,13 @@ pub struct Settings {
     /// Sender instances whose sequence numbers are remembered for dedupe; the least recently seen is forgotten first [default: 100000]
     #[arg(long, env = "OBSERVATORY_MAX_SENDERS", value_name = "N")]
     pub max_senders: Option<NonZeroUsize>,
+    /// Also push every entry to this Grafana Loki (base URL); overrides `url` of the file's [loki] table
+    #[arg(long, env = "OBSERVATORY_LOKI_URL", value_name = "URL")]
+    #[serde(skip)]
+    pub loki_url: Option<Url>,
+    /// The file's `[loki]` table (no flags: it has too many keys).
+    #[arg(skip)]
+    pub loki: Option<LokiConfig>,
 }
 
 #[derive(Debug, Error)]
@@ -96,6 +109,15 @@ impl ServeConfig {
                 .max_records_per_batch
                 .unwrap_or(default.max_records_per_batch),
             max_senders: settings.max_senders.unwrap_or(default.max_senders),
+            // A URL flag alone enables Loki with the defaults.
+            loki: match (settings.loki, settings.loki_url) {
+                (None, None) => None,
+                (table, url) => {
+                    let mut loki = table.unwrap_or_default();
+                    loki.url = url.or(loki.url);
+                    Some(loki)
+                }
+            },
         })
     }
 }
@@ -109,6 +131,8 @@ impl Settings {
             max_batch_bytes: self.max_batch_bytes.or(lower.max_batch_bytes),
             max_records_per_batch: self.max_records_per_batch.or(lower.max_records_per_batch),
             max_senders: self.max_senders.or(lower.max_senders),
+            loki_url: self.loki_url.or(lower.loki_url),
+            loki: self.loki.or(lower.loki),
         }
     }
 
@@ -230,6 +254,54 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Settings::from_toml("lisen = \"127.0.0.1:1\"\n").unwrap_err();
         assert!(format!("{err:?}").contains("lisen"), "{err:?}");
+    }
+
+    #[test]
+    fn loki_table_is_read_and_the_url_flag_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.toml");
+        std::fs::write(
+            &path,
+            "[loki]\nurl = \"http://file:3100\"\ntenant = \"mesh\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig::resolve(Settings::default(), Some(&path)).unwrap();
+        let loki = config.loki.unwrap();
+        assert_eq!(loki.url.unwrap().as_str(), "http://file:3100/");
+        assert_eq!(loki.tenant.as_deref(), Some("mesh"));
+        assert_eq!(loki.max_label_sets.get(), 1000);
+
+        let flags = Settings {
+            loki_url: Some("http://flag:3100".parse().unwrap()),
+            ..Settings::default()
+        };
+        let loki = ServeConfig::resolve(flags, Some(&path))
+            .unwrap()
+            .loki
+            .unwrap();
+        assert_eq!(loki.url.unwrap().host_str(), Some("flag"));
+        assert_eq!(loki.tenant.as_deref(), Some("mesh"));
+    }
+
+    #[test]
+    fn loki_is_off_without_table_or_flag() {
+        let file = Settings::from_toml("listen = \"127.0.0.1:1\"\n").unwrap();
+        assert_eq!(ServeConfig::resolve(file, None).unwrap().loki, None);
+    }
+
+    #[test]
+    fn wrong_loki_value_names_the_key_and_line() {
+        let err = Settings::from_toml(
+            "[loki]\nurl = \"http://loki:3100\"\nlabels = { who = \"source_principal\" }\n",
+        )
+        .unwrap_err();
+        let TomlError::Key { line, key, message } = err else {
+            unreachable!("{err:?}")
+        };
+        assert_eq!((line, key.as_str()), (3, "loki.labels.who"));
+        assert!(message.contains("source_principal"), "{message}");
+        // The URL flag is not a file key.
+        assert!(Settings::from_toml("loki_url = \"http://x\"\n").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Data flow of one batch, module by module:
 //! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
 //! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
-//! [`sink`] (durable write, e.g. [`sink::jsonl`]) → ack.
+//! [`sink`] (durable write: [`sink::jsonl`], and [`sink::loki`] when
+//! configured) → ack.
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what

@@ -18,7 +18,8 @@ use tracing::info;
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 use crate::sink::jsonl::JsonlSink;
-use crate::sink::SinkError;
+use crate::sink::loki::{LokiError, LokiSink};
+use crate::sink::{Sink, SinkError};
 use crate::stats::Stats;
 
 /// Finds connections to vanished senders (streams live for hours).
@@ -35,6 +36,8 @@ pub enum ServeError {
     },
     #[error("cannot open the audit store: {0}")]
     Sink(SinkError),
+    #[error("cannot set up the Loki sink: {0}")]
+    Loki(LokiError),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
@@ -62,19 +65,27 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         path: config.data_dir.clone(),
         error,
     })?;
-    let jsonl = JsonlSink::open(&config.data_dir).map_err(ServeError::Sink)?;
+    let stats = Arc::new(Stats::default());
+    let shutdown = CancellationToken::new();
+    // The local file first: it is written even while Loki is unreachable.
+    let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(
+        JsonlSink::open(&config.data_dir).map_err(ServeError::Sink)?,
+    )];
+    if let Some(loki) = &config.loki {
+        let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), shutdown.clone())
+            .map_err(ServeError::Loki)?;
+        sinks.push(Arc::new(loki));
+    }
     let bind_error = |error| ServeError::Bind {
         addr: config.listen,
         error,
     };
     let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let stats = Arc::new(Stats::default());
-    let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let ingest = Ingest::new(
         config,
-        vec![Arc::new(jsonl)],
+        sinks,
         stats.clone(),
         shutdown.clone(),
         tasks.clone(),

@@ -1,5 +1,5 @@
-//! Counters of what the ingest did, for the shutdown summary and for tests
-//! (Prometheus export comes later).
+//! Counters of what the ingest and the sinks did, for the shutdown summary
+//! and for tests (Prometheus export comes later).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +31,14 @@ pub struct Stats {
     pub gaps_written: Counter,
     /// Senders forgotten by the bounded dedupe table.
     pub senders_evicted: Counter,
+    /// Loki entries (lines) Loki confirmed with a 2xx.
+    pub loki_entries_confirmed: Counter,
+    /// Push attempts that failed and will be retried (429, 5xx, network).
+    pub loki_push_retries: Counter,
+    /// Loki entries Loki refused (400, 413, 422), written to the dead-letter file.
+    pub loki_entries_dead_lettered: Counter,
+    /// Entries whose labels were collapsed to `_overflow` by `max_label_sets`.
+    pub loki_label_overflows: Counter,
 }
 
 /// The counters at one moment.
@@ -44,6 +52,10 @@ pub struct Snapshot {
     pub seq_jumps: u64,
     pub gaps_written: u64,
     pub senders_evicted: u64,
+    pub loki_entries_confirmed: u64,
+    pub loki_push_retries: u64,
+    pub loki_entries_dead_lettered: u64,
+    pub loki_label_overflows: u64,
 }
 
 impl Stats {
@@ -57,6 +69,10 @@ impl Stats {
             seq_jumps: self.seq_jumps.get(),
             gaps_written: self.gaps_written.get(),
             senders_evicted: self.senders_evicted.get(),
+            loki_entries_confirmed: self.loki_entries_confirmed.get(),
+            loki_push_retries: self.loki_push_retries.get(),
+            loki_entries_dead_lettered: self.loki_entries_dead_lettered.get(),
+            loki_label_overflows: self.loki_label_overflows.get(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Group commit: callers encode their lines and queue them to one writer
 //! thread, which takes everything queued, appends it, fsyncs once and then
 //! answers every caller; concurrent streams share one fsync. A blocking
-//! thread, because fsync would otherwise stall a runtime worker.
+//! thread, because fsync would otherwise stall a runtime worker. The same
+//! [`JsonlFile`] also backs the Loki sink's dead-letter file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
@@ -24,43 +25,13 @@ pub const FILE_NAME: &str = "audit.jsonl";
 const QUEUE_DEPTH: usize = 64;
 
 pub struct JsonlSink {
-    path: PathBuf,
-    queue: mpsc::Sender<Commit>,
-}
-
-/// The encoded lines of one `write` call and who waits for them.
-struct Commit {
-    lines: Vec<u8>,
-    done: oneshot::Sender<Result<(), Arc<io::Error>>>,
+    file: JsonlFile,
 }
 
 impl JsonlSink {
-    /// Opens (or creates) `<data_dir>/audit.jsonl` and starts its writer
-    /// thread. A torn last line left by a crash is cut off first: its batch
-    /// was never acknowledged, so the sender will send it again.
+    /// Opens (or creates) `<data_dir>/audit.jsonl`.
     pub fn open(data_dir: &Path) -> Result<Self, SinkError> {
-        let path = data_dir.join(FILE_NAME);
-        let io_error = |error| SinkError::Io {
-            path: path.clone(),
-            error: Arc::new(error),
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io_error)?;
-        // Makes a newly created file's directory entry durable too.
-        File::open(data_dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error)?;
-        let writer = Writer::new(file, path.clone()).map_err(io_error)?;
-        let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
-        std::thread::Builder::new()
-            .name("jsonl-writer".into())
-            .spawn(move || writer.run(pending))
-            .map_err(io_error)?;
-        Ok(JsonlSink { path, queue })
+        JsonlFile::open(&data_dir.join(FILE_NAME)).map(|file| JsonlSink { file })
     }
 }
 
@@ -69,9 +40,67 @@ impl Sink for JsonlSink {
     async fn write(&self, entries: &[Entry]) -> Result<(), SinkError> {
         let mut lines = Vec::new();
         for entry in entries {
-            serde_json::to_writer(&mut lines, entry).map_err(SinkError::Encode)?;
+            serde_json::to_writer(&mut lines, entry).map_err(|e| SinkError::Encode(Arc::new(e)))?;
             lines.push(b'\n');
         }
+        self.file.append(lines).await
+    }
+}
+
+/// An append-only file of newline-terminated lines, fsynced per group commit.
+pub struct JsonlFile {
+    path: PathBuf,
+    queue: mpsc::Sender<Commit>,
+}
+
+/// The encoded lines of one `append` call and who waits for them.
+struct Commit {
+    lines: Vec<u8>,
+    done: oneshot::Sender<Result<(), Arc<io::Error>>>,
+}
+
+impl JsonlFile {
+    /// Opens (or creates) `path` and starts its writer thread. A torn last
+    /// line left by a crash is cut off first: its batch was never
+    /// acknowledged, so the sender will send it again.
+    pub fn open(path: &Path) -> Result<Self, SinkError> {
+        let io_error = |error| SinkError::Io {
+            path: path.to_owned(),
+            error: Arc::new(error),
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_error)?;
+        // Makes a newly created file's directory entry durable too.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error)?;
+        let writer = Writer::new(file, path.to_owned()).map_err(io_error)?;
+        let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("jsonl-writer".into())
+            .spawn(move || writer.run(pending))
+            .map_err(io_error)?;
+        Ok(JsonlFile {
+            path: path.to_owned(),
+            queue,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `lines` (complete lines, each ending in `\n`) and returns once
+    /// they are fsynced.
+    pub async fn append(&self, lines: Vec<u8>) -> Result<(), SinkError> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -129,7 +158,7 @@ impl Writer {
                 group.push(next);
             }
             let result = self.commit(&group).map_err(|e| {
-                error!(path = %self.path.display(), "writing audit entries failed: {e}");
+                error!(path = %self.path.display(), "appending lines failed: {e}");
                 Arc::new(e)
             });
             for commit in group {

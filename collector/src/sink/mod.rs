@@ -2,6 +2,7 @@
 //! order; the ingest acks a batch only after every sink has returned `Ok`.
 
 pub mod jsonl;
+pub mod loki;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub struct GapDetail {
 }
 
 /// A destination for entries. Object-safe so that the ingest can hold a list
-/// of different sinks (JSON lines now, Loki later).
+/// of different sinks (JSON lines, Loki).
 #[async_trait]
 pub trait Sink: Send + Sync {
     /// Stores `entries` in order and returns once they are durable: the
@@ -60,10 +61,11 @@ pub trait Sink: Send + Sync {
 }
 
 /// Causes are part of each message, as these end up in single log lines.
-#[derive(Debug, Error)]
+/// Clone, because one failed write can fail several waiting callers.
+#[derive(Debug, Clone, Error)]
 pub enum SinkError {
     #[error("cannot encode entry: {0}")]
-    Encode(serde_json::Error),
+    Encode(Arc<serde_json::Error>),
     #[error("{path}: {error}")]
     Io {
         path: PathBuf,
@@ -72,4 +74,10 @@ pub enum SinkError {
     },
     #[error("{0}: writer has stopped")]
     Stopped(PathBuf),
+    /// The collector is stopping while Loki still refuses or cannot be
+    /// reached; the batch stays unacknowledged and is sent again later.
+    #[error("{url}: not confirmed by Loki before shutdown")]
+    Unconfirmed { url: String },
+    #[error("cannot compress a Loki push request: {0}")]
+    Compress(Arc<std::io::Error>),
 }

@@ -2,6 +2,8 @@
 //! data directory, and a typed client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod loki;
+
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use tonic::Streaming;
 
 pub const PROXY: &str = "sidecar~10.0.0.1~web-1.shop~shop.svc.cluster.local";
 pub const INSTANCE: &str = "vm-7f3a";
+/// A test waiting longer for an answer fails instead of hanging.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Running {
     pub addr: std::net::SocketAddr,
@@ -124,7 +128,10 @@ impl Stream {
     /// ended the stream.
     pub async fn send(&mut self, batch: AuditBatch) -> Result<u64, tonic::Status> {
         self.batches.send(batch).await.unwrap();
-        match self.acks.message().await? {
+        let answer = tokio::time::timeout(ANSWER_TIMEOUT, self.acks.message())
+            .await
+            .expect("neither an ack nor a status within the answer timeout");
+        match answer? {
             Some(ack) => Ok(ack.seq),
             None => Err(tonic::Status::unknown("stream ended without a status")),
         }

@@ -1,0 +1,557 @@
+//! Audit entries → Loki entries (labels, timestamp, line, structured
+//! metadata) → push request bodies.
+//!
+//! - Labels: `job="observatory"`, `cluster` (static) and the configured
+//!   low-cardinality record fields; empty values are left out (Loki treats
+//!   an empty label as absent). Gap lines carry only `job` and `cluster`.
+//! - Line: the canonical record JSON, or the gap line JSON, exactly as the
+//!   JSON-lines sink writes it.
+//! - Timestamp: the entry's own `ts`.
+//! - Structured metadata: `correlation_id`, `trace_id`, `source_principal`,
+//!   `proxy_id` (when not empty), so they can be filtered on without being
+//!   labels.
+//! - A line over Loki's 256 KiB limit is split (never truncated: the trail
+//!   must stay complete) into pieces of at most 256 KiB, cut at UTF-8
+//!   boundaries, with the same timestamp, labels and metadata plus
+//!   `chunk` (1-based) and `chunks`; joining the pieces in `chunk` order
+//!   gives the line back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use flate2::write::GzEncoder;
+use observatory_engine::record::{unix_nanos, CanonicalRecord};
+use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
+use prost::Message as _;
+use serde::ser::{SerializeSeq as _, Serializer};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tracing::warn;
+
+use super::config::{LabelField, LokiConfig};
+use crate::sink::Entry;
+use crate::stats::Stats;
+
+/// Loki's default `max_line_size`.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// Value of every configured label once `max_label_sets` is reached.
+pub const OVERFLOW: &str = "_overflow";
+const JOB: (&str, &str) = ("job", "observatory");
+
+/// A label set and its Prometheus rendering (`{a="b", c="d"}`, sorted),
+/// which is both what Loki parses and the key streams are grouped by.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Labels {
+    pairs: BTreeMap<String, String>,
+    rendered: String,
+}
+
+impl Labels {
+    fn new(pairs: BTreeMap<String, String>) -> Self {
+        let mut rendered = String::from("{");
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                rendered.push_str(", ");
+            }
+            rendered.push_str(name);
+            rendered.push('=');
+            // A JSON string is a valid PromQL/Go string literal.
+            rendered.push_str(&serde_json::Value::from(value.as_str()).to_string());
+        }
+        rendered.push('}');
+        Labels { pairs, rendered }
+    }
+
+    pub fn pairs(&self) -> &BTreeMap<String, String> {
+        &self.pairs
+    }
+
+    pub fn rendered(&self) -> &str {
+        &self.rendered
+    }
+}
+
+/// One Loki log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LokiEntry {
+    pub labels: Arc<Labels>,
+    pub ts_nanos: i64,
+    pub line: String,
+    pub metadata: Vec<(&'static str, String)>,
+}
+
+impl LokiEntry {
+    /// Uncompressed size, for batching.
+    pub fn size(&self) -> usize {
+        let metadata: usize = self.metadata.iter().map(|(n, v)| n.len() + v.len()).sum();
+        self.line.len() + metadata + 16
+    }
+}
+
+/// Turns entries into Loki entries; keeps the label sets seen so far.
+pub struct Encoder {
+    cluster: Option<String>,
+    fields: Vec<(String, LabelField)>,
+    max_label_sets: usize,
+    /// Configured-label values → label set; bounded by `max_label_sets`
+    /// (plus the overflow set).
+    seen: Mutex<HashMap<Vec<String>, Arc<Labels>>>,
+    overflow_warned: AtomicBool,
+    stats: Arc<Stats>,
+}
+
+impl Encoder {
+    pub fn new(config: &LokiConfig, stats: Arc<Stats>) -> Self {
+        Encoder {
+            cluster: config.cluster.clone(),
+            fields: config
+                .labels
+                .iter()
+                .map(|(name, field)| (name.clone(), *field))
+                .collect(),
+            max_label_sets: config.max_label_sets.get(),
+            seen: Mutex::default(),
+            overflow_warned: AtomicBool::new(false),
+            stats,
+        }
+    }
+
+    /// Appends the Loki entries of `entry` (more than one when its line is
+    /// split) to `out`.
+    pub fn encode(&self, entry: &Entry, out: &mut Vec<LokiEntry>) -> Result<(), serde_json::Error> {
+        let line = serde_json::to_string(entry)?;
+        let (ts, values, metadata) = match entry {
+            Entry::Record(r) => (
+                &r.ts,
+                self.fields.iter().map(|(_, f)| value_of(*f, r)).collect(),
+                [
+                    ("correlation_id", &r.correlation_id),
+                    ("trace_id", &r.trace_id),
+                    ("source_principal", &r.source_principal),
+                    ("proxy_id", &r.proxy_id),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (n, v.clone()))
+                .collect(),
+            ),
+            Entry::Gap(g) => (
+                &g.ts,
+                vec![String::new(); self.fields.len()],
+                vec![("proxy_id", g.proxy_id.clone())],
+            ),
+        };
+        let labels = self.labels(values);
+        let ts_nanos = parse_ts(ts);
+        let chunks = split_line(&line);
+        if chunks.len() == 1 {
+            out.push(LokiEntry {
+                labels,
+                ts_nanos,
+                line,
+                metadata,
+            });
+            return Ok(());
+        }
+        let count = chunks.len().to_string();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut metadata = metadata.clone();
+            metadata.push(("chunk", (i + 1).to_string()));
+            metadata.push(("chunks", count.clone()));
+            out.push(LokiEntry {
+                labels: labels.clone(),
+                ts_nanos,
+                line: (*chunk).to_owned(),
+                metadata,
+            });
+        }
+        Ok(())
+    }
+
+    /// The label set for these configured-label values, or the overflow set
+    /// once `max_label_sets` different ones have been seen.
+    fn labels(&self, values: Vec<String>) -> Arc<Labels> {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(labels) = seen.get(&values) {
+            return labels.clone();
+        }
+        let overflow = vec![OVERFLOW.to_owned(); self.fields.len()];
+        let key = if seen.len() < self.max_label_sets || values == overflow {
+            values
+        } else {
+            self.stats.loki_label_overflows.add(1);
+            if !self.overflow_warned.swap(true, Ordering::Relaxed) {
+                warn!(
+                    max_label_sets = self.max_label_sets,
+                    "more Loki label sets than max_label_sets: new ones are sent with every \
+                     configured label set to \"{OVERFLOW}\" (counted in loki_label_overflows)"
+                );
+            }
+            overflow
+        };
+        seen.entry(key.clone())
+            .or_insert_with(|| Arc::new(self.label_set(&key)))
+            .clone()
+    }
+
+    fn label_set(&self, values: &[String]) -> Labels {
+        let mut pairs: BTreeMap<String, String> = self
+            .fields
+            .iter()
+            .zip(values)
+            .filter(|(_, value)| !value.is_empty())
+            .map(|((name, _), value)| (name.clone(), value.clone()))
+            .collect();
+        pairs.insert(JOB.0.to_owned(), JOB.1.to_owned());
+        if let Some(cluster) = &self.cluster {
+            pairs.insert("cluster".to_owned(), cluster.clone());
+        }
+        Labels::new(pairs)
+    }
+}
+
+fn value_of(field: LabelField, r: &CanonicalRecord) -> String {
+    match field {
+        LabelField::DestinationNamespace => r.destination_namespace.clone(),
+        LabelField::DestinationWorkload => r.destination_workload.clone(),
+        LabelField::Decision => r.decision.clone(),
+        LabelField::ShadowDecision => r.shadow_decision.clone(),
+        LabelField::Method => r.method.clone(),
+        LabelField::Status => r.status.to_string(),
+        LabelField::Mtls => r.mtls.to_string(),
+        LabelField::Rule => r.rule.clone(),
+        LabelField::AuditPolicy => r.audit_policy.clone(),
+    }
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 `ts`. The collector wrote it
+/// itself, so a failure would be a bug; the entry is then stamped "now"
+/// rather than held back forever.
+fn parse_ts(ts: &str) -> i64 {
+    OffsetDateTime::parse(ts, &Rfc3339)
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos()).ok())
+        .unwrap_or_else(|| {
+            warn!(
+                ts,
+                "unparsable entry timestamp; sending it to Loki stamped now"
+            );
+            unix_nanos(SystemTime::now())
+        })
+}
+
+/// `line` in pieces of at most [`MAX_LINE_BYTES`], cut at char boundaries.
+fn split_line(line: &str) -> Vec<&str> {
+    let mut pieces = Vec::with_capacity(line.len() / MAX_LINE_BYTES + 1);
+    let mut rest = line;
+    while rest.len() > MAX_LINE_BYTES {
+        let mut cut = MAX_LINE_BYTES;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// The entries grouped into streams (by label set), each sorted by timestamp
+/// (stable, so chunks of a line keep their order).
+fn streams(entries: &[LokiEntry]) -> BTreeMap<&str, (&Labels, Vec<&LokiEntry>)> {
+    let mut streams: BTreeMap<&str, (&Labels, Vec<&LokiEntry>)> = BTreeMap::new();
+    for entry in entries {
+        streams
+            .entry(entry.labels.rendered())
+            .or_insert_with(|| (&entry.labels, Vec::new()))
+            .1
+            .push(entry);
+    }
+    for (_, stream) in streams.values_mut() {
+        stream.sort_by_key(|e| e.ts_nanos);
+    }
+    streams
+}
+
+/// A `PushRequest` in a raw snappy block (not the framed format): what
+/// Loki expects for any Content-Type but `application/json`.
+pub fn protobuf_body(entries: &[LokiEntry]) -> io::Result<Vec<u8>> {
+    let request = PushRequest {
+        streams: streams(entries)
+            .into_values()
+            .map(|(labels, entries)| StreamAdapter {
+                labels: labels.rendered().to_owned(),
+                entries: entries
+                    .into_iter()
+                    .map(|e| EntryAdapter {
+                        timestamp: Some(prost_types::Timestamp {
+                            seconds: e.ts_nanos.div_euclid(1_000_000_000),
+                            // In 0..1e9, so it fits.
+                            nanos: e.ts_nanos.rem_euclid(1_000_000_000) as i32,
+                        }),
+                        line: e.line.clone(),
+                        structured_metadata: e
+                            .metadata
+                            .iter()
+                            .map(|(name, value)| LabelPairAdapter {
+                                name: (*name).to_owned(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                hash: 0,
+            })
+            .collect(),
+    };
+    Ok(snap::raw::Encoder::new().compress_vec(&request.encode_to_vec())?)
+}
+
+/// Loki's JSON push form: timestamps are strings of unix nanoseconds (Loki
+/// refuses numbers), metadata an optional third element.
+pub fn json_body(entries: &[LokiEntry], gzip: bool) -> io::Result<Vec<u8>> {
+    let body = JsonPush {
+        streams: streams(entries)
+            .into_values()
+            .map(|(labels, values)| JsonStream {
+                stream: labels.pairs(),
+                values,
+            })
+            .collect(),
+    };
+    let json = serde_json::to_vec(&body)?;
+    if !gzip {
+        return Ok(json);
+    }
+    let mut gz = GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&json)?;
+    gz.finish()
+}
+
+#[derive(Serialize)]
+struct JsonPush<'a> {
+    streams: Vec<JsonStream<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonStream<'a> {
+    stream: &'a BTreeMap<String, String>,
+    #[serde(serialize_with = "json_values")]
+    values: Vec<&'a LokiEntry>,
+}
+
+fn json_values<S: Serializer>(values: &[&LokiEntry], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(values.len()))?;
+    for entry in values {
+        seq.serialize_element(&JsonValue(entry))?;
+    }
+    seq.end()
+}
+
+/// `["<unix ns>", "<line>"]` or `["<unix ns>", "<line>", {metadata}]`.
+struct JsonValue<'a>(&'a LokiEntry);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut seq = s.serialize_seq(Some(if e.metadata.is_empty() { 2 } else { 3 }))?;
+        seq.serialize_element(&e.ts_nanos.to_string())?;
+        seq.serialize_element(&e.line)?;
+        if !e.metadata.is_empty() {
+            let metadata: BTreeMap<&str, &str> =
+                e.metadata.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            seq.serialize_element(&metadata)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sink::{GapDetail, GapNotice};
+    use std::num::NonZeroUsize;
+
+    fn record(n: u32, namespace: &str) -> CanonicalRecord {
+        CanonicalRecord {
+            ts: format!("2026-03-01T10:00:0{n}.000000007Z"),
+            correlation_id: format!("corr-{n}"),
+            trace_id: String::new(),
+            source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),
+            source_ip: "10.0.0.9".into(),
+            mtls: true,
+            destination_workload: "orders".into(),
+            destination_namespace: namespace.into(),
+            method: "GET".into(),
+            path: "/orders".into(),
+            status: 200,
+            duration_ms: 1.5,
+            request_bytes: 0,
+            response_bytes: 10,
+            user_agent: "curl".into(),
+            decision: "allow".into(),
+            shadow_decision: String::new(),
+            rule: String::new(),
+            redactions: BTreeMap::new(),
+            proxy_id: "p-1".into(),
+            audit_policy: String::new(),
+        }
+    }
+
+    fn encoder(config: LokiConfig) -> Encoder {
+        Encoder::new(&config, Arc::default())
+    }
+
+    fn encode(encoder: &Encoder, entry: Entry) -> Vec<LokiEntry> {
+        let mut out = Vec::new();
+        encoder.encode(&entry, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn record_labels_metadata_line_and_timestamp() {
+        let enc = encoder(LokiConfig {
+            cluster: Some("prod".into()),
+            ..LokiConfig::default()
+        });
+        let r = record(1, "shop");
+        let e = encode(&enc, Entry::Record(r.clone()));
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            e[0].labels.rendered(),
+            r#"{cluster="prod", decision="allow", job="observatory", namespace="shop", workload="orders"}"#
+        );
+        assert_eq!(e[0].ts_nanos, 1_772_359_201_000_000_007);
+        assert_eq!(e[0].line, serde_json::to_string(&r).unwrap());
+        // Empty trace_id is left out.
+        assert_eq!(
+            e[0].metadata,
+            [
+                ("correlation_id", "corr-1".to_owned()),
+                (
+                    "source_principal",
+                    "spiffe://cluster.local/ns/shop/sa/web".to_owned()
+                ),
+                ("proxy_id", "p-1".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn gap_line_has_only_static_labels() {
+        let enc = encoder(LokiConfig::default());
+        let gap = Entry::Gap(GapNotice {
+            ts: "2026-03-01T10:00:00Z".into(),
+            proxy_id: "p-1".into(),
+            audit_gap: GapDetail {
+                instance_id: "i".into(),
+                seq: 3,
+                dropped_records: 1,
+                dropped_batches: 0,
+                missing_seq_from: None,
+                missing_seq_to: None,
+            },
+        });
+        let e = encode(&enc, gap);
+        assert_eq!(e[0].labels.rendered(), r#"{job="observatory"}"#);
+        assert_eq!(e[0].metadata, [("proxy_id", "p-1".to_owned())]);
+        assert_eq!(e[0].ts_nanos, 1_772_359_200_000_000_000);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let labels = Labels::new([("a".to_owned(), "x\"y\\z\n".to_owned())].into());
+        assert_eq!(labels.rendered(), r#"{a="x\"y\\z\n"}"#);
+    }
+
+    #[test]
+    fn new_label_sets_beyond_the_limit_collapse_to_overflow() {
+        let stats = Arc::new(Stats::default());
+        let enc = Encoder::new(
+            &LokiConfig {
+                max_label_sets: NonZeroUsize::new(2).unwrap(),
+                ..LokiConfig::default()
+            },
+            stats.clone(),
+        );
+        let ns = |n| encode(&enc, Entry::Record(record(1, n)))[0].labels.clone();
+        let a = ns("a");
+        assert_eq!(ns("b").pairs()["namespace"], "b");
+        let c = ns("c");
+        assert_eq!(
+            c.rendered(),
+            r#"{decision="_overflow", job="observatory", namespace="_overflow", workload="_overflow"}"#
+        );
+        // Known sets keep their labels; every newcomer shares the overflow set.
+        assert!(Arc::ptr_eq(&ns("a"), &a));
+        assert!(Arc::ptr_eq(&ns("d"), &c));
+        assert_eq!(stats.snapshot().loki_label_overflows, 2);
+    }
+
+    #[test]
+    fn long_line_is_split_at_char_boundaries_with_chunk_metadata() {
+        let enc = encoder(LokiConfig::default());
+        let mut r = record(1, "shop");
+        // Multi-byte chars so a cut at exactly 256 KiB would split one.
+        r.path = "é".repeat(200_000);
+        let line = serde_json::to_string(&r).unwrap();
+        let e = encode(&enc, Entry::Record(r));
+        assert_eq!(e.len(), 2);
+        assert!(e.iter().all(|c| c.line.len() <= MAX_LINE_BYTES));
+        assert_eq!(e.iter().map(|c| c.line.as_str()).collect::<String>(), line);
+        for (i, c) in e.iter().enumerate() {
+            let meta: BTreeMap<_, _> = c.metadata.iter().cloned().collect();
+            assert_eq!(meta["chunk"], (i + 1).to_string());
+            assert_eq!(meta["chunks"], "2");
+            assert_eq!(meta["correlation_id"], "corr-1");
+            assert_eq!(c.ts_nanos, e[0].ts_nanos);
+        }
+        assert_eq!(split_line(&"a".repeat(MAX_LINE_BYTES)).len(), 1);
+    }
+
+    #[test]
+    fn bodies_group_streams_and_sort_entries() {
+        let enc = encoder(LokiConfig::default());
+        let mut entries = Vec::new();
+        for (n, ns) in [(3, "a"), (1, "b"), (2, "a"), (1, "a")] {
+            enc.encode(&Entry::Record(record(n, ns)), &mut entries)
+                .unwrap();
+        }
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&protobuf_body(&entries).unwrap())
+            .unwrap();
+        let push = PushRequest::decode(raw.as_slice()).unwrap();
+        assert_eq!(push.streams.len(), 2);
+        let a = &push.streams[0];
+        assert!(a.labels.contains(r#"namespace="a""#));
+        let secs: Vec<i64> = a
+            .entries
+            .iter()
+            .map(|e| e.timestamp.unwrap().seconds % 10)
+            .collect();
+        assert_eq!(secs, [1, 2, 3]);
+        assert_eq!(a.entries[0].timestamp.unwrap().nanos, 7);
+
+        let gz = json_body(&entries, true).unwrap();
+        let mut json = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let a = &json["streams"][0];
+        assert_eq!(a["stream"]["namespace"], "a");
+        assert_eq!(a["values"][0][0], "1772359201000000007");
+        assert_eq!(a["values"][0][2]["correlation_id"], "corr-1");
+        assert_eq!(
+            json_body(&entries, false).unwrap(),
+            serde_json::to_vec(&json).unwrap()
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! A stand-in for Grafana Loki's push endpoint on 127.0.0.1:0 that decodes
+//! exactly what Loki decodes and answers as Loki 3.7 does:
+//!
+//! - `POST /loki/api/v1/push`; `Content-Type: application/json` is the JSON
+//!   form (`Content-Encoding: gzip|deflate` allowed, timestamps must be
+//!   strings), anything else a raw snappy block of a `logproto.PushRequest`.
+//! - 204 with an empty body on success; an exact duplicate (stream,
+//!   timestamp, line) is dropped silently.
+//! - With `reject_older_than`, older entries are refused like Loki's
+//!   `reject_old_samples`: a partial 400 (the rest IS stored) whose body
+//!   groups Loki's messages (`N errors like: entry for stream '{…,
+//!   service_name="…", …}' has timestamp too old: …`). Lines over 256 KiB
+//!   are refused the same way (`Max entry size …`).
+//! - Undecodable bodies: 400 (`snappy: corrupt input`, …); no streams: 422.
+//! - Scripted answers for the next requests: 429 (no `Retry-After`, as Loki),
+//!   429 with `Retry-After`, 500 (`empty ring`), any status, no answer at all,
+//!   or storing the request and then not answering (a lost answer).
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use observatory_collector::sink::loki::config::LokiConfig;
+use observatory_proto::loki::PushRequest;
+use prost::Message as _;
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+const MAX_LINE_BYTES: usize = 256 * 1024;
+/// Loki's default `discover_service_name` list, in order.
+const SERVICE_NAME_FROM: [&str; 13] = [
+    "service",
+    "app",
+    "application",
+    "app_name",
+    "name",
+    "app_kubernetes_io_name",
+    "container",
+    "container_name",
+    "k8s_container_name",
+    "component",
+    "workload",
+    "job",
+    "k8s_job_name",
+];
+
+/// A scripted answer, used for the next request instead of processing it.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 429 without Retry-After; nothing stored (Loki's tenant rate limit).
+    TooManyRequests,
+    /// 429 with `Retry-After: <seconds>` (a proxy in front of Loki).
+    TooManyRequestsRetryAfter(u64),
+    /// 500 `empty ring` (Loki just started); nothing stored.
+    ServerError,
+    /// This status and body; nothing stored.
+    Status(u16, String),
+    /// Never answers; nothing stored.
+    Hang,
+    /// Stores the request, then never answers: the answer is lost.
+    StoreThenHang,
+}
+
+/// One entry as Loki keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LokiLine {
+    pub ts_nanos: i64,
+    pub line: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One stream of one request, as decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushedStream {
+    pub labels: BTreeMap<String, String>,
+    pub entries: Vec<LokiLine>,
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub content_type: String,
+    pub content_encoding: String,
+    pub tenant: String,
+    pub authorization: String,
+    /// Empty when the body could not be decoded.
+    pub streams: Vec<PushedStream>,
+}
+
+/// Labels, the same as [`PushedStream::labels`].
+type Labels = BTreeMap<String, String>;
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    requests: Vec<Pushed>,
+    /// Labels → (ts, line) → metadata: what a query would return.
+    store: BTreeMap<Labels, BTreeMap<(i64, String), Labels>>,
+    reject_older_than: Option<i64>,
+}
+
+pub struct FakeLoki {
+    url: url::Url,
+    state: Arc<Mutex<State>>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeLoki {
+    fn drop(&mut self) {
+        // Ends the accept loop and, with its JoinSet, every connection.
+        self.server.abort();
+    }
+}
+
+impl FakeLoki {
+    pub async fn start() -> FakeLoki {
+        FakeLoki::serve(None).await
+    }
+
+    /// Serves HTTPS with `identity` (a certificate for 127.0.0.1).
+    pub async fn start_tls(identity: &rcgen::CertifiedKey<rcgen::KeyPair>) -> FakeLoki {
+        let key = PrivatePkcs8KeyDer::from(identity.signing_key.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.cert.der().clone()], key.into())
+        .unwrap();
+        FakeLoki::serve(Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<TlsAcceptor>) -> FakeLoki {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let state = shared.clone();
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    match tls {
+                        None => serve_http(tcp, state).await,
+                        // A refused handshake is the client's business.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(tcp).await {
+                                serve_http(stream, state).await;
+                            }
+                        }
+                    }
+                });
+                // Reaps finished connections so the set stays small.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        FakeLoki {
+            url: format!("{scheme}://{addr}").parse().unwrap(),
+            state,
+            server,
+        }
+    }
+
+    pub fn url(&self) -> url::Url {
+        self.url.clone()
+    }
+
+    /// A sink config for this Loki with test-sized waits.
+    pub fn config(&self) -> LokiConfig {
+        LokiConfig {
+            url: Some(self.url()),
+            batch_max_wait_ms: 5,
+            min_backoff_ms: 10.try_into().unwrap(),
+            max_backoff_ms: 50.try_into().unwrap(),
+            timeout_ms: 5_000.try_into().unwrap(),
+            ..LokiConfig::default()
+        }
+    }
+
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// Refuse entries older than this, like Loki's `reject_old_samples`.
+    pub fn reject_older_than(&self, ts_nanos: i64) {
+        self.state.lock().unwrap().reject_older_than = Some(ts_nanos);
+    }
+
+    pub fn requests(&self) -> Vec<Pushed> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Every stored entry per stream, in timestamp order (as a query
+    /// returns them).
+    pub fn stored(&self) -> BTreeMap<BTreeMap<String, String>, Vec<LokiLine>> {
+        let state = self.state.lock().unwrap();
+        state
+            .store
+            .iter()
+            .map(|(labels, entries)| {
+                let entries = entries
+                    .iter()
+                    .map(|((ts_nanos, line), metadata)| LokiLine {
+                        ts_nanos: *ts_nanos,
+                        line: line.clone(),
+                        metadata: metadata.clone(),
+                    })
+                    .collect();
+                (labels.clone(), entries)
+            })
+            .collect()
+    }
+
+    /// Every stored line, across streams, in timestamp order.
+    pub fn stored_lines(&self) -> Vec<String> {
+        let mut all: Vec<LokiLine> = self.stored().into_values().flatten().collect();
+        all.sort();
+        all.into_iter().map(|e| e.line).collect()
+    }
+}
+
+async fn serve_http(
+    io: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    state: Arc<Mutex<State>>,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(req, state).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Full<Bytes>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut pushed = Pushed {
+        content_type: header("content-type"),
+        content_encoding: header("content-encoding"),
+        tenant: header("x-scope-orgid"),
+        authorization: header("authorization"),
+        streams: Vec::new(),
+    };
+    if req.method() != hyper::Method::POST || req.uri().path() != "/loki/api/v1/push" {
+        return answer(404, "404 page not found\n");
+    }
+    let Ok(body) = req.into_body().collect().await else {
+        return answer(400, "cannot read body\n");
+    };
+    let decoded = decode(
+        &pushed.content_type,
+        &pushed.content_encoding,
+        &body.to_bytes(),
+    );
+    if let Ok(streams) = &decoded {
+        pushed.streams = streams.clone();
+    }
+    let scripted = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(pushed.clone());
+        state.script.pop_front()
+    };
+    match scripted {
+        None => {}
+        Some(Reply::TooManyRequests) => {
+            return answer(
+                429,
+                "Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec) while attempting \
+                 to ingest '1' lines totaling '100' bytes, reduce log volume or contact your Loki \
+                 administrator to see if the limit can be increased\n",
+            )
+        }
+        Some(Reply::TooManyRequestsRetryAfter(seconds)) => {
+            let mut response = answer(429, "slow down\n");
+            response
+                .headers_mut()
+                .insert("retry-after", seconds.to_string().parse().unwrap());
+            return response;
+        }
+        Some(Reply::ServerError) => return answer(500, "empty ring\n"),
+        Some(Reply::Status(status, body)) => return answer(status, &body),
+        Some(Reply::Hang) => std::future::pending().await,
+        Some(Reply::StoreThenHang) => {
+            if let Ok(streams) = &decoded {
+                let mut state = state.lock().unwrap();
+                for stream in streams {
+                    store(&mut state, stream, stream.entries.iter());
+                }
+            }
+            std::future::pending().await
+        }
+    }
+    let streams = match decoded {
+        Ok(streams) => streams,
+        Err(message) => return answer(400, &format!("{message}\n")),
+    };
+    if streams.is_empty() {
+        return answer(
+            422,
+            "error at least one valid stream is required for ingestion\n",
+        );
+    }
+    let mut state = state.lock().unwrap();
+    let mut errors: Vec<(String, usize)> = Vec::new();
+    for stream in &streams {
+        let mut valid = Vec::new();
+        for entry in &stream.entries {
+            match validate(&state, &stream.labels, entry) {
+                Ok(()) => valid.push(entry),
+                Err(message) => match errors.iter_mut().find(|(m, _)| *m == message) {
+                    Some((_, n)) => *n += 1,
+                    None => errors.push((message, 1)),
+                },
+            }
+        }
+        store(&mut state, stream, valid.into_iter());
+    }
+    if errors.is_empty() {
+        return answer(204, "");
+    }
+    // util.GroupedErrors: "N errors like: " unless there is a single error.
+    let grouped: Vec<String> = errors
+        .iter()
+        .map(|(message, n)| {
+            if errors.len() > 1 || *n > 1 {
+                format!("{n} errors like: {message}")
+            } else {
+                message.clone()
+            }
+        })
+        .collect();
+    answer(400, &format!("{}\n", grouped.join("; ")))
+}
+
+fn store<'a>(
+    state: &mut State,
+    stream: &PushedStream,
+    entries: impl Iterator<Item = &'a LokiLine>,
+) {
+    let kept = state.store.entry(stream.labels.clone()).or_default();
+    for e in entries {
+        // (stream, ts, line) already there: dropped, as Loki does.
+        kept.entry((e.ts_nanos, e.line.clone()))
+            .or_insert_with(|| e.metadata.clone());
+    }
+}
+
+/// Loki's distributor checks, with its messages (`pkg/validation`).
+fn validate(state: &State, labels: &BTreeMap<String, String>, e: &LokiLine) -> Result<(), String> {
+    let stream = loki_rendering(labels);
+    if let Some(oldest) = state.reject_older_than {
+        if e.ts_nanos < oldest {
+            return Err(format!(
+                "entry for stream '{stream}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+                go_rfc3339(e.ts_nanos),
+                go_rfc3339(oldest)
+            ));
+        }
+    }
+    if e.line.len() > MAX_LINE_BYTES {
+        return Err(format!(
+            "Max entry size '{MAX_LINE_BYTES}' bytes exceeded for stream '{stream}' while adding an entry with length '{}' bytes",
+            e.line.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Go's `t.Format(time.RFC3339)`: whole seconds, UTC.
+fn go_rfc3339(ts_nanos: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ts_nanos.div_euclid(1_000_000_000))
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap()
+}
+
+/// The stream as Loki prints it: with the `service_name` it adds, sorted,
+/// `name="value"` joined by ", ".
+fn loki_rendering(labels: &BTreeMap<String, String>) -> String {
+    let mut labels = labels.clone();
+    if !labels.contains_key("service_name") {
+        let service = SERVICE_NAME_FROM
+            .iter()
+            .find_map(|name| labels.get(*name))
+            .cloned()
+            .unwrap_or_else(|| "unknown_service".into());
+        labels.insert("service_name".into(), service);
+    }
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(n, v)| format!("{n}={}", serde_json::Value::from(v.as_str())))
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    response
+}
+
+fn decode(content_type: &str, encoding: &str, body: &[u8]) -> Result<Vec<PushedStream>, String> {
+    if content_type == "application/json" {
+        let json = match encoding {
+            "" => body.to_vec(),
+            "gzip" => read_all(flate2::read::GzDecoder::new(body))?,
+            "deflate" => read_all(flate2::read::ZlibDecoder::new(body))?,
+            other => return Err(format!("unsupported Content-Encoding {other}")),
+        };
+        return decode_json(&json);
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|_| "snappy: corrupt input".to_owned())?;
+    let push = PushRequest::decode(raw.as_slice()).map_err(|e| format!("proto: {e}"))?;
+    push.streams
+        .into_iter()
+        .map(|s| {
+            Ok(PushedStream {
+                labels: parse_labels(&s.labels)?,
+                entries: s
+                    .entries
+                    .into_iter()
+                    .map(|e| {
+                        let ts = e.timestamp.unwrap_or_default();
+                        LokiLine {
+                            ts_nanos: ts.seconds * 1_000_000_000 + i64::from(ts.nanos),
+                            line: e.line,
+                            metadata: e
+                                .structured_metadata
+                                .into_iter()
+                                .map(|p| (p.name, p.value))
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn read_all(mut reader: impl std::io::Read) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn decode_json(json: &[u8]) -> Result<Vec<PushedStream>, String> {
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let streams = value["streams"].as_array().ok_or("no streams array")?;
+    streams
+        .iter()
+        .map(|s| {
+            let labels = s["stream"]
+                .as_object()
+                .ok_or("no stream object")?
+                .iter()
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        v.as_str().ok_or("label not a string")?.to_owned(),
+                    ))
+                })
+                .collect::<Result<_, String>>()?;
+            let entries = s["values"]
+                .as_array()
+                .ok_or("no values array")?
+                .iter()
+                .map(|v| {
+                    let ts = v[0]
+                        .as_str()
+                        .ok_or("timestamp must be a string of unix nanoseconds")?;
+                    let metadata = match v.get(2) {
+                        None => BTreeMap::new(),
+                        Some(m) => m
+                            .as_object()
+                            .ok_or("metadata must be an object")?
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect(),
+                    };
+                    Ok(LokiLine {
+                        ts_nanos: ts.parse().map_err(|_| format!("bad timestamp {ts}"))?,
+                        line: v[1].as_str().ok_or("line must be a string")?.to_owned(),
+                        metadata,
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(PushedStream { labels, entries })
+        })
+        .collect()
+}
+
+/// `{a="b", c="d"}` with JSON-compatible escapes (what the sink writes).
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let inner = text
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(|| format!("couldn't parse labels: {text}"))?;
+    // Re-read as a JSON object: `a="b", c="d"` → `{"a":"b","c":"d"}`.
+    let mut json = String::from("{");
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=').ok_or("couldn't parse labels")?;
+        let mut end = 1;
+        let bytes = after.as_bytes();
+        while end < bytes.len() && bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        if json.len() > 1 {
+            json.push(',');
+        }
+        json.push_str(&format!("\"{}\":{}", name.trim(), &after[..=end]));
+        rest = after[end + 1..].trim_start_matches([',', ' ']);
+    }
+    json.push('}');
+    serde_json::from_str(&json).map_err(|e| format!("couldn't parse labels: {e}"))
+}
+
+/// Waits (bounded) until `condition` holds.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
