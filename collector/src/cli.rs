@@ -1,10 +1,13 @@
 //! The command line: `observatory-collector <subcommand>`.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigError, ServeConfig, Settings};
+use crate::score;
 
 #[derive(Debug, Parser)]
 #[command(name = "observatory-collector", version, about)]
@@ -14,9 +17,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Accept audit streams from the filters and store them durably.
     Serve(ServeArgs),
+    /// Score audit records (JSON lines, time order) for anomalies.
+    Score(ScoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +39,59 @@ impl ServeArgs {
     pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
         ServeConfig::resolve(self.settings, self.config.as_deref())
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Canonical audit records, one JSON object per line; `-` is stdin
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub input: PathBuf,
+    /// Where the `{"correlation_id","score","warmup","reasons"}` lines go; `-` is stdout
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub output: PathBuf,
+    /// Record time after the first record during which scores are flagged as warm-up
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub warmup_minutes: u32,
+}
+
+impl ScoreArgs {
+    /// Scores `--input` into `--output`.
+    pub fn run(&self) -> Result<score::RunStats, ScoreRunError> {
+        let open = |source| ScoreRunError::Open {
+            path: self.input.clone(),
+            source,
+        };
+        let input: Box<dyn BufRead> = if self.input.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(BufReader::new(File::open(&self.input).map_err(open)?))
+        };
+        let output: Box<dyn Write> = if self.output.as_os_str() == "-" {
+            Box::new(BufWriter::new(std::io::stdout().lock()))
+        } else {
+            let create = |source| ScoreRunError::Open {
+                path: self.output.clone(),
+                source,
+            };
+            Box::new(BufWriter::new(File::create(&self.output).map_err(create)?))
+        };
+        let config = score::ScoreConfig {
+            warmup_secs: f64::from(self.warmup_minutes) * 60.0,
+            ..Default::default()
+        };
+        Ok(score::run(input, output, &mut score::Scorer::new(config))?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreRunError {
+    #[error("opening {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Score(#[from] score::ScoreError),
 }
 
 #[cfg(test)]
@@ -52,7 +112,9 @@ mod tests {
             "3",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            unreachable!("parsed as serve")
+        };
         let config = args.resolve().unwrap();
         assert_eq!(config.listen.port(), 5000);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/d"));
@@ -68,7 +130,9 @@ mod tests {
             "https://loki.monitoring:3100",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            unreachable!("parsed as serve")
+        };
         let loki = args.resolve().unwrap().loki.unwrap();
         assert_eq!(loki.url.unwrap().as_str(), "https://loki.monitoring:3100/");
     }

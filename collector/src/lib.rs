@@ -9,12 +9,14 @@
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
-//! happened for logs and tests.
+//! happened for logs and tests. [`score`] scores records for anomalies
+//! (offline: `observatory-collector score`).
 
 pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod ingest;
+pub mod score;
 pub mod server;
 pub mod sink;
 pub mod stats;

@@ -22,6 +22,10 @@ async fn main() -> anyhow::Result<()> {
             let collector = server::bind(&config).await?;
             collector.serve(shutdown).await?;
         }
+        Command::Score(args) => {
+            let stats = args.run()?;
+            tracing::info!(?stats, "scored");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,26 @@
+//! Anomaly scoring of audit records (offline for now: `observatory-collector score`).
+//!
+//! One record at a time, in record time (`ts`, never the wall clock):
+//! [`template`] reduces the path to a route → [`state::Scorer`] updates the
+//! bounded per-key state ([`features`]: decayed 1 min / 15 min windows per
+//! principal, per (principal, destination) and per destination) → every
+//! feature is compared with its robust [`baseline`] → [`model`] turns the
+//! deviations into a score in [0, 1] (0.85 = page a human) → [`attribution`]
+//! names the features behind it. [`stream`] runs that over JSON lines;
+//! [`sim`] and [`eval`] generate labelled traffic and measure detection quality.
+
+pub mod attribution;
+pub mod baseline;
+pub mod eval;
+pub mod features;
+pub mod input;
+pub mod model;
+pub mod sim;
+pub mod state;
+pub mod stream;
+pub mod template;
+
+pub use input::Observation;
+pub use model::{Method, ScoreConfig};
+pub use state::{Scored, Scorer};
+pub use stream::{run, RunStats, ScoreError};

@@ -1,0 +1,85 @@
+//! `score::run`: JSON lines in, one score line per record out, and clear
+//! errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use observatory_collector::score::{run, ScoreConfig, ScoreError, Scorer};
+use serde_json::Value;
+
+fn record(ts: &str, id: &str) -> String {
+    format!(
+        r#"{{"ts":"{ts}","correlation_id":"{id}","source_principal":"spiffe://cluster.local/ns/shop/sa/web","source_ip":"10.0.0.1","mtls":true,"destination_workload":"orders","method":"GET","path":"/api/orders/7","status":200,"duration_ms":3.5,"response_bytes":120,"decision":"allow","redactions":{{}},"some_future_field":[1,2]}}"#
+    )
+}
+
+fn score(input: &str) -> Result<(Vec<Value>, observatory_collector::score::RunStats), ScoreError> {
+    let mut out = Vec::new();
+    let stats = run(
+        input.as_bytes(),
+        &mut out,
+        &mut Scorer::new(ScoreConfig::default()),
+    )?;
+    let lines = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Ok((lines, stats))
+}
+
+#[test]
+fn one_line_per_record_in_order() {
+    let input = [
+        record("2026-11-27T10:00:00.000000001Z", "a"),
+        String::new(),
+        r#"{"ts":"2026-11-27T10:00:00.5Z","proxy_id":"p","audit_gap":{"instance_id":"i","seq":3,"dropped_records":2,"dropped_batches":1}}"#.to_owned(),
+        // Missing optional fields are tolerated.
+        r#"{"ts":"2026-11-27T10:00:01Z","correlation_id":"b"}"#.to_owned(),
+        record("2026-11-27T10:00:02+00:00", "c"),
+    ]
+    .join("\n");
+    let (lines, stats) = score(&input).unwrap();
+    let ids: Vec<_> = lines
+        .iter()
+        .map(|l| l["correlation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(
+        (
+            stats.records,
+            stats.skipped_gap_lines,
+            stats.skipped_blank_lines
+        ),
+        (3, 1, 1)
+    );
+    for l in &lines {
+        let s = l["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&s));
+        assert_eq!(l["warmup"], Value::Bool(true));
+        assert_eq!(s > 0.0, !l["reasons"].as_array().unwrap().is_empty(), "{l}");
+    }
+}
+
+#[test]
+fn a_bad_line_names_its_number() {
+    let input = format!(
+        "{}\n{}\nnot json\n",
+        record("2026-11-27T10:00:00Z", "a"),
+        record("2026-11-27T10:00:01Z", "b")
+    );
+    let err = score(&input).unwrap_err();
+    assert!(matches!(err, ScoreError::Parse { line: 3, .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("input line 3: not an audit record"),
+        "{err}"
+    );
+
+    let err = score(r#"{"ts":"yesterday"}"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"input line 1: `ts` "yesterday" is not an RFC 3339 time"#
+    );
+
+    let err = score(r#"{"correlation_id":"x"}"#).unwrap_err();
+    assert!(matches!(err, ScoreError::Time { line: 1, .. }), "{err}");
+}
