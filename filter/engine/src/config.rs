@@ -11,6 +11,7 @@ use std::fmt::Display;
 use serde::Deserialize;
 
 use crate::policy::{PolicySet, PolicySpec};
+use crate::redact::{RedactionConfig, Redactor};
 
 const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 const KIB: usize = 1024;
@@ -29,6 +30,8 @@ pub struct FilterConfig {
     pub audit_failure_mode: FailureMode,
     pub destination: DestinationOverride,
     pub proxy_id: Option<String>,
+    /// PII redaction; `None` when the `redaction` section is absent.
+    pub redaction: Option<Redactor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +103,7 @@ struct RawConfig {
     #[serde(default)]
     destination: RawDestination,
     proxy_id: Option<String>,
+    redaction: Option<RedactionConfig>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +165,7 @@ impl RawConfig {
         };
         let proxy_id = non_empty("proxyId", self.proxy_id)?;
         let policies = PolicySet::compile(self.require_mtls, &self.policies)?;
+        let redaction = self.redaction.as_ref().map(Redactor::new).transpose()?;
         Ok(FilterConfig {
             collector,
             policies,
@@ -169,6 +174,7 @@ impl RawConfig {
             audit_failure_mode: self.audit_failure_mode,
             destination,
             proxy_id,
+            redaction,
         })
     }
 }
@@ -231,7 +237,7 @@ impl RawBatch {
     }
 }
 
-fn in_range<T: PartialOrd + Display>(
+pub(crate) fn in_range<T: PartialOrd + Display>(
     field: &str,
     value: T,
     min: T,
@@ -300,6 +306,7 @@ mod tests {
 
     use super::{BatchConfig, CollectorConfig, DestinationOverride, FailureMode, FilterConfig};
     use crate::policy::{Request, Verdict};
+    use crate::redact::{Content, RedactionConfig, Redactor};
 
     const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
 
@@ -856,5 +863,124 @@ mod tests {
             e.starts_with("policies[1].rules[0].from[0].source.namespaces[1]: "),
             "{e}"
         );
+    }
+
+    fn redaction_error(redaction: Value) -> String {
+        error(&with(json!({ "redaction": redaction })))
+    }
+
+    #[test]
+    fn redaction_is_off_unless_configured() {
+        assert!(parse(&with(json!({}))).unwrap().redaction.is_none());
+        // `{}`: every built-in type, masked.
+        let c = parse(&with(json!({"redaction": {}}))).unwrap();
+        let r = c.redaction.unwrap();
+        let out = r.redact(
+            r#"{"email": "jane@example.com", "password": "x"}"#,
+            Content::Json,
+        );
+        assert_eq!(
+            out.text,
+            r#"{"email": "[REDACTED:EMAIL]", "password": "[REDACTED:PASSWORD]"}"#
+        );
+    }
+
+    #[test]
+    fn redaction_full_example() {
+        let c = parse(&with(json!({"redaction": {
+            "types": {"EMAIL": {"enabled": true, "mode": "hash"},
+                      "CREDIT_CARD": {"mode": "partial", "keep": 4},
+                      "IPV4": {"enabled": false},
+                      "EMPLOYEE_ID": {"mode": "mask"}},
+            "custom": [{"type": "EMPLOYEE_ID", "pattern": "EMP-[0-9]{6}"}],
+            "keys": {"PASSWORD": ["pin"], "EMPLOYEE_ID": ["emp"]},
+            "allow": {"values": ["support@example.com"], "keys": ["trace_id"]},
+            "hmacKey": "0123456789abcdef", "hmacKeyId": "k2024",
+            "maxScanBytes": 131072
+        }})))
+        .unwrap();
+        let r = c.redaction.unwrap();
+        let debug = format!("{r:?}");
+        assert!(
+            debug.contains("k2024") && !debug.contains("0123456789abcdef"),
+            "{debug}"
+        );
+        let out = r.redact(
+            "EMP-123456 pin=1234 4242424242424242 10.0.0.1 support@example.com",
+            Content::Text,
+        );
+        assert_eq!(
+            out.text,
+            "[REDACTED:EMPLOYEE_ID] pin=[REDACTED:PASSWORD] ************4242 10.0.0.1 support@example.com"
+        );
+        let out = r.redact("jane@example.com", Content::Text);
+        assert!(out.text.starts_with("[EMAIL:hmac:k2024:"), "{}", out.text);
+    }
+
+    #[test]
+    fn redaction_field_errors() {
+        for (redaction, expected) in [
+            (json!({"mode": "mask"}), "redaction.mode: unknown field `mode`"),
+            (json!({"types": {"EMAIL": {"mode": "blur"}}}),
+             "redaction.types.EMAIL.mode: unknown variant `blur`, expected one of `mask`, `partial`, `hash`"),
+            (json!({"types": {"EMAIL": {"enable": false}}}),
+             "redaction.types.EMAIL.enable: unknown field `enable`"),
+            (json!({"types": {"E_MAIL": {}}}), "redaction.types.E_MAIL: unknown type"),
+            (json!({"types": {"EMAIL": {"keep": 2}}}),
+             "redaction.types.EMAIL.keep: only used with mode `partial`"),
+            (json!({"types": {"CREDIT_CARD": {"mode": "partial", "keep": 0}}}),
+             "redaction.types.CREDIT_CARD.keep: must be between 1 and 64, got 0"),
+            (json!({"types": {"EMAIL": {"mode": "hash"}}}),
+             "redaction.types.EMAIL.mode: `hash` needs hmacKey (or hmacKeyEnv) and hmacKeyId"),
+            (json!({"types": {"EMAIL": {"mode": "hash"}}, "hmacKeyEnv": "K", "hmacKeyId": "k"}),
+             "redaction.types.EMAIL.mode: `hash` needs the key from hmacKeyEnv `K`, which is not resolved here"),
+            (json!({"hmacKey": "short", "hmacKeyId": "k"}),
+             "redaction.hmacKey: must be at least 16 bytes"),
+            (json!({"hmacKey": "0123456789abcdef"}), "redaction.hmacKeyId: missing"),
+            (json!({"hmacKey": "0123456789abcdef", "hmacKeyId": "k 1"}), "redaction.hmacKeyId: 1–32 characters"),
+            (json!({"hmacKey": "0123456789abcdef", "hmacKeyEnv": "K", "hmacKeyId": "k"}),
+             "redaction.hmacKeyEnv: set either hmacKey or hmacKeyEnv, not both"),
+            (json!({"hmacKeyId": "k"}), "redaction.hmacKeyId: set without hmacKey or hmacKeyEnv"),
+            (json!({"custom": [{"type": "X", "pattern": "a"}, {"type": "Y", "pattern": "("}]}),
+             "redaction.custom[1].pattern: invalid regex: unclosed group"),
+            (json!({"custom": [{"type": "X", "pattern": "a*"}]}),
+             "redaction.custom[0].pattern: can match the empty string"),
+            (json!({"custom": [{"type": "X", "pattern": ""}]}), "redaction.custom[0].pattern: empty regex"),
+            (json!({"custom": [{"type": "X", "pattern": r"(\w+\s+){500}"}]}), "redaction.custom[0].pattern: invalid regex: "),
+            (json!({"custom": [{"type": "employee", "pattern": "a"}]}),
+             "redaction.custom[0].type: `employee` is not a type name"),
+            (json!({"custom": [{"kind": "X", "pattern": "a"}]}), "redaction.custom[0].kind: unknown field"),
+            (json!({"keys": {"NOPE": ["x"]}}), "redaction.keys.NOPE: unknown type"),
+            (json!({"keys": {"PASSWORD": ["ok", "__"]}}), "redaction.keys.PASSWORD[1]: `__` is not a key name"),
+            (json!({"keys": {"PASSWORD": ["pin"], "PERSON": ["PIN"]}}),
+             "redaction.keys.PERSON[0]: key already listed under redaction.keys.PASSWORD"),
+            (json!({"allow": {"values": ["a", ""]}}), "redaction.allow.values[1]: must not be empty"),
+            (json!({"allow": {"keys": [""]}}), "redaction.allow.keys[0]: `` is not a key name"),
+            (json!({"maxScanBytes": 1000}), "redaction.maxScanBytes: must be between 1024 and 16777216, got 1000"),
+            (json!("on"), "redaction: invalid type: string \"on\", expected an object"),
+        ] {
+            let e = redaction_error(redaction.clone());
+            assert!(e.starts_with(expected), "{redaction}: {e}");
+        }
+    }
+
+    #[test]
+    fn redaction_key_from_the_environment() {
+        let cfg = json!({"types": {"EMAIL": {"mode": "hash"}}, "hmacKeyEnv": "OBS_KEY", "hmacKeyId": "k1"});
+        let mut c: RedactionConfig = serde_json::from_value(cfg.clone()).unwrap();
+        let e = c.resolve_hmac_key_env(|_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "redaction.hmacKeyEnv: environment variable `OBS_KEY` is not set"
+        );
+        let mut c: RedactionConfig = serde_json::from_value(cfg).unwrap();
+        c.resolve_hmac_key_env(|name| (name == "OBS_KEY").then(|| "0123456789abcdef".to_owned()))
+            .unwrap();
+        let r = Redactor::new(&c).unwrap();
+        assert!(r
+            .redact("jane@example.com", Content::Text)
+            .text
+            .starts_with("[EMAIL:hmac:k1:"));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 }

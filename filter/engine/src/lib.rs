@@ -2,16 +2,19 @@
 //!
 //! The data flow of one request, module by module:
 //! [`config`] (plugin JSON → validated, compiled config) →
-//! [`policy`] (decision) → [`record`] (AU-3 audit record) →
+//! [`policy`] (decision) → [`redact`] (PII in bodies and headers) →
+//! [`record`] (AU-3 audit record) →
 //! [`batch`] (bounded outbox with sequence numbers, acks and gap accounting) →
 //! [`stream`] (connection, backoff and delivery health of the gRPC stream).
 //!
 //! Nothing here touches proxy-wasm, so every piece builds and tests on the
 //! host; the wasm crate is thin glue over it, and the collector reuses
-//! [`record`] so there is one record definition in the project.
+//! [`record`] and [`redact`] so there is one record definition and one
+//! redaction engine in the project.
 
 pub mod batch;
 pub mod config;
 pub mod policy;
 pub mod record;
+pub mod redact;
 pub mod stream;

@@ -1,0 +1,450 @@
+//! The single pass: the detectors' patterns in one multi-pattern automaton
+//! (`regex_automata::meta`, leftmost-first, lazy DFA — linear time, no
+//! backtracking), plus anchored scanners (`@` for EMAIL, `eyJ` for JWT,
+//! `://` for passwords in URLs), and a cheap validator per candidate.
+//!
+//! Patterns are ASCII-only and loose; [`super::validate`] decides. When a
+//! candidate is rejected the search resumes one byte after its start, so a
+//! rejected candidate cannot hide a real finding that overlaps it; that
+//! re-scanning is budgeted to the haystack's length. Every built-in
+//! pattern has a bounded prefix before it can match, so a search never
+//! runs far past its match: hostile input costs a small constant factor
+//! over a clean pass. EMAIL and JWT are found from their anchors instead,
+//! because their unbounded leading parts (a local part, a base64 header)
+//! would break that bound.
+
+use std::ops::Range;
+
+use memchr::memmem;
+use regex_automata::{meta, util::syntax, Input};
+use regex_syntax::hir::Hir;
+
+use super::{validate, PiiType, TypeIdx};
+
+/// How a candidate is validated.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Check {
+    Card,
+    Ssn,
+    Phone,
+    Ipv4,
+    Ipv6,
+    Iban,
+    Token,
+    MixedToken,
+    /// Operator patterns are taken as they match.
+    Custom,
+}
+
+impl Check {
+    fn run(self, hay: &[u8], span: &Range<usize>) -> Option<Range<usize>> {
+        match self {
+            Check::Card => validate::credit_card(hay, span),
+            Check::Ssn => validate::us_ssn(hay, span),
+            Check::Phone => validate::phone(hay, span),
+            Check::Ipv4 => validate::ipv4(hay, span),
+            Check::Ipv6 => validate::ipv6(hay, span),
+            Check::Iban => validate::iban(hay, span),
+            Check::Token => validate::token(hay, span),
+            Check::MixedToken => validate::mixed_token(hay, span),
+            Check::Custom => Some(span.clone()),
+        }
+    }
+}
+
+/// Built-in patterns in priority order: at one start position the earlier
+/// pattern wins (the most specific shapes first).
+pub(super) const BUILTIN: &[(PiiType, Check, &str)] = &[
+    (
+        PiiType::ApiKey,
+        Check::Token,
+        concat!(
+            r"(?-u)\b(?:",
+            r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}",
+            r"|gh[pousr]_[A-Za-z0-9]{36,}",
+            r"|github_pat_[A-Za-z0-9_]{22,}",
+            r"|(?:xox[abposre]|xapp)-[A-Za-z0-9\-]{10,}",
+            r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}",
+            r"|whsec_[A-Za-z0-9]{24,}",
+            r"|AIza[0-9A-Za-z_\-]{35}",
+            r"|glpat-[A-Za-z0-9_\-]{20,}",
+            r"|npm_[A-Za-z0-9]{36}",
+            r"|SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+            r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+            r")"
+        ),
+    ),
+    (
+        PiiType::ApiKey,
+        Check::MixedToken,
+        r"(?-u)\bsk-[A-Za-z0-9_\-]{20,}",
+    ),
+    (
+        PiiType::Iban,
+        Check::Iban,
+        r"(?-u)\b[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}\b",
+    ),
+    (
+        PiiType::CreditCard,
+        Check::Card,
+        r"(?-u)\b[2-6](?:[ .\-]?[0-9]){12,18}\b",
+    ),
+    (
+        PiiType::UsSsn,
+        Check::Ssn,
+        r"(?-u)\b[0-9]{3}[\- ][0-9]{2}[\- ][0-9]{4}\b",
+    ),
+    (
+        PiiType::Ipv4,
+        Check::Ipv4,
+        r"(?-u)\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b",
+    ),
+    (
+        PiiType::Ipv6,
+        Check::Ipv6,
+        concat!(
+            r"(?-u)\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b",
+            r"|(?:\b[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::",
+            r"(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?(?:\.[0-9]{1,3}){0,3}",
+        ),
+    ),
+    (
+        PiiType::Phone,
+        Check::Phone,
+        concat!(
+            // E.164, with or without separators
+            r"(?-u)\+[1-9][0-9 .()\-]{6,20}[0-9]",
+            // North American: (415) 555-2671, 415.555.2671, 1-800-555-0199
+            r"|\(?\b(?:1[ .\-])?[2-9][0-9]{2}\)?[ .\-]{1,2}[0-9]{3}[ .\-][0-9]{4}\b",
+            // trunk prefix 0: 020 7946 0958, 01 23 45 67 89, (030) 1234567
+            r"|\(?\b0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,5}\b",
+            // North American local number: 555-0123
+            r"|\b[2-9][0-9]{2}-[0-9]{4}\b",
+        ),
+    ),
+];
+
+/// Types found from an anchor: the anchor, and the expansion from an
+/// anchor position to a validated span.
+pub(super) const ANCHORED: &[(PiiType, &str, Expand)] = &[
+    (PiiType::Email, "@", validate::email_at),
+    (PiiType::Jwt, "eyJ", validate::jwt_at),
+    // `scheme://user:password@host`
+    (PiiType::Password, "://", validate::url_password),
+];
+
+type Expand = fn(&[u8], usize) -> Option<Range<usize>>;
+
+/// What a rejected candidate costs beyond its own length when searched
+/// again: the longest bounded prefix a pattern's thread can carry.
+const RESCAN_SLACK: usize = 80;
+/// Re-scanning allowed on top of the haystack's length, so that short
+/// values (a JSON string) can afford a few rejected candidates.
+const MIN_BUDGET: usize = 256;
+
+/// Upper bound for the compiled automaton of all patterns together, and for
+/// the lazy DFA's cache, so that operator patterns cannot exhaust the VM.
+const NFA_SIZE_LIMIT: usize = 8 << 20;
+const CACHE_CAPACITY: usize = 2 << 20;
+
+/// A parsed pattern and what it reports.
+pub(super) struct Pattern {
+    pub ty: TypeIdx,
+    pub check: Check,
+    pub hir: Hir,
+}
+
+impl Pattern {
+    /// Parses a pattern: built-ins with their ASCII flags, operator
+    /// patterns with the `regex` crate's defaults.
+    pub fn parse(ty: TypeIdx, check: Check, pattern: &str) -> Result<Self, String> {
+        syntax::parse(pattern)
+            .map(|hir| Self { ty, check, hir })
+            .map_err(|e| syntax_problem(&e.to_string()))
+    }
+
+    /// Whether the pattern can match without consuming input (which would
+    /// redact nothing, everywhere).
+    pub fn matches_empty(&self) -> bool {
+        self.hir.properties().minimum_len() == Some(0)
+    }
+}
+
+/// The one-line gist of a pattern error (the full text has a caret diagram
+/// over several lines, unreadable in a log line).
+pub(super) fn syntax_problem(text: &str) -> String {
+    text.lines()
+        .find_map(|line| line.trim_start().strip_prefix("error: "))
+        .map_or_else(
+            || text.split_whitespace().collect::<Vec<_>>().join(" "),
+            str::to_owned,
+        )
+}
+
+/// An anchored scanner: a literal finder, and what it reports.
+struct Anchor {
+    finder: memmem::Finder<'static>,
+    ty: TypeIdx,
+    expand: Expand,
+}
+
+/// All enabled detectors, compiled once at configure time.
+pub(super) struct Detectors {
+    re: meta::Regex,
+    /// Per pattern id: the type it reports and how it is validated.
+    rules: Vec<(TypeIdx, Check)>,
+    anchors: Vec<Anchor>,
+}
+
+impl Detectors {
+    /// `patterns` go into the automaton; `anchored` are enabled entries of
+    /// [`ANCHORED`] with their type.
+    pub fn new(
+        patterns: Vec<Pattern>,
+        anchored: &[(TypeIdx, &'static str, Expand)],
+    ) -> Result<Self, String> {
+        let (rules, hirs): (Vec<_>, Vec<_>) = patterns
+            .into_iter()
+            .map(|p| ((p.ty, p.check), p.hir))
+            .unzip();
+        let re = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .nfa_size_limit(Some(NFA_SIZE_LIMIT))
+                    .hybrid_cache_capacity(CACHE_CAPACITY),
+            )
+            .build_many_from_hir(&hirs)
+            .map_err(|e| syntax_problem(&e.to_string()))?;
+        let anchors = anchored
+            .iter()
+            .map(|&(ty, anchor, expand)| Anchor {
+                finder: memmem::Finder::new(anchor.as_bytes()).into_owned(),
+                ty,
+                expand,
+            })
+            .collect();
+        Ok(Self { re, rules, anchors })
+    }
+
+    /// Validated findings in `hay`, left to right, non-overlapping.
+    pub fn find_iter<'d, 'h>(&'d self, hay: &'h [u8]) -> Matches<'d, 'h> {
+        Matches {
+            detectors: self,
+            hay,
+            regex: Stream::default(),
+            anchors: Default::default(),
+            budget: hay.len() + MIN_BUDGET,
+            reported: 0,
+        }
+    }
+}
+
+/// A validated finding, in the coordinates of the searched haystack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Match {
+    pub start: usize,
+    pub end: usize,
+    pub ty: TypeIdx,
+}
+
+/// One source of matches: where it continues, and its next match.
+#[derive(Default)]
+struct Stream {
+    at: usize,
+    next: Option<Match>,
+    done: bool,
+}
+
+pub(super) struct Matches<'d, 'h> {
+    detectors: &'d Detectors,
+    hay: &'h [u8],
+    regex: Stream,
+    anchors: [Stream; ANCHORED.len()],
+    /// Bytes that may still be searched twice after rejected candidates.
+    budget: usize,
+    /// End of the last reported match; later matches must start there.
+    reported: usize,
+}
+
+impl Matches<'_, '_> {
+    fn next_regex(&mut self) -> Option<Match> {
+        let at = &mut self.regex.at;
+        while *at < self.hay.len() {
+            let input = Input::new(self.hay).range(*at..);
+            let found = self.detectors.re.search(&input)?;
+            let span = found.range();
+            let (ty, check) = *self.detectors.rules.get(found.pattern().as_usize())?;
+            if let Some(valid) = check.run(self.hay, &span) {
+                *at = valid.end.max(span.start + 1);
+                return Some(Match {
+                    start: valid.start,
+                    end: valid.end,
+                    ty,
+                });
+            }
+            let again = (span.len() + RESCAN_SLACK).min(self.hay.len() - span.start);
+            if again <= self.budget {
+                self.budget -= again;
+                *at = span.start + 1;
+            } else {
+                *at = span.end.max(span.start + 1);
+            }
+        }
+        None
+    }
+
+    fn next_anchored(&mut self, i: usize) -> Option<Match> {
+        let anchor = self.detectors.anchors.get(i)?;
+        let stream = self.anchors.get_mut(i)?;
+        loop {
+            let rest = self.hay.get(stream.at..)?;
+            let found = stream.at + anchor.finder.find(rest)?;
+            stream.at = found + 1;
+            if let Some(span) = (anchor.expand)(self.hay, found) {
+                stream.at = stream.at.max(span.end);
+                return Some(Match {
+                    start: span.start,
+                    end: span.end,
+                    ty: anchor.ty,
+                });
+            }
+        }
+    }
+}
+
+impl Iterator for Matches<'_, '_> {
+    type Item = Match;
+
+    /// The earliest (then longest) pending match of all sources that does
+    /// not overlap the previous one.
+    fn next(&mut self) -> Option<Match> {
+        loop {
+            if self.regex.next.is_none() && !self.regex.done {
+                self.regex.next = self.next_regex();
+                self.regex.done = self.regex.next.is_none();
+            }
+            for i in 0..self.detectors.anchors.len() {
+                let pending = self
+                    .anchors
+                    .get(i)
+                    .is_some_and(|s| s.next.is_none() && !s.done);
+                if pending {
+                    let next = self.next_anchored(i);
+                    if let Some(stream) = self.anchors.get_mut(i) {
+                        stream.next = next;
+                        stream.done = next.is_none();
+                    }
+                }
+            }
+            let best = std::iter::once(&mut self.regex)
+                .chain(self.anchors.iter_mut())
+                .filter(|s| s.next.is_some())
+                .min_by_key(|s| s.next.map(|m| (m.start, std::cmp::Reverse(m.end))))?;
+            let m = best.next.take()?;
+            if m.start >= self.reported {
+                self.reported = m.end;
+                return Some(m);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn detectors() -> Detectors {
+        let patterns = BUILTIN
+            .iter()
+            .map(|(ty, check, p)| Pattern::parse(TypeIdx::builtin(ty).unwrap(), *check, p).unwrap())
+            .collect();
+        let anchored: Vec<_> = ANCHORED
+            .iter()
+            .map(|(ty, anchor, expand)| (TypeIdx::builtin(ty).unwrap(), *anchor, *expand))
+            .collect();
+        Detectors::new(patterns, &anchored).unwrap()
+    }
+
+    fn found(d: &Detectors, text: &str) -> Vec<(String, PiiType)> {
+        d.find_iter(text.as_bytes())
+            .map(|m| {
+                let ty = PiiType::BUILTIN[usize::from(m.ty.0)].clone();
+                (text[m.start..m.end].to_owned(), ty)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_builtin_parses_and_needs_input() {
+        for (ty, check, p) in BUILTIN {
+            let pattern = Pattern::parse(TypeIdx(0), *check, p).unwrap();
+            assert!(!pattern.matches_empty(), "{ty}");
+        }
+    }
+
+    #[test]
+    fn one_pass_finds_every_kind() {
+        let d = detectors();
+        let text = "mail jane@example.com, card 4242 4242 4242 4242, ssn 078-05-1120, \
+                    ip 10.1.2.3 / 2001:db8::7, tel +1 415 555 2671, \
+                    iban DE89370400440532013000, key AKIAIOSFODNN7EXAMPLE, \
+                    jwt eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.";
+        let kinds: Vec<PiiType> = found(&d, text).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(
+            kinds,
+            [
+                PiiType::Email,
+                PiiType::CreditCard,
+                PiiType::UsSsn,
+                PiiType::Ipv4,
+                PiiType::Ipv6,
+                PiiType::Phone,
+                PiiType::Iban,
+                PiiType::ApiKey,
+                PiiType::Jwt,
+            ]
+        );
+    }
+
+    #[test]
+    fn rejected_candidate_does_not_hide_a_later_overlapping_one() {
+        let d = detectors();
+        // `2024 415-555-2671` is one phone candidate (12 digits, rejected);
+        // the phone after it is still found.
+        assert_eq!(
+            found(&d, "at 2024 415-555-2671"),
+            [("415-555-2671".to_owned(), PiiType::Phone)]
+        );
+        assert_eq!(
+            found(&d, "x .jane@example.com"),
+            [("jane@example.com".to_owned(), PiiType::Email)]
+        );
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        let d = detectors();
+        // Runs that are candidates everywhere, valid or not. Each must take
+        // time proportional to its length: 4× the input, ~4× the time.
+        for unit in [
+            "1 ", "1.", "ab:", "a", "a@", "a.", "1.2.3.4-", "eyJ", "eyJx-", "eyJ.", "4111 ", "::",
+            "DE89 ", "+1 ",
+        ] {
+            let time = |n: usize| {
+                let text = unit.repeat(n);
+                let start = std::time::Instant::now();
+                d.find_iter(text.as_bytes()).count();
+                start.elapsed()
+            };
+            // The fastest of three runs, so that a busy machine does not fail it.
+            let best = |n| (0..3).map(|_| time(n)).min().unwrap();
+            let (small, large) = (best(16_000), best(64_000));
+            assert!(
+                large < small * 12 + std::time::Duration::from_millis(5),
+                "{unit:?}: {small:?} for 16k, {large:?} for 64k"
+            );
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! One redaction call: the single detector pass over the input, the values
+//! the structure walkers hand over, and the findings they produce.
+//!
+//! The detectors run once over the whole (capped) input, whatever its
+//! structure; a walker then reports each value (a JSON string, a form
+//! field, a header) with the rule of its key, and takes the matches that
+//! fall inside it. Only values whose encoding changes the text — JSON
+//! escapes, percent-encoding — are decoded and searched again on their own.
+
+use std::cmp::Reverse;
+use std::iter::Peekable;
+use std::ops::Range;
+
+use super::detect::{Match, Matches};
+use super::form::percent_decode;
+use super::keys::Ctx;
+use super::replace::{self, Mode, Repl};
+use super::text::Pairs;
+use super::{Redactor, TypeIdx};
+
+/// Decoded bytes and, for each, the input position it came from (plus the
+/// end position), so findings map back to the input.
+#[derive(Debug, Default)]
+pub(super) struct Decoded {
+    pub text: Vec<u8>,
+    origins: Vec<usize>,
+}
+
+impl Decoded {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.origins.clear();
+    }
+
+    pub fn push(&mut self, byte: u8, origin: usize) {
+        self.text.push(byte);
+        self.origins.push(origin);
+    }
+
+    /// Records where the decoded text ends in the input.
+    pub fn finish(&mut self, end: usize) {
+        self.origins.push(end);
+    }
+
+    /// Input position of decoded position `i` (`i == len` is the end).
+    pub fn origin(&self, i: usize) -> usize {
+        self.origins
+            .get(i)
+            .or(self.origins.last())
+            .copied()
+            .unwrap_or(i)
+    }
+}
+
+/// A value as the detectors see it: a range of the input itself, or a
+/// decoded copy.
+struct Seg<'s> {
+    text: &'s [u8],
+    range: Range<usize>,
+    decoded: Option<&'s Decoded>,
+}
+
+impl Seg<'_> {
+    fn origin(&self, i: usize) -> usize {
+        self.decoded.map_or(i, |d| d.origin(i))
+    }
+}
+
+/// How a value is encoded in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Enc {
+    Plain,
+    /// A JSON string with escapes (the walker knows which have none).
+    Json,
+    /// Percent-encoding with `+` for space (forms, queries).
+    Form,
+    /// Percent-encoding only (cookies).
+    Percent,
+}
+
+/// What a value is in its structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Text that may hold `key=value` pairs.
+    Text,
+    /// A JSON object key: detectors only.
+    Key,
+    /// A JSON number: detectors only, replaced whole.
+    Number,
+}
+
+/// One finding before rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub ty: TypeIdx,
+    /// From a key rule (whole value) rather than a detector; on equal
+    /// spans the detector's more specific type wins.
+    pub by_key: bool,
+    /// A JSON number: the replacement is written as a string.
+    pub quote: bool,
+    pub repl: Repl,
+}
+
+/// The findings of one call, and what they are computed with.
+struct Out<'r> {
+    redactor: &'r Redactor,
+    hits: Vec<Hit>,
+}
+
+pub(super) struct Scan<'r, 'h> {
+    input: &'h [u8],
+    matches: Peekable<Matches<'r, 'h>>,
+    out: Out<'r>,
+    buf: Decoded,
+}
+
+impl<'r, 'h> Scan<'r, 'h> {
+    pub fn new(redactor: &'r Redactor, input: &'h [u8]) -> Self {
+        Scan {
+            input,
+            matches: redactor.detectors.find_iter(input).peekable(),
+            out: Out {
+                redactor,
+                hits: Vec::new(),
+            },
+            buf: Decoded::default(),
+        }
+    }
+
+    /// The value at `span` of the input, encoded as `enc`, under rule
+    /// `ctx`.
+    pub fn value(&mut self, span: Range<usize>, enc: Enc, ctx: Ctx, part: Part) {
+        let raw = self.input.get(span.clone()).unwrap_or_default();
+        let decode = match enc {
+            Enc::Plain => false,
+            Enc::Json => true,
+            Enc::Form => raw.iter().any(|&b| b == b'%' || b == b'+'),
+            Enc::Percent => raw.contains(&b'%'),
+        };
+        let pending = self.matches.peek().is_some_and(|m| m.start < span.end);
+        let whole_value = matches!(ctx, Ctx::Redact { .. });
+        if !decode && !pending && !whole_value && part != Part::Text {
+            return; // the common case for JSON keys and numbers
+        }
+        // Matches of the single pass inside the value (others — across
+        // value boundaries, in JSON punctuation — are dropped).
+        let matches = &mut self.matches;
+        let inside = std::iter::from_fn(|| loop {
+            let m = matches.next_if(|m| m.start < span.end)?;
+            if m.start >= span.start && m.end <= span.end {
+                return Some(m);
+            }
+        });
+        if !decode {
+            let seg = Seg {
+                text: self.input,
+                range: span.clone(),
+                decoded: None,
+            };
+            let number = (part == Part::Number).then_some(&span);
+            self.out.value(&seg, inside, ctx, part, number);
+            return;
+        }
+        inside.for_each(drop);
+        match enc {
+            Enc::Json => super::json::unescape(self.input, span, &mut self.buf),
+            _ => percent_decode(self.input, span, enc == Enc::Form, |i| i, &mut self.buf),
+        }
+        let seg = Seg {
+            text: &self.buf.text,
+            range: 0..self.buf.text.len(),
+            decoded: Some(&self.buf),
+        };
+        let matches = self.out.redactor.detectors.find_iter(&self.buf.text);
+        self.out.value(&seg, matches, ctx, part, None);
+    }
+
+    /// The findings, sorted, non-overlapping and on character boundaries
+    /// of `input`.
+    pub fn finish(self, input: &str) -> Vec<Hit> {
+        let mut hits = self.out.hits;
+        if hits.is_empty() {
+            return hits;
+        }
+        for hit in &mut hits {
+            while hit.start > 0 && !input.is_char_boundary(hit.start) {
+                hit.start -= 1;
+            }
+            while hit.end < input.len() && !input.is_char_boundary(hit.end) {
+                hit.end += 1;
+            }
+        }
+        hits.sort_unstable_by_key(|h| (h.start, Reverse(h.end), h.by_key));
+        let mut merged: Vec<Hit> = Vec::with_capacity(hits.len());
+        for hit in hits {
+            match merged.last_mut() {
+                Some(last) if hit.start < last.end => {
+                    if hit.end > last.end {
+                        // Partial overlap: one finding over both, masked.
+                        last.end = hit.end;
+                        last.repl = Repl::Mask;
+                    }
+                }
+                _ => merged.push(hit),
+            }
+        }
+        merged
+    }
+}
+
+impl Out<'_> {
+    fn value(
+        &mut self,
+        seg: &Seg<'_>,
+        matches: impl Iterator<Item = Match>,
+        ctx: Ctx,
+        part: Part,
+        number: Option<&Range<usize>>,
+    ) {
+        let first = self.hits.len();
+        for m in matches {
+            if !ctx.suppresses(m.ty) {
+                self.push(seg, m.start..m.end, m.ty, false, number);
+            }
+        }
+        match ctx {
+            Ctx::Allow => {}
+            Ctx::Redact { ty, scheme, .. } => {
+                let value = credential(seg.text, seg.range.clone(), scheme);
+                self.push(seg, value, ty, true, number);
+            }
+            Ctx::Scan { .. } if part == Part::Text => self.pairs(seg, ctx, first),
+            Ctx::Scan { .. } => {}
+        }
+    }
+
+    /// `key=value` / `key: value` pairs inside a scanned value. Detector
+    /// hits of this value are `hits[first..detected]`, sorted by start.
+    fn pairs(&mut self, seg: &Seg<'_>, ctx: Ctx, first: usize) {
+        let mut detected = self.hits.len();
+        let redactor = self.redactor;
+        for pair in Pairs::new(seg.text, seg.range.clone(), &redactor.keys) {
+            match pair.ctx {
+                Ctx::Redact { ty, scheme, .. } => {
+                    let value = credential(seg.text, pair.value.clone(), scheme);
+                    self.push(seg, value, ty, true, None);
+                }
+                Ctx::Scan { .. } | Ctx::Allow => {
+                    // Drop detector hits this key suppresses.
+                    let (start, end) = (seg.origin(pair.value.start), seg.origin(pair.value.end));
+                    let mut i = first
+                        + self
+                            .hits
+                            .get(first..detected)
+                            .unwrap_or_default()
+                            .partition_point(|h| h.start < start);
+                    while i < detected {
+                        let Some(hit) = self.hits.get(i) else { break };
+                        if hit.start >= end {
+                            break;
+                        }
+                        if hit.end <= end && pair.ctx.suppresses(hit.ty) {
+                            self.hits.remove(i);
+                            detected -= 1;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            if pair.encoded {
+                let mut decoded = Decoded::default();
+                percent_decode(seg.text, pair.value, true, |i| seg.origin(i), &mut decoded);
+                let inner = Seg {
+                    text: &decoded.text,
+                    range: 0..decoded.text.len(),
+                    decoded: Some(&decoded),
+                };
+                for m in redactor.detectors.find_iter(&decoded.text) {
+                    if !ctx.suppresses(m.ty) {
+                        self.push(&inner, m.start..m.end, m.ty, false, None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a finding over `local` (positions in `seg.text`), unless its
+    /// value is allow-listed. `number`: the JSON number it lies in.
+    fn push(
+        &mut self,
+        seg: &Seg<'_>,
+        local: Range<usize>,
+        ty: TypeIdx,
+        by_key: bool,
+        number: Option<&Range<usize>>,
+    ) {
+        let Some(value) = seg.text.get(local.clone()).filter(|v| !v.is_empty()) else {
+            return;
+        };
+        let r = self.redactor;
+        if r.allow_values.contains(value) {
+            return;
+        }
+        let Some(entry) = r.types.get(usize::from(ty.0)) else {
+            return;
+        };
+        let (start, end) = match number {
+            Some(number) => (number.start, number.end),
+            None => (seg.origin(local.start), seg.origin(local.end)),
+        };
+        let repl = match entry.mode {
+            Mode::Mask => Repl::Mask,
+            Mode::Partial { keep } => {
+                let (stars, offset) = replace::partial(value, keep);
+                Repl::Partial {
+                    stars,
+                    tail: seg.origin(local.start + offset),
+                }
+            }
+            Mode::Hash => match &r.pseudonyms {
+                Some(p) => Repl::Text(p.pseudonym(entry.kind.as_str(), value)),
+                None => Repl::Mask,
+            },
+        };
+        self.hits.push(Hit {
+            start,
+            end,
+            ty,
+            by_key,
+            quote: number.is_some(),
+            repl,
+        });
+    }
+}
+
+/// The part of a key rule's value that is redacted: all of it, trimmed;
+/// for `Scheme credentials` values only the credentials.
+fn credential(text: &[u8], range: Range<usize>, scheme: bool) -> Range<usize> {
+    let value = text.get(range.clone()).unwrap_or_default();
+    let lead = value.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let trail = value
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    let mut start = range.start + lead;
+    let end = range.end.saturating_sub(trail).max(start);
+    if scheme {
+        let trimmed = text.get(start..end).unwrap_or_default();
+        if let Some(space) = trimmed.iter().position(|&b| b == b' ') {
+            let rest = trimmed.get(space..).unwrap_or_default();
+            start += space + rest.iter().take_while(|&&b| b == b' ').count();
+        }
+    }
+    start..end
+}

@@ -1,0 +1,1044 @@
+//! Validators: turn a pattern candidate into a finding, or reject it.
+//!
+//! The patterns in [`super::detect`] are deliberately loose so that one
+//! small automaton covers every detector; precision comes from here —
+//! checksums (Luhn, mod-97), number ranges, issuer and country tables, JSON
+//! in a JWT header, and the bytes around a candidate (a card number glued to
+//! more digits is an order number, not a card). Each validator takes the
+//! haystack and the candidate span and returns the span of the finding,
+//! which may be shorter than the candidate (a phone number followed by an
+//! unrelated number).
+
+use std::ops::Range;
+
+type Span = Range<usize>;
+
+/// Bytes that continue a number: a candidate glued to `.5`, `-12` or `/3`
+/// is part of a longer token (a version, a date, a fraction).
+const NUMBER_GLUE: &[u8] = b".-/";
+
+fn at(hay: &[u8], i: usize) -> Option<u8> {
+    hay.get(i).copied()
+}
+
+fn before(hay: &[u8], i: usize, back: usize) -> Option<u8> {
+    i.checked_sub(back).and_then(|j| at(hay, j))
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_digit(b: Option<u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_digit())
+}
+
+/// True when `span` is a token of its own: no word byte touches it and no
+/// `glue` byte joins it to a digit on either side. `bad_before` rejects
+/// extra leading bytes (`#` makes a number an order number).
+fn standalone(hay: &[u8], span: &Span, glue: &[u8], bad_before: &[u8]) -> bool {
+    let prev = before(hay, span.start, 1);
+    let next = at(hay, span.end);
+    let glued = |b: Option<u8>, beyond: Option<u8>| {
+        b.is_some_and(|b| is_word(b) || (glue.contains(&b) && is_digit(beyond)))
+    };
+    !glued(prev, before(hay, span.start, 2))
+        && !prev.is_some_and(|b| bad_before.contains(&b))
+        && !glued(next, at(hay, span.end + 1))
+}
+
+/// Maximal runs of ASCII digits inside a candidate, as absolute spans.
+/// Bounded so that hostile input cannot make a validator allocate.
+struct Groups {
+    spans: [(usize, usize); Groups::MAX],
+    len: usize,
+}
+
+impl Groups {
+    const MAX: usize = 8;
+
+    fn of(hay: &[u8], span: &Span) -> Option<Self> {
+        let mut groups = Groups {
+            spans: [(0, 0); Self::MAX],
+            len: 0,
+        };
+        let mut i = span.start;
+        while i < span.end {
+            if !is_digit(at(hay, i)) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < span.end && is_digit(at(hay, i)) {
+                i += 1;
+            }
+            *groups.spans.get_mut(groups.len)? = (start, i);
+            groups.len += 1;
+        }
+        Some(groups)
+    }
+
+    /// Candidate prefixes that end after a whole digit group, longest first.
+    fn prefixes(&self) -> impl Iterator<Item = &[(usize, usize)]> {
+        (1..=self.len).rev().filter_map(|n| self.spans.get(..n))
+    }
+}
+
+/// Digit values of the ASCII digits in `bytes` (separators skipped), or
+/// `None` past 19 digits, the longest card number.
+fn card_digits(bytes: &[u8]) -> Option<([u8; 19], usize)> {
+    let mut digits = [0u8; 19];
+    let mut n = 0;
+    for &b in bytes.iter().filter(|b| b.is_ascii_digit()) {
+        *digits.get_mut(n)? = b - b'0';
+        n += 1;
+    }
+    Some((digits, n))
+}
+
+pub(super) fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// Card issuers: a range of leading digits and the lengths they issue.
+struct Issuer {
+    /// Number of leading digits compared.
+    digits: usize,
+    low: u32,
+    high: u32,
+    /// Bit `n` set when `n`-digit numbers are issued.
+    lengths: u32,
+}
+
+const fn lengths(min: u32, max: u32) -> u32 {
+    (u32::MAX >> (31 - max)) & !((1u32 << min) - 1)
+}
+
+const fn issuer(digits: usize, low: u32, high: u32, lengths: u32) -> Issuer {
+    Issuer {
+        digits,
+        low,
+        high,
+        lengths,
+    }
+}
+
+const ISSUERS: &[Issuer] = &[
+    // Visa
+    issuer(1, 4, 4, 1 << 13 | 1 << 16 | 1 << 19),
+    // Mastercard
+    issuer(2, 51, 55, 1 << 16),
+    issuer(4, 2221, 2720, 1 << 16),
+    // American Express
+    issuer(2, 34, 34, 1 << 15),
+    issuer(2, 37, 37, 1 << 15),
+    // Discover
+    issuer(4, 6011, 6011, lengths(16, 19)),
+    issuer(3, 644, 649, lengths(16, 19)),
+    issuer(2, 65, 65, lengths(16, 19)),
+    // Diners Club
+    issuer(3, 300, 305, lengths(14, 19)),
+    issuer(4, 3095, 3095, lengths(14, 19)),
+    issuer(2, 36, 36, lengths(14, 19)),
+    issuer(2, 38, 39, lengths(14, 19)),
+    // JCB
+    issuer(4, 3528, 3589, lengths(16, 19)),
+    // UnionPay
+    issuer(2, 62, 62, lengths(16, 19)),
+    // Maestro
+    issuer(4, 5018, 5018, lengths(13, 19)),
+    issuer(4, 5020, 5020, lengths(13, 19)),
+    issuer(4, 5038, 5038, lengths(13, 19)),
+    issuer(4, 5893, 5893, lengths(13, 19)),
+    issuer(4, 6304, 6304, lengths(13, 19)),
+    issuer(4, 6759, 6759, lengths(13, 19)),
+    issuer(4, 6761, 6763, lengths(13, 19)),
+    // Mir
+    issuer(4, 2200, 2204, lengths(16, 19)),
+];
+
+fn known_issuer(digits: &[u8]) -> bool {
+    ISSUERS.iter().any(|issuer| {
+        let Some(prefix) = digits.get(..issuer.digits) else {
+            return false;
+        };
+        let value = prefix.iter().fold(0u32, |v, &d| v * 10 + u32::from(d));
+        (issuer.low..=issuer.high).contains(&value)
+            && u32::try_from(digits.len())
+                .ok()
+                .and_then(|len| 1u32.checked_shl(len))
+                .is_some_and(|bit| issuer.lengths & bit != 0)
+    })
+}
+
+/// Card numbers are printed ungrouped, in fours (the last group may be
+/// shorter), or 4-6-5 / 4-6-4 (Amex, Diners) with one kind of separator.
+fn card_grouping(hay: &[u8], groups: &[(usize, usize)]) -> bool {
+    let mut separator = None;
+    for pair in groups.windows(2) {
+        let [(_, end), (next, _)] = pair else {
+            return false;
+        };
+        let sep = hay.get(*end..*next).unwrap_or_default();
+        if separator.is_some_and(|s| s != sep) {
+            return false;
+        }
+        separator = Some(sep);
+    }
+    let len = |(s, e): &(usize, usize)| e - s;
+    match groups {
+        [_] => true,
+        [a, b, c] if len(a) == 4 && len(b) == 6 && (4..=5).contains(&len(c)) => true,
+        [init @ .., last] if groups.len() >= 3 => {
+            init.iter().all(|g| len(g) == 4) && (1..=4).contains(&len(last))
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn credit_card(hay: &[u8], span: &Span) -> Option<Span> {
+    let groups = Groups::of(hay, span)?;
+    let found = groups.prefixes().find_map(|prefix| {
+        let (first, last) = (prefix.first()?, prefix.last()?);
+        let candidate = first.0..last.1;
+        let (digits, n) = card_digits(hay.get(candidate.clone())?)?;
+        let digits = digits.get(..n)?;
+        ((13..=19).contains(&n)
+            && card_grouping(hay, prefix)
+            && luhn(digits)
+            && known_issuer(digits)
+            && standalone(hay, &candidate, NUMBER_GLUE, b"#"))
+        .then_some(candidate)
+    });
+    found
+}
+
+fn number(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0, |v, &b| v * 10 + u32::from(b.saturating_sub(b'0')))
+}
+
+/// `AAA-GG-SSSS` (or with spaces): area 000, 666 and 900–999, group 00 and
+/// serial 0000 are never issued.
+pub(super) fn us_ssn(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let [a0, a1, a2, s1, g0, g1, s2, n0, n1, n2, n3] = *text else {
+        return None;
+    };
+    let (area, group, serial) = (
+        number(&[a0, a1, a2]),
+        number(&[g0, g1]),
+        number(&[n0, n1, n2, n3]),
+    );
+    (s1 == s2
+        && area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && standalone(hay, span, NUMBER_GLUE, b"#"))
+    .then(|| span.clone())
+}
+
+/// E.164 (`+` and 8–15 digits) or a national format with separators:
+/// North American `(415) 555-2671` / `415.555.2671` / `1-800-555-0199` /
+/// `555-0123`, or a trunk-prefixed `0…` number in groups (`020 7946 0958`,
+/// `01 23 45 67 89`). Bare digit runs without `+` are not phone numbers
+/// (ids, epochs, amounts).
+pub(super) fn phone(hay: &[u8], span: &Span) -> Option<Span> {
+    let plus = at(hay, span.start) == Some(b'+');
+    let groups = Groups::of(hay, span)?;
+    let found = groups.prefixes().find_map(|prefix| {
+        let last = prefix.last()?;
+        let mut end = last.1;
+        if at(hay, end) == Some(b')') && end < span.end {
+            end += 1; // `(0) 20 …` style closing parenthesis
+        }
+        let candidate = span.start..end;
+        // A bare `NXX-XXXX` glued to a code (`ORD-555-0123`) is the code.
+        let local = prefix.len() == 2 && !plus;
+        let coded = local && before(hay, span.start, 1).is_some_and(|b| b"-/.#".contains(&b));
+        (!coded
+            && phone_shape(hay, span.start, prefix, plus)
+            && standalone(hay, &candidate, NUMBER_GLUE, b"#"))
+        .then_some(candidate)
+    });
+    found
+}
+
+fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) -> bool {
+    let Some(&(first_start, _)) = groups.first() else {
+        return false;
+    };
+    let Some(&(_, end)) = groups.last() else {
+        return false;
+    };
+    // Separators: between groups, and before the first (`+`, `(`, `+1 (`).
+    let lead = hay.get(start..first_start).unwrap_or_default();
+    let mut open = lead.contains(&b'(');
+    if lead.iter().any(|&b| b != b'+' && b != b'(') {
+        return false;
+    }
+    let mut plain: Option<&[u8]> = None;
+    for (i, pair) in groups.windows(2).enumerate() {
+        let [(_, a), (b, _)] = pair else {
+            return false;
+        };
+        let sep = hay.get(*a..*b).unwrap_or_default();
+        let (opens, closes) = (sep.contains(&b'('), sep.contains(&b')'));
+        if sep.len() > 2 || sep.is_empty() || (opens && (open || closes)) {
+            return false;
+        }
+        if closes {
+            if !open {
+                return false;
+            }
+            open = false;
+            continue;
+        }
+        if opens {
+            open = true;
+            continue;
+        }
+        // The separator after a `+` country code may differ from the rest.
+        if plus && i == 0 {
+            continue;
+        }
+        if plain.is_some_and(|p| p != sep) || sep.len() != 1 {
+            return false;
+        }
+        plain = Some(sep);
+    }
+    let closed_after = at(hay, end) == Some(b')');
+    if open && !closed_after {
+        return false;
+    }
+    let Some((digits, n)) = card_digits(hay.get(first_start..end).unwrap_or_default()) else {
+        return false;
+    };
+    let digits = digits.get(..n).unwrap_or_default();
+    if plus {
+        return (8..=15).contains(&n) && digits.first().is_some_and(|&d| d != 0);
+    }
+    let len = |g: &(usize, usize)| g.1 - g.0;
+    match (groups, digits) {
+        // North American: area and exchange codes start with 2–9.
+        ([a, b, c], [area, ..]) if [len(a), len(b), len(c)] == [3, 3, 4] => *area >= 2,
+        ([one, a, b, c], [1, area, ..]) if [len(one), len(a), len(b), len(c)] == [1, 3, 3, 4] => {
+            *area >= 2
+        }
+        // North American local number, dashed only: 555-0123.
+        ([a, b], [first, ..]) if [len(a), len(b)] == [3, 4] => {
+            *first >= 2 && hay.get(a.1..b.0) == Some(b"-")
+        }
+        // Trunk prefix `0` then a non-zero digit, in groups of 2–8.
+        ([_, _, ..], [0, second, ..]) => {
+            *second != 0
+                && (10..=12).contains(&n)
+                && groups.iter().all(|g| (2..=8).contains(&len(g)))
+        }
+        _ => false,
+    }
+}
+
+/// Four decimal octets without leading zeros, not part of a longer dotted
+/// run (`1.2.3.4.5` is an OID or a version).
+pub(super) fn ipv4(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let mut parts = 0;
+    for part in text.split(|&b| b == b'.') {
+        parts += 1;
+        let leading_zero = part.len() > 1 && part.first() == Some(&b'0');
+        if part.is_empty() || part.len() > 3 || leading_zero || number(part) > 255 {
+            return None;
+        }
+    }
+    let prev = before(hay, span.start, 1);
+    (parts == 4 && prev != Some(b'.') && standalone(hay, span, b".", b"")).then(|| span.clone())
+}
+
+/// Anything `std` parses as an IPv6 address, in every compressed form,
+/// except strings that are more likely code: `::`, `a::b` (C++ paths) or
+/// a word glued to the colons.
+pub(super) fn ipv6(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = std::str::from_utf8(hay.get(span.clone())?).ok()?;
+    text.parse::<std::net::Ipv6Addr>().ok()?;
+    let hex = text.bytes().filter(u8::is_ascii_hexdigit).count();
+    let full = !text.contains("::");
+    let prev = before(hay, span.start, 1);
+    let (next, beyond) = (at(hay, span.end), at(hay, span.end + 1));
+    // A trailing `:` is punctuation (`host 2001:db8::1: up`) unless more
+    // hex follows (then this is a piece of something longer).
+    let glued_after = next.is_some_and(is_word)
+        || (next == Some(b':') && beyond.is_some_and(|b| b.is_ascii_hexdigit() || b == b':'))
+        || (next == Some(b'.') && is_digit(beyond));
+    ((full || hex >= 4 || text == "::1" || text.contains('.'))
+        && !prev.is_some_and(|b| is_word(b) || b == b':')
+        && !glued_after)
+        .then(|| span.clone())
+}
+
+/// IBAN length per country (ISO 13616 registry).
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+/// Country code, check digits and BBAN: exactly the country's length
+/// (compact or in space-separated groups of four) and mod-97 = 1. The
+/// candidate may run into the following word; the finding stops at the
+/// country's length.
+pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let country = text.get(..2)?;
+    let &(_, len) = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(country))?;
+    let spaced = text.get(4) == Some(&b' ');
+    let mut chars = 0;
+    let mut end = span.start;
+    let mut remainder = 0u32;
+    // mod-97 over BBAN + country + check digits: process chars 4.. first,
+    // then the first four.
+    let mut digest = |b: u8| {
+        remainder = if b.is_ascii_digit() {
+            (remainder * 10 + u32::from(b - b'0')) % 97
+        } else {
+            (remainder * 100 + u32::from(b.to_ascii_uppercase().saturating_sub(b'A')) + 10) % 97
+        };
+    };
+    for (i, &b) in text.iter().enumerate() {
+        if chars == len {
+            break;
+        }
+        if b == b' ' {
+            if !spaced || !chars.is_multiple_of(4) {
+                return None;
+            }
+            continue;
+        }
+        if spaced
+            && chars > 0
+            && chars.is_multiple_of(4)
+            && text.get(i.checked_sub(1)?) != Some(&b' ')
+        {
+            return None;
+        }
+        if chars >= 4 {
+            digest(b);
+        }
+        chars += 1;
+        end = span.start + i + 1;
+    }
+    for &b in text.get(..4)? {
+        digest(b);
+    }
+    let candidate = span.start..end;
+    (chars == len && remainder == 1 && !at(hay, end).is_some_and(is_word)).then_some(candidate)
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// End of the run of bytes matching `class` from `i`.
+fn run_end(hay: &[u8], mut i: usize, class: impl Fn(u8) -> bool) -> usize {
+    while at(hay, i).is_some_and(&class) {
+        i += 1;
+    }
+    i
+}
+
+/// A JWT starting at the `eyJ` (`{"` in base64url) at `start`.
+pub(super) fn jwt_at(hay: &[u8], start: usize) -> Option<Span> {
+    if before(hay, start, 1).is_some_and(is_base64url) {
+        return None;
+    }
+    let header = run_end(hay, start, is_base64url);
+    let payload = run_end(hay, header + 1, is_base64url);
+    let signature = run_end(hay, payload + 1, is_base64url);
+    (header - start >= 5
+        && at(hay, header) == Some(b'.')
+        && payload - header > 2
+        && at(hay, payload) == Some(b'.'))
+    .then(|| jwt(hay, &(start..signature)))?
+}
+
+/// Three base64url parts whose header decodes to a JSON object with `alg`.
+fn jwt(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let mut parts = text.split(|&b| b == b'.');
+    let header = base64url(parts.next()?)?;
+    base64url(parts.next()?)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).ok()?;
+    (header.contains_key("alg") && at(hay, span.end) != Some(b'=')).then(|| span.clone())
+}
+
+fn base64url(text: &[u8]) -> Option<Vec<u8>> {
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in text {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// Local-part bytes: ASCII letters, digits, `._%+-`, and any non-ASCII
+/// (internationalised addresses, RFC 6531).
+fn is_local_part(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._%+-".contains(&b) || !b.is_ascii()
+}
+
+fn is_label(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || !b.is_ascii()
+}
+
+/// File extensions that follow an `@` in asset names (`logo@2x.png`) and
+/// are no top-level domain.
+const FILE_EXTENSIONS: &[&[u8]] = &[
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"ico", b"css", b"js", b"map", b"json",
+    b"html", b"htm", b"txt", b"pdf", b"woff", b"woff2",
+];
+
+/// Whether `pos` is inside the user info of a URL (`scheme://user:pw@`):
+/// a `://` before it with no `/` or space in between.
+fn in_url_userinfo(hay: &[u8], pos: usize) -> bool {
+    let from = pos.saturating_sub(256);
+    let before = hay.get(from..pos).unwrap_or_default();
+    before
+        .iter()
+        .rposition(|&b| b == b'/' || b.is_ascii_whitespace() || b == b'"')
+        .is_some_and(|i| before.get(i.saturating_sub(2)..=i) == Some(b"://"))
+}
+
+/// The password of `scheme://user:password@host` at the `://` at `at`.
+pub(super) fn url_password(hay: &[u8], at: usize) -> Option<Span> {
+    let start = at + 3;
+    let authority = hay.get(start..)?;
+    let len = authority
+        .iter()
+        .take(256)
+        .position(|&b| b"/?#\"'<> \t\r\n".contains(&b))
+        .unwrap_or(authority.len().min(256));
+    let userinfo = authority.get(..len)?;
+    let userinfo = userinfo.get(..userinfo.iter().rposition(|&b| b == b'@')?)?;
+    let colon = userinfo.iter().position(|&b| b == b':')?;
+    let span = start + colon + 1..start + userinfo.len();
+    (!span.is_empty()).then_some(span)
+}
+
+/// An email address around the `@` at `at_sign`: the local part is the run
+/// of local-part bytes before it (leading dots are punctuation), the domain
+/// the longest run of labels after it that ends in an alphabetic TLD.
+pub(super) fn email_at(hay: &[u8], at_sign: usize) -> Option<Span> {
+    let mut start = at_sign;
+    while start > 0 && at_sign - start <= 64 && before(hay, start, 1).is_some_and(is_local_part) {
+        start -= 1;
+    }
+    if before(hay, start, 1).is_some_and(is_local_part) {
+        return None; // longer than 64 bytes
+    }
+    while start < at_sign && at(hay, start) == Some(b'.') {
+        start += 1;
+    }
+    if in_url_userinfo(hay, start) {
+        return None; // a URL's user (and password), not an address
+    }
+    let mut end = None;
+    let mut i = at_sign + 1;
+    for label in 1.. {
+        let label_end = run_end(hay, i, is_label);
+        let tld = hay.get(i..label_end).unwrap_or_default();
+        if label_end == i || label_end - at_sign > 254 {
+            break;
+        }
+        if label >= 2
+            && (2..=24).contains(&tld.len())
+            && tld.iter().all(u8::is_ascii_alphabetic)
+            && !FILE_EXTENSIONS
+                .iter()
+                .any(|ext| tld.eq_ignore_ascii_case(ext))
+            && !at(hay, label_end).is_some_and(is_word)
+        {
+            end = Some(label_end);
+        }
+        if at(hay, label_end) != Some(b'.') {
+            break;
+        }
+        i = label_end + 1;
+    }
+    email(hay, &(start..end?))
+}
+
+/// RFC 5321 limits: local part ≤ 64 bytes without leading, trailing or
+/// doubled dots; domain labels 1–63 bytes not starting or ending with `-`.
+fn email(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let at_sign = text.iter().position(|&b| b == b'@')?;
+    let (local, domain) = (text.get(..at_sign)?, text.get(at_sign + 1..)?);
+    let dotted_ok = |part: &[u8]| {
+        !part.starts_with(b".") && !part.ends_with(b".") && !part.windows(2).any(|w| w == b"..")
+    };
+    let labels_ok = domain.split(|&b| b == b'.').all(|label| {
+        (1..=63).contains(&label.len()) && !label.starts_with(b"-") && !label.ends_with(b"-")
+    });
+    ((1..=64).contains(&local.len()) && domain.len() <= 253 && dotted_ok(local) && labels_ok)
+        .then(|| span.clone())
+}
+
+/// A well-known key prefix: the token must not run on into more token
+/// characters (then the prefix was a coincidence inside a longer word).
+pub(super) fn token(hay: &[u8], span: &Span) -> Option<Span> {
+    let next = at(hay, span.end);
+    (!next.is_some_and(|b| is_word(b) || b == b'-')).then(|| span.clone())
+}
+
+/// A generic prefix (`sk-…`) that also starts ordinary words and slugs:
+/// random keys mix letters and digits, `sk-the-best-of-the-rest` does not.
+pub(super) fn mixed_token(hay: &[u8], span: &Span) -> Option<Span> {
+    let body = hay.get(span.start + 3..span.end)?;
+    (body.iter().any(u8::is_ascii_digit) && body.iter().any(u8::is_ascii_alphabetic))
+        .then(|| token(hay, span))?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn whole(f: fn(&[u8], &Span) -> Option<Span>, s: &str) -> Option<String> {
+        f(s.as_bytes(), &(0..s.len())).map(|r| s[r].to_owned())
+    }
+
+    /// Runs `f` on `candidate` where it sits inside `text`.
+    fn inside(f: fn(&[u8], &Span) -> Option<Span>, text: &str, candidate: &str) -> Option<String> {
+        let start = text.find(candidate).unwrap();
+        f(text.as_bytes(), &(start..start + candidate.len())).map(|r| text[r].to_owned())
+    }
+
+    #[test]
+    fn luhn_checksum() {
+        let digits = |s: &str| s.bytes().map(|b| b - b'0').collect::<Vec<_>>();
+        assert!(luhn(&digits("4242424242424242")));
+        assert!(luhn(&digits("79927398713")));
+        assert!(!luhn(&digits("4242424242424241")));
+        assert!(!luhn(&digits("79927398710")));
+    }
+
+    #[test]
+    fn card_issuers_and_lengths() {
+        for ok in [
+            "4242424242424242",
+            "4111 1111 1111 1111",
+            "5555-5555-5555-4444",
+            "2223003122003222",
+            "378282246310005",
+            "3782 822463 10005",
+            "6011111111111117",
+            "3530111333300000",
+            "30569309025904",
+            "6200000000000005",
+            "4222222222222",
+            "4242.4242.4242.4242",
+        ] {
+            assert_eq!(whole(credit_card, ok).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "4242424242424241",     // Luhn
+            "1234567812345670",     // no issuer (Luhn-valid)
+            "3782822463100051",     // Amex prefix, wrong length
+            "4111 1111-1111 1111",  // mixed separators
+            "41 1111 1111 1111 11", // odd grouping
+        ] {
+            assert_eq!(whole(credit_card, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn card_context() {
+        assert_eq!(
+            inside(credit_card, "pay 4242424242424242.", "4242424242424242").as_deref(),
+            Some("4242424242424242")
+        );
+        assert_eq!(
+            inside(credit_card, "order #4242424242424242", "4242424242424242"),
+            None
+        );
+        assert_eq!(
+            inside(credit_card, "v4242424242424242", "4242424242424242"),
+            None
+        );
+        assert_eq!(
+            inside(credit_card, "1.4242424242424242", "4242424242424242"),
+            None
+        );
+        // A trailing unrelated group is dropped, not the card.
+        assert_eq!(
+            inside(
+                credit_card,
+                "4111 1111 1111 1111 12 x",
+                "4111 1111 1111 1111 12"
+            )
+            .as_deref(),
+            Some("4111 1111 1111 1111")
+        );
+    }
+
+    #[test]
+    fn ssn_rules() {
+        assert_eq!(whole(us_ssn, "078-05-1120").as_deref(), Some("078-05-1120"));
+        assert_eq!(whole(us_ssn, "123 45 6789").as_deref(), Some("123 45 6789"));
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "999-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "123-45 6789",
+        ] {
+            assert_eq!(whole(us_ssn, bad), None, "{bad}");
+        }
+        assert_eq!(inside(us_ssn, "1-123-45-6789", "123-45-6789"), None);
+    }
+
+    #[test]
+    fn phone_formats() {
+        for ok in [
+            "+14155552671",
+            "+1 415 555 2671",
+            "+1 (415) 555-2671",
+            "+44 20 7946 0958",
+            "+33 1 23 45 67 89",
+            "+49 30 1234567",
+            "(415) 555-2671",
+            "415-555-2671",
+            "415.555.2671",
+            "1-800-555-0199",
+            "020 7946 0958",
+            "07700 900123",
+            "01 23 45 67 89",
+            "030 1234567",
+            "555-0123",
+        ] {
+            assert_eq!(whole(phone, ok).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "4155552671",    // bare digits
+            "2024-01-15",    // date
+            "94105-1234",    // ZIP+4
+            "123-456-7890",  // area starts with 1
+            "415-555.2671",  // mixed separators
+            "(415 555-2671", // unbalanced
+            "+0 123 456 789",
+            "12 34 56 78 90",
+            "10.100.200.300",
+        ] {
+            assert_eq!(whole(phone, bad), None, "{bad}");
+        }
+        // Trailing numbers are cut off, glued ones reject.
+        assert_eq!(
+            inside(phone, "call 415-555-2671 2 times", "415-555-2671 2").as_deref(),
+            Some("415-555-2671")
+        );
+        assert_eq!(inside(phone, "415-555-2671-99", "415-555-2671"), None);
+        assert_eq!(inside(phone, "ORD-555-0123", "555-0123"), None);
+        assert_eq!(whole(phone, "555 0123"), None);
+    }
+
+    #[test]
+    fn ipv4_rules() {
+        for ok in ["10.0.0.1", "192.168.100.200", "255.255.255.255", "0.0.0.0"] {
+            assert_eq!(whole(ipv4, ok).as_deref(), Some(ok));
+        }
+        for bad in ["256.1.1.1", "1.2.3.04", "01.2.3.4"] {
+            assert_eq!(whole(ipv4, bad), None, "{bad}");
+        }
+        assert_eq!(
+            inside(ipv4, "from 10.0.0.1:8080.", "10.0.0.1").as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(inside(ipv4, "1.2.3.4.5", "1.2.3.4"), None);
+        assert_eq!(inside(ipv4, "0.1.2.3.4", "1.2.3.4"), None);
+    }
+
+    #[test]
+    fn ipv6_forms() {
+        for ok in [
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "2001:db8:85a3::8a2e:370:7334",
+            "2001:db8::",
+            "::1",
+            "fe80::1",
+            "::ffff:192.168.1.1",
+            "1:2:3:4:5:6:7::",
+        ] {
+            assert_eq!(whole(ipv6, ok).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in ["::", "a::b", "12:30:45", "00:1a:2b:3c:4d:5e", "1::2::3"] {
+            assert_eq!(whole(ipv6, bad), None, "{bad}");
+        }
+        assert_eq!(inside(ipv6, "Foo::bada", "::bada"), None);
+        assert_eq!(
+            inside(ipv6, "at 2001:db8::1: up", "2001:db8::1").as_deref(),
+            Some("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn iban_rules() {
+        for ok in [
+            "DE89370400440532013000",
+            "DE89 3704 0044 0532 0130 00",
+            "GB82WEST12345698765432",
+            "FR1420041010050500013M02606",
+            "NO9386011117947",
+            "de89 3704 0044 0532 0130 00",
+        ] {
+            assert_eq!(whole(iban, ok).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "DE89370400440532013001",     // mod-97
+            "DE8937040044053201300",      // length
+            "XX89370400440532013000",     // country
+            "DE89 3704 0044 0532 013000", // grouping
+            "DE89 37040044 0532 0130 00", // grouping
+            "DE893704004405320130001234", // glued
+        ] {
+            assert_eq!(whole(iban, bad), None, "{bad}");
+        }
+        assert_eq!(
+            inside(
+                iban,
+                "DE89 3704 0044 0532 0130 00 EUR",
+                "DE89 3704 0044 0532 0130 00 EUR"
+            )
+            .as_deref(),
+            Some("DE89 3704 0044 0532 0130 00")
+        );
+    }
+
+    #[test]
+    fn jwt_header() {
+        let jwt = |hay: &[u8], span: &Span| jwt_at(hay, span.start).filter(|s| *s == *span);
+        let ok = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(whole(jwt, ok).as_deref(), Some(ok));
+        // alg:none, empty signature
+        let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.";
+        assert_eq!(whole(jwt, none).as_deref(), Some(none));
+        // {"typ":"JWT"} has no alg; {"foo":"bar"} neither.
+        assert_eq!(whole(jwt, "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiIxIn0.abc"), None);
+        assert_eq!(
+            whole(jwt, "eyJmb28iOiJiYXIifQ.eyJmb28iOiJiYXIifQ.abc"),
+            None
+        );
+        assert_eq!(whole(jwt, "eyJhbGciOiJub25l.eyJzdWIiOiIxIn0.abc"), None);
+    }
+
+    #[test]
+    fn base64url_decoding() {
+        assert_eq!(base64url(b"eyJhIjoxfQ").unwrap(), br#"{"a":1}"#);
+        assert_eq!(base64url(b"_-8").unwrap(), [0xff, 0xef]);
+        assert_eq!(base64url(b"abcde"), None);
+        assert_eq!(base64url(b"ab+c"), None);
+    }
+
+    #[test]
+    fn email_limits() {
+        let email = |hay: &[u8], span: &Span| {
+            let at_sign = span.start + hay[span.clone()].iter().position(|&b| b == b'@')?;
+            email_at(hay, at_sign)
+        };
+        assert_eq!(
+            whole(email, "jane.doe+tag@mail.example.co.uk").as_deref(),
+            Some("jane.doe+tag@mail.example.co.uk")
+        );
+        for bad in ["jane.@example.com", "ja..ne@example.com", "jane@-x.com"] {
+            assert_eq!(whole(email, bad), None, "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(whole(email, &long), None);
+        let ok = format!("{}@example.com", "a".repeat(64));
+        assert_eq!(whole(email, &ok), Some(ok.clone()));
+        assert_eq!(
+            inside(email, "<..jane@x.example.com.>", "..jane@x.example.com.").as_deref(),
+            Some("jane@x.example.com")
+        );
+        assert_eq!(
+            inside(email, "jane@example.com_x", "jane@example.com"),
+            None
+        );
+        assert_eq!(inside(email, "jane@localhost", "jane@localhost"), None);
+        assert_eq!(
+            whole(email, "jörg@müller.de").as_deref(),
+            Some("jörg@müller.de")
+        );
+        assert_eq!(inside(email, "/img/logo@2x.png", "logo@2x.png"), None);
+        assert_eq!(
+            inside(
+                email,
+                "postgres://app:pw@db.example.com/x",
+                "pw@db.example.com"
+            ),
+            None
+        );
+        assert_eq!(
+            inside(
+                email,
+                "see https://x.io/a jane@example.com",
+                "jane@example.com"
+            )
+            .as_deref(),
+            Some("jane@example.com")
+        );
+    }
+
+    #[test]
+    fn url_passwords() {
+        let found = |text: &str| {
+            let at = text.find("://").unwrap();
+            url_password(text.as_bytes(), at).map(|r| text[r].to_owned())
+        };
+        assert_eq!(
+            found("postgres://app:s3cr%40t@db:5432/x").as_deref(),
+            Some("s3cr%40t")
+        );
+        assert_eq!(found("https://user@host/x"), None);
+        assert_eq!(found("https://host/a:b@c"), None);
+        assert_eq!(found("redis://:pw@cache").as_deref(), Some("pw"));
+        assert_eq!(found("https://u:@h"), None);
+    }
+
+    #[test]
+    fn tokens() {
+        assert_eq!(
+            inside(token, "AKIAIOSFODNN7EXAMPLE-x", "AKIAIOSFODNN7EXAMPLE"),
+            None
+        );
+        assert!(whole(mixed_token, "sk-proj-4f9Tq2ZbX8yWc1LmN0pRs7").is_some());
+        assert_eq!(whole(mixed_token, "sk-the-best-of-the-rest-of-it"), None);
+    }
+}
