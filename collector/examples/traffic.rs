@@ -6,19 +6,8 @@
 use std::io::Write as _;
 
 use clap::Parser;
-use observatory_collector::score::sim::{SimConfig, Traffic};
+use observatory_collector::score::sim::{SimArgs, Traffic};
 use serde::Serialize;
-
-#[derive(Parser)]
-struct Args {
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    #[arg(long, default_value_t = 3.0)]
-    hours: f64,
-    /// Multiplies the baseline request rates
-    #[arg(long, default_value_t = 1.0)]
-    rate_scale: f64,
-}
 
 /// The canonical record plus its label (the scorer ignores unknown fields).
 #[derive(Serialize)]
@@ -30,13 +19,7 @@ struct Line<'a> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let config = SimConfig {
-        seed: args.seed,
-        hours: args.hours,
-        rate_scale: args.rate_scale,
-        ..Default::default()
-    };
+    let config = SimArgs::parse().config();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for l in Traffic::new(config) {
         serde_json::to_writer(

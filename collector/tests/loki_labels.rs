@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::loki::FakeLoki;
-use common::{batch, record};
+use common::record;
 use observatory_collector::sink::loki::config::{LabelField, LokiConfig};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -37,12 +37,7 @@ async fn configured_fields_and_cluster_become_labels() {
     let collector = common::start_with(|c| c.loki = Some(config)).await;
     let mut r = record(1);
     r.audit_policy.clear();
-    collector
-        .open()
-        .await
-        .send(batch(1, vec![r]))
-        .await
-        .unwrap();
+    collector.deliver(vec![r]).await;
 
     let labels: Vec<_> = loki.stored().into_keys().collect();
     assert_eq!(
@@ -74,12 +69,7 @@ async fn label_sets_beyond_the_limit_collapse_to_overflow() {
             r
         })
         .collect();
-    collector
-        .open()
-        .await
-        .send(batch(1, records))
-        .await
-        .unwrap();
+    collector.deliver(records).await;
 
     let stored = loki.stored();
     let per_namespace: BTreeMap<&str, usize> = stored

@@ -156,12 +156,7 @@ async fn tenant_and_credentials_are_sent() {
     };
     for config in [bearer, basic] {
         let collector = common::start_with(|c| c.loki = Some(config)).await;
-        collector
-            .open()
-            .await
-            .send(batch(1, vec![record(1)]))
-            .await
-            .unwrap();
+        collector.deliver(vec![record(1)]).await;
     }
     let requests = loki.requests();
     assert_eq!(requests[0].tenant, "mesh");
@@ -206,12 +201,7 @@ async fn line_over_256_kib_is_split_into_chunks() {
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let mut big = record(1);
     big.path = format!("/{}", "a".repeat(300 * 1024));
-    collector
-        .open()
-        .await
-        .send(batch(1, vec![big.clone()]))
-        .await
-        .unwrap();
+    collector.deliver(vec![big.clone()]).await;
 
     let stored = loki.stored();
     let chunks = stored.values().next().unwrap();
@@ -239,12 +229,7 @@ async fn batch_max_bytes_splits_a_large_batch_into_several_requests() {
     };
     let collector = common::start_with(|c| c.loki = Some(config)).await;
     let records: Vec<AuditRecord> = (1..=10).map(record).collect();
-    collector
-        .open()
-        .await
-        .send(batch(1, records.clone()))
-        .await
-        .unwrap();
+    collector.deliver(records.clone()).await;
 
     // A record is about 700 bytes: two per request.
     let requests = loki.requests();

@@ -44,12 +44,7 @@ async fn partial_400_dead_letters_exactly_the_named_entries() {
         records[i].ts_unix_nanos -= age * HOUR;
     }
     records[3].destination_namespace = "web".into();
-    let acked = collector
-        .open()
-        .await
-        .send(batch(1, records.clone()))
-        .await
-        .unwrap();
+    let acked = collector.deliver(records.clone()).await;
     assert_eq!(acked, 1);
 
     let mut good: Vec<String> = [2, 4, 5].iter().map(|&i| line(&records[i])).collect();
@@ -90,12 +85,7 @@ async fn unmappable_400_dead_letters_the_whole_request() {
     loki.script([Reply::Status(400, "proto: illegal wireType 7\n".into())]);
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let records = vec![record(1), record(2)];
-    collector
-        .open()
-        .await
-        .send(batch(1, records.clone()))
-        .await
-        .unwrap();
+    collector.deliver(records.clone()).await;
 
     let dead = dead_letters(&collector);
     assert_eq!(dead.len(), 2);

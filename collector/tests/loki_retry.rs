@@ -51,12 +51,7 @@ async fn retry_after_is_honoured() {
     loki.script([Reply::TooManyRequestsRetryAfter(1)]);
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let started = Instant::now();
-    collector
-        .open()
-        .await
-        .send(batch(1, vec![record(1)]))
-        .await
-        .unwrap();
+    collector.deliver(vec![record(1)]).await;
     let waited = started.elapsed();
     // The configured backoff alone would retry within 10 ms.
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
@@ -74,12 +69,7 @@ async fn unanswered_push_is_timed_out_and_sent_again() {
     };
     let collector = common::start_with(|c| c.loki = Some(config)).await;
     let sent = vec![record(1), record(2), record(3)];
-    collector
-        .open()
-        .await
-        .send(batch(1, sent.clone()))
-        .await
-        .unwrap();
+    collector.deliver(sent.clone()).await;
 
     // Three identical requests; Loki keeps one copy of each line.
     let requests = loki.requests();

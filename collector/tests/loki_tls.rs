@@ -33,12 +33,7 @@ async fn ca_file_trusts_lokis_certificate() {
         ..loki.config()
     };
     let collector = common::start_with(|c| c.loki = Some(config)).await;
-    collector
-        .open()
-        .await
-        .send(batch(1, vec![record(1)]))
-        .await
-        .unwrap();
+    collector.deliver(vec![record(1)]).await;
     assert_eq!(loki.stored_lines().len(), 1);
 }
 
@@ -74,11 +69,6 @@ async fn insecure_skip_verify_trusts_any_certificate() {
         ..loki.config()
     };
     let collector = common::start_with(|c| c.loki = Some(config)).await;
-    collector
-        .open()
-        .await
-        .send(batch(1, vec![record(1)]))
-        .await
-        .unwrap();
+    collector.deliver(vec![record(1)]).await;
     assert_eq!(loki.stored_lines().len(), 1);
 }

@@ -73,6 +73,29 @@ pub struct SimConfig {
     pub quiet_secs: f64,
 }
 
+/// Command-line knobs shared by the traffic examples.
+#[derive(Debug, clap::Parser)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 3.0)]
+    pub hours: f64,
+    /// Multiplies the baseline request rates
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_scale: f64,
+}
+
+impl SimArgs {
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            seed: self.seed,
+            hours: self.hours,
+            rate_scale: self.rate_scale,
+            ..SimConfig::default()
+        }
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {

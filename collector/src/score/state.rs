@@ -421,6 +421,15 @@ mod tests {
 
     const T0: f64 = 1_795_731_300.0;
 
+    /// The last score of a loop; a loop that scored nothing counts as quiet.
+    fn or_quiet(last: Option<Scored>) -> Scored {
+        last.unwrap_or(Scored {
+            score: 0.0,
+            warmup: true,
+            reasons: vec![],
+        })
+    }
+
     fn obs(key: &str, dest: &str, path: &str, status: u32) -> Observation {
         Observation {
             source_principal: key.to_owned(),
@@ -488,11 +497,7 @@ mod tests {
                 &obs("a", "auth", "/api/login", 401),
             ));
         }
-        let last = last.unwrap_or_else(|| Scored {
-            score: 0.0,
-            warmup: true,
-            reasons: vec![],
-        });
+        let last = or_quiet(last);
         assert!(last.score >= 0.85, "{last:?}");
         let top = &last.reasons[0];
         assert!(
@@ -515,11 +520,7 @@ mod tests {
             let path = format!("/scan{i}/x.php");
             last = Some(s.score(T0 + 1800.0 + f64::from(i), &obs("a", "orders", &path, 404)));
         }
-        let last = last.unwrap_or_else(|| Scored {
-            score: 0.0,
-            warmup: true,
-            reasons: vec![],
-        });
+        let last = or_quiet(last);
         assert!(last.score >= 0.85, "{last:?}");
         assert!(
             has(&last, Feature::DistinctTemplates) || has(&last, Feature::NovelPathTemplate),
@@ -578,11 +579,7 @@ mod tests {
         for i in 0..900 {
             last = Some(s.score(T0 + 1800.0 + f64::from(i), &slow));
         }
-        let last = last.unwrap_or_else(|| Scored {
-            score: 0.0,
-            warmup: true,
-            reasons: vec![],
-        });
+        let last = or_quiet(last);
         assert!(last.score >= 0.85, "{last:?}");
         assert!(
             has(&last, Feature::LatencyP95Ms) || has(&last, Feature::LatencyP50Ms),
