@@ -123,14 +123,15 @@ impl Http {
         }
     }
 
-    fn build_record(&self, active: &Active, now: SystemTime) -> AuditRecord {
+    /// Moves the request's facts into the record: this is the stream's last callback.
+    fn build_record(&mut self, active: &Active, now: SystemTime) -> AuditRecord {
         let duration = now.duration_since(self.start).unwrap_or_default();
-        let (decision, shadow, rule, audit_policy) = match &self.outcome {
+        let (decision, shadow, rule, audit_policy) = match self.outcome.take() {
             Some(o) => (
                 o.verdict.as_str(),
                 o.shadow.map(Verdict::as_str).unwrap_or_default(),
-                o.rule.clone(),
-                o.audit_policy.clone(),
+                o.rule,
+                o.audit_policy,
             ),
             // Headers never completed: nothing was forwarded.
             None => ("deny", "", "incomplete-request".to_string(), String::new()),
@@ -141,14 +142,14 @@ impl Http {
         };
         AuditRecord {
             ts_unix_nanos: record::unix_nanos(self.start),
-            correlation_id: self.correlation_id.clone(),
-            trace_id: self.trace_id.clone(),
-            source_principal: self.principal.clone(),
-            source_ip: self.source_ip.clone(),
+            correlation_id: std::mem::take(&mut self.correlation_id),
+            trace_id: std::mem::take(&mut self.trace_id),
+            source_principal: std::mem::take(&mut self.principal),
+            source_ip: std::mem::take(&mut self.source_ip),
             mtls: self.mtls,
             destination_workload: active.node.workload.clone(),
             destination_namespace: active.node.namespace.clone(),
-            method: self.method.clone(),
+            method: std::mem::take(&mut self.method),
             path: path_without_query(&self.path).to_string(),
             status,
             // Microsecond resolution: `0.573`, not `0.5730000000000001`.
@@ -159,7 +160,7 @@ impl Http {
             response_bytes: self
                 .response_bytes
                 .unwrap_or_else(|| host::property_u64(&["response", "size"])),
-            user_agent: self.user_agent.clone(),
+            user_agent: std::mem::take(&mut self.user_agent),
             decision: decision.to_string(),
             shadow_decision: shadow.to_string(),
             rule,
