@@ -2,12 +2,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigError, ServeConfig, Settings};
-use crate::score;
+use crate::{redact, score};
 
 #[derive(Debug, Parser)]
 #[command(name = "observatory-collector", version, about)]
@@ -24,6 +24,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Score audit records (JSON lines, time order) for anomalies.
     Score(ScoreArgs),
+    /// Redact JSON lines {"id","text"} and report the findings (byte offsets).
+    Redact(RedactArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,24 +59,7 @@ pub struct ScoreArgs {
 impl ScoreArgs {
     /// Scores `--input` into `--output`.
     pub fn run(&self) -> Result<score::RunStats, ScoreRunError> {
-        let open = |source| ScoreRunError::Open {
-            path: self.input.clone(),
-            source,
-        };
-        let input: Box<dyn BufRead> = if self.input.as_os_str() == "-" {
-            Box::new(std::io::stdin().lock())
-        } else {
-            Box::new(BufReader::new(File::open(&self.input).map_err(open)?))
-        };
-        let output: Box<dyn Write> = if self.output.as_os_str() == "-" {
-            Box::new(BufWriter::new(std::io::stdout().lock()))
-        } else {
-            let create = |source| ScoreRunError::Open {
-                path: self.output.clone(),
-                source,
-            };
-            Box::new(BufWriter::new(File::create(&self.output).map_err(create)?))
-        };
+        let (input, output) = open_io(&self.input, &self.output)?;
         let config = score::ScoreConfig {
             warmup_secs: f64::from(self.warmup_minutes) * 60.0,
             ..Default::default()
@@ -83,15 +68,75 @@ impl ScoreArgs {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// JSON lines {"id": …, "text": "…"} (optionally "kind": json|form|query|header|text and "header": NAME); `-` is stdin
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub input: PathBuf,
+    /// Where the {"id","redacted","findings":[{"start","end","type"}]} lines go; `-` is stdout
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub output: PathBuf,
+    /// JSON file holding the `redaction` object of the filter configuration [default: every built-in type, mask]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl RedactArgs {
+    /// Redacts `--input` into `--output`.
+    pub fn run(&self) -> Result<redact::RunStats, RedactCliError> {
+        let redactor = redact::load(self.config.as_deref())?;
+        let (input, output) = open_io(&self.input, &self.output)?;
+        Ok(redact::run(input, output, &redactor)?)
+    }
+}
+
+/// The opened `--input` and `--output` of a streaming command.
+type Io = (Box<dyn BufRead>, Box<dyn Write>);
+
+/// `--input` and `--output` of a streaming command; `-` is stdin/stdout.
+fn open_io(input: &Path, output: &Path) -> Result<Io, OpenError> {
+    fn open(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
+        move |source| OpenError {
+            path: path.to_owned(),
+            source,
+        }
+    }
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(BufReader::new(File::open(input).map_err(open(input))?))
+    };
+    let writer: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(File::create(output).map_err(open(output))?))
+    };
+    Ok((reader, writer))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("opening {}: {source}", path.display())]
+pub struct OpenError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreRunError {
-    #[error("opening {}: {source}", path.display())]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error(transparent)]
     Score(#[from] score::ScoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedactCliError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Config(#[from] redact::LoadError),
+    #[error(transparent)]
+    Redact(#[from] redact::RedactRunError),
 }
 
 #[cfg(test)]

@@ -31,6 +31,11 @@ pub struct ServeConfig {
     pub max_senders: NonZeroUsize,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
+    /// Re-redact every incoming record before it is stored.
+    pub redact: bool,
+    /// JSON file with the `redaction` object (the filter's format); the
+    /// engine's defaults without one.
+    pub redaction_config: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -42,6 +47,8 @@ impl Default for ServeConfig {
             max_records_per_batch: DEFAULT_MAX_RECORDS_PER_BATCH,
             max_senders: DEFAULT_MAX_SENDERS,
             loki: None,
+            redact: true,
+            redaction_config: None,
         }
     }
 }
@@ -73,6 +80,12 @@ pub struct Settings {
     /// The file's `[loki]` table (no flags: it has too many keys).
     #[arg(skip)]
     pub loki: Option<LokiConfig>,
+    /// Re-redact every incoming record (defence in depth against proxies without redaction) [default: true]
+    #[arg(long, env = "OBSERVATORY_REDACT", value_name = "BOOL")]
+    pub redact: Option<bool>,
+    /// JSON file holding the `redaction` object of the filter configuration, used for re-redaction [default: every built-in type, mask]
+    #[arg(long, env = "OBSERVATORY_REDACTION_CONFIG", value_name = "FILE")]
+    pub redaction_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Error)]
@@ -118,6 +131,8 @@ impl ServeConfig {
                     Some(loki)
                 }
             },
+            redact: settings.redact.unwrap_or(default.redact),
+            redaction_config: settings.redaction_config,
         })
     }
 }
@@ -133,6 +148,8 @@ impl Settings {
             max_senders: self.max_senders.or(lower.max_senders),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
+            redact: self.redact.or(lower.redact),
+            redaction_config: self.redaction_config.or(lower.redaction_config),
         }
     }
 
@@ -281,6 +298,21 @@ mod tests {
             .unwrap();
         assert_eq!(loki.url.unwrap().host_str(), Some("flag"));
         assert_eq!(loki.tenant.as_deref(), Some("mesh"));
+    }
+
+    #[test]
+    fn redaction_is_on_by_default_and_can_be_turned_off() {
+        assert!(ServeConfig::default().redact);
+        let file =
+            Settings::from_toml("redact = false\nredaction_config = \"/etc/r.json\"\n").unwrap();
+        let config = ServeConfig::resolve(file.clone(), None).unwrap();
+        assert!(!config.redact);
+        assert_eq!(config.redaction_config, Some(PathBuf::from("/etc/r.json")));
+        let flags = Settings {
+            redact: Some(true),
+            ..Settings::default()
+        };
+        assert!(ServeConfig::resolve(flags.or(file), None).unwrap().redact);
     }
 
     #[test]

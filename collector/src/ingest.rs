@@ -1,5 +1,5 @@
 //! The gRPC `AuditService`. Each stream runs in its own task; per batch:
-//! validate → dedupe → write to every sink → ack. A bad batch ends only its
+//! validate → dedupe → re-redact → write to every sink → ack. A bad batch ends only its
 //! own stream, with a status that says what was wrong.
 
 use std::ops::RangeInclusive;
@@ -18,6 +18,7 @@ use tracing::{debug, error, warn, Instrument as _};
 
 use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
+use crate::redact::RecordRedactor;
 use crate::sink::{Entry, GapDetail, GapNotice, Sink};
 use crate::stats::Stats;
 use crate::validate::validate;
@@ -36,6 +37,8 @@ struct Pipeline {
     max_records: usize,
     senders: SenderTable,
     sinks: Vec<Arc<dyn Sink>>,
+    /// `None` when re-redaction is turned off.
+    redactor: Option<RecordRedactor>,
     stats: Arc<Stats>,
 }
 
@@ -46,6 +49,7 @@ impl Ingest {
     pub fn new(
         config: &ServeConfig,
         sinks: Vec<Arc<dyn Sink>>,
+        redactor: Option<RecordRedactor>,
         stats: Arc<Stats>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
@@ -55,6 +59,7 @@ impl Ingest {
                 max_records: config.max_records_per_batch.get(),
                 senders: SenderTable::new(config.max_senders),
                 sinks,
+                redactor,
                 stats,
             }),
             shutdown,
@@ -124,7 +129,7 @@ impl Pipeline {
         }
     }
 
-    async fn handle(&self, batch: AuditBatch) -> Result<Ack, Status> {
+    async fn handle(&self, mut batch: AuditBatch) -> Result<Ack, Status> {
         self.stats.batches_received.add(1);
         if let Err(invalid) = validate(&batch, self.max_records) {
             self.stats.batches_rejected.add(1);
@@ -183,6 +188,9 @@ impl Pipeline {
             );
         }
 
+        if let Some(redactor) = &self.redactor {
+            redactor.apply(&mut batch.records, &self.stats);
+        }
         let entries = to_entries(&batch, missing);
         for sink in &self.sinks {
             if let Err(e) = sink.write(&entries).await {
@@ -286,6 +294,7 @@ mod tests {
             max_records: 10,
             senders: SenderTable::new(std::num::NonZeroUsize::MIN),
             sinks: vec![sink],
+            redactor: None,
             stats: Arc::default(),
         }
     }

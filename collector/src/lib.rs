@@ -4,18 +4,20 @@
 //! Data flow of one batch, module by module:
 //! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
 //! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
-//! [`sink`] (durable write: [`sink::jsonl`], and [`sink::loki`] when
-//! configured) → ack.
+//! [`redact`] (re-redaction, on by default) → [`sink`] (durable write:
+//! [`sink::jsonl`], and [`sink::loki`] when configured) → ack.
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
 //! happened for logs and tests. [`score`] scores records for anomalies
-//! (offline: `observatory-collector score`).
+//! (offline: `observatory-collector score`); [`redact`] also backs
+//! `observatory-collector redact`.
 
 pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod ingest;
+pub mod redact;
 pub mod score;
 pub mod server;
 pub mod sink;

@@ -26,6 +26,10 @@ async fn main() -> anyhow::Result<()> {
             let stats = args.run()?;
             tracing::info!(?stats, "scored");
         }
+        Command::Redact(args) => {
+            let stats = args.run()?;
+            tracing::info!(?stats, "redacted");
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use tracing::info;
 
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
+use crate::redact::{self, LoadError, RecordRedactor};
 use crate::sink::jsonl::JsonlSink;
 use crate::sink::loki::{LokiError, LokiSink};
 use crate::sink::{Sink, SinkError};
@@ -38,6 +39,8 @@ pub enum ServeError {
     Sink(SinkError),
     #[error("cannot set up the Loki sink: {0}")]
     Loki(LokiError),
+    #[error(transparent)]
+    Redaction(#[from] LoadError),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
@@ -65,6 +68,12 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         path: config.data_dir.clone(),
         error,
     })?;
+    let redactor = if config.redact {
+        let redactor = redact::load(config.redaction_config.as_deref())?;
+        Some(RecordRedactor::new(redactor))
+    } else {
+        None
+    };
     let stats = Arc::new(Stats::default());
     let shutdown = CancellationToken::new();
     // The local file first: it is written even while Loki is unreachable.
@@ -86,6 +95,7 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     let ingest = Ingest::new(
         config,
         sinks,
+        redactor,
         stats.clone(),
         shutdown.clone(),
         tasks.clone(),

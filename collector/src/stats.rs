@@ -39,6 +39,10 @@ pub struct Stats {
     pub loki_entries_dead_lettered: Counter,
     /// Entries whose labels were collapsed to `_overflow` by `max_label_sets`.
     pub loki_label_overflows: Counter,
+    /// Records the collector's re-redaction had to change.
+    pub records_redacted: Counter,
+    /// Findings the collector's re-redaction added (beyond the filter's).
+    pub redactions_added: Counter,
 }
 
 /// The counters at one moment.
@@ -56,6 +60,8 @@ pub struct Snapshot {
     pub loki_push_retries: u64,
     pub loki_entries_dead_lettered: u64,
     pub loki_label_overflows: u64,
+    pub records_redacted: u64,
+    pub redactions_added: u64,
 }
 
 impl Stats {
@@ -73,6 +79,8 @@ impl Stats {
             loki_push_retries: self.loki_push_retries.get(),
             loki_entries_dead_lettered: self.loki_entries_dead_lettered.get(),
             loki_label_overflows: self.loki_label_overflows.get(),
+            records_redacted: self.records_redacted.get(),
+            redactions_added: self.redactions_added.get(),
         }
     }
 }

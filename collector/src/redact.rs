@@ -1,0 +1,376 @@
+//! The collector's uses of the redaction engine (`observatory_engine::redact`,
+//! the same one the filter runs):
+//!
+//! - **re-redaction** of every incoming record before it is stored, as
+//!   defence in depth: a proxy without (or with a weaker) `redaction`
+//!   configuration must not leak PII into the audit store. What the
+//!   collector had to redact is added to the record's `redactions` and
+//!   counted separately (`records_redacted`, `redactions_added`);
+//! - the `redact` command: JSON lines `{"id","text"}` in,
+//!   `{"id","redacted","findings":[{"start","end","type"}]}` out, with byte
+//!   offsets into `text`, so accuracy can be measured on any labelled corpus.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+use observatory_proto::audit::AuditRecord;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::stats::Stats;
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read redaction config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("redaction config {}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("redaction config: {0}")]
+    Compile(#[from] observatory_engine::config::ConfigError),
+}
+
+/// Builds the engine from a JSON file holding the filter's `redaction`
+/// object (so filter and collector can share one file), or with the
+/// defaults (every built-in type, `mask`) without one. `hmacKeyEnv` is read
+/// from this process's environment.
+pub fn load(path: Option<&Path>) -> Result<Redactor, LoadError> {
+    let mut config = match path {
+        None => RedactionConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let mut de = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| LoadError::Invalid {
+                path: path.to_owned(),
+                message: format!("redaction{}: {}", field_suffix(e.path()), e.inner()),
+            })?
+        }
+    };
+    config.resolve_hmac_key_env(|name| std::env::var(name).ok())?;
+    Ok(Redactor::new(&config)?)
+}
+
+/// `.types.EMAIL.mode` for a nested field, nothing for the document itself.
+fn field_suffix(path: &serde_path_to_error::Path) -> String {
+    let path = path.to_string();
+    if path == "." {
+        String::new()
+    } else {
+        format!(".{path}")
+    }
+}
+
+/// Re-redacts records on ingest.
+#[derive(Debug)]
+pub struct RecordRedactor {
+    redactor: Redactor,
+}
+
+impl RecordRedactor {
+    pub fn new(redactor: Redactor) -> Self {
+        RecordRedactor { redactor }
+    }
+
+    /// Redacts the free-text fields of `records` in place (identities, ids
+    /// and addresses are the filter's own facts and stay), adds the findings
+    /// to each record's `redactions` and counts them in `stats`.
+    pub fn apply(&self, records: &mut [AuditRecord], stats: &Stats) {
+        for record in records {
+            let mut added = BTreeMap::new();
+            self.field(&mut record.path, Content::Text, &mut added);
+            self.field(
+                &mut record.user_agent,
+                Content::Header("user-agent"),
+                &mut added,
+            );
+            if added.is_empty() {
+                continue;
+            }
+            stats.records_redacted.add(1);
+            for (kind, n) in added {
+                stats.redactions_added.add(u64::from(n));
+                let count = record.redactions.entry(kind).or_default();
+                *count = count.saturating_add(n);
+            }
+        }
+    }
+
+    fn field(&self, value: &mut String, content: Content<'_>, added: &mut BTreeMap<String, u32>) {
+        let out = self.redactor.redact(value, content);
+        out.count_into(added);
+        if let Cow::Owned(text) = out.text {
+            *value = text;
+        }
+    }
+}
+
+/// One input line of `redact`. `kind` (`json`, `form`, `query`, `header`
+/// with `header` naming it, `text`) says how to walk `text`; without it JSON
+/// is recognised by its first character and anything else is text. The
+/// engine's labelled corpus has this shape and can be fed in as it is.
+#[derive(Debug, Deserialize)]
+struct Sample {
+    id: serde_json::Value,
+    text: String,
+    kind: Option<Kind>,
+    header: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Json,
+    Form,
+    Query,
+    Header,
+    Text,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    id: &'a serde_json::Value,
+    redacted: &'a str,
+    findings: Vec<FindingOut<'a>>,
+    /// Only the first `maxScanBytes` bytes were scanned.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    start: usize,
+    end: usize,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Debug, Error)]
+pub enum RedactRunError {
+    #[error("reading input line {line}: {source}")]
+    Read { line: u64, source: std::io::Error },
+    #[error("input line {line}: expected {{\"id\": …, \"text\": \"…\"}}: {source}")]
+    Parse {
+        line: u64,
+        source: serde_json::Error,
+    },
+    #[error("input line {line}: `kind` \"header\" needs `header` (the header's name)")]
+    HeaderName { line: u64 },
+    #[error("writing output: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+/// What a `redact` run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub lines: u64,
+    pub findings: u64,
+    pub skipped_blank_lines: u64,
+}
+
+/// Redacts every line of `input` into `output`, streaming. The first line
+/// that is not a `{"id","text"}` object stops the run with an error naming
+/// it; blank lines are skipped.
+pub fn run(
+    input: impl BufRead,
+    mut output: impl Write,
+    redactor: &Redactor,
+) -> Result<RunStats, RedactRunError> {
+    let mut stats = RunStats::default();
+    for (i, line) in input.lines().enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.map_err(|source| RedactRunError::Read {
+            line: line_no,
+            source,
+        })?;
+        if line.trim().is_empty() {
+            stats.skipped_blank_lines += 1;
+            continue;
+        }
+        let sample: Sample =
+            serde_json::from_str(&line).map_err(|source| RedactRunError::Parse {
+                line: line_no,
+                source,
+            })?;
+        let content = match (sample.kind, sample.header.as_deref()) {
+            (Some(Kind::Json), _) => Content::Json,
+            (Some(Kind::Form), _) => Content::Form,
+            (Some(Kind::Query), _) => Content::Query,
+            (Some(Kind::Header), Some(name)) => Content::Header(name),
+            (Some(Kind::Header), None) => return Err(RedactRunError::HeaderName { line: line_no }),
+            (Some(Kind::Text), _) => Content::Text,
+            (None, _) => Content::Auto(""),
+        };
+        let out = redactor.redact(&sample.text, content);
+        stats.lines += 1;
+        stats.findings += out.findings.len() as u64;
+        let line = Output {
+            id: &sample.id,
+            redacted: &out.text,
+            findings: out
+                .findings
+                .iter()
+                .map(|f| FindingOut {
+                    start: f.start,
+                    end: f.end,
+                    kind: f.kind.as_str(),
+                })
+                .collect(),
+            truncated: out.truncated,
+        };
+        serde_json::to_writer(&mut output, &line).map_err(|e| RedactRunError::Write(e.into()))?;
+        output.write_all(b"\n").map_err(RedactRunError::Write)?;
+    }
+    output.flush().map_err(RedactRunError::Write)?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::new(&RedactionConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn record_text_fields_are_redacted_and_counted_on_top() {
+        let stats = Stats::default();
+        let mut records = vec![
+            AuditRecord {
+                path: "/users/jane.doe@example.com/cards/4242424242424242".into(),
+                user_agent: "curl/8.5.0".into(),
+                source_ip: "10.1.2.3".into(),
+                ..AuditRecord::default()
+            },
+            AuditRecord {
+                path: "/api/orders/7".into(),
+                user_agent: "curl/8.5.0".into(),
+                ..AuditRecord::default()
+            },
+        ];
+        records[0].redactions.insert("EMAIL".into(), 2);
+        RecordRedactor::new(redactor()).apply(&mut records, &stats);
+        assert_eq!(
+            records[0].path,
+            "/users/[REDACTED:EMAIL]/cards/[REDACTED:CREDIT_CARD]"
+        );
+        assert_eq!(records[0].source_ip, "10.1.2.3");
+        let counts: Vec<_> = records[0]
+            .redactions
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(counts, [("CREDIT_CARD", 1), ("EMAIL", 3)]);
+        assert_eq!(records[1].path, "/api/orders/7");
+        assert!(records[1].redactions.is_empty());
+        assert_eq!(stats.records_redacted.get(), 1);
+        assert_eq!(stats.redactions_added.get(), 2);
+
+        // Already redacted records stay as they are.
+        let before = records.clone();
+        RecordRedactor::new(redactor()).apply(&mut records, &stats);
+        assert_eq!(records, before);
+        assert_eq!(stats.redactions_added.get(), 2);
+    }
+
+    fn run_lines(input: &str) -> Result<Vec<serde_json::Value>, RedactRunError> {
+        let mut out = Vec::new();
+        run(input.as_bytes(), &mut out, &redactor())?;
+        Ok(String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn cli_lines_carry_byte_offsets_into_the_text() {
+        let input = concat!(
+            r#"{"id": 1, "text": "mail ü jane@example.com"}"#,
+            "\n\n",
+            r#"{"id": "b", "text": "{\"password\": \"hunter22\"}", "kind": "json"}"#,
+            "\n",
+            r#"{"id": null, "text": "nothing here"}"#,
+            "\n",
+        );
+        let lines = run_lines(input).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["id"], 1);
+        assert_eq!(lines[0]["redacted"], "mail ü [REDACTED:EMAIL]");
+        assert_eq!(
+            lines[0]["findings"],
+            serde_json::json!([{"start": 8, "end": 24, "type": "EMAIL"}])
+        );
+        assert_eq!(lines[1]["id"], "b");
+        assert_eq!(lines[1]["findings"][0]["type"], "PASSWORD");
+        assert_eq!(lines[2]["findings"], serde_json::json!([]));
+        assert_eq!(lines[2]["redacted"], "nothing here");
+        assert!(lines[2].get("truncated").is_none());
+    }
+
+    #[test]
+    fn cli_bad_lines_name_the_line() {
+        for (input, expected) in [
+            (
+                "{\"id\":1,\"text\":\"a\"}\nnot json\n",
+                "input line 2: expected",
+            ),
+            (
+                "{\"id\":1}\n",
+                "input line 1: expected {\"id\": …, \"text\": \"…\"}: missing field `text`",
+            ),
+            ("{\"id\":1,\"text\":7}\n", "input line 1: expected"),
+            (
+                "{\"id\":1,\"text\":\"a\",\"kind\":\"xml\"}\n",
+                "input line 1: expected",
+            ),
+            (
+                "{\"id\":1,\"text\":\"a\",\"kind\":\"header\"}\n",
+                "input line 1: `kind` \"header\" needs `header`",
+            ),
+        ] {
+            let err = run_lines(input).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{input:?}: {err}");
+        }
+        let err = run(&b"\xff\n"[..], Vec::new(), &redactor()).unwrap_err();
+        assert!(err.to_string().starts_with("reading input line 1"), "{err}");
+    }
+
+    #[test]
+    fn config_file_errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("redaction.json");
+        std::fs::write(&path, r#"{"types": {"EMAIL": {"mode": "blur"}}}"#).unwrap();
+        let err = load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("redaction.types.EMAIL.mode: unknown variant `blur`"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"types": {"E_MAIL": {}}}"#).unwrap();
+        let err = load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("redaction.types.E_MAIL: unknown type"),
+            "{err}"
+        );
+        let err = load(Some(&dir.path().join("missing.json")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cannot read redaction config"), "{err}");
+
+        std::fs::write(&path, r#"{"types": {"EMAIL": {"enabled": false}}}"#).unwrap();
+        let redactor = load(Some(&path)).unwrap();
+        assert!(redactor
+            .redact("jane@example.com", Content::Text)
+            .findings
+            .is_empty());
+    }
+}
