@@ -14,6 +14,10 @@ use crate::sink::loki::config::LokiConfig;
 /// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
 /// the Istio manifests use (they pass `--listen 0.0.0.0:4317`).
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4317));
+/// The admin HTTP server (`/metrics`, `/healthz`, `/readyz`); loopback by
+/// default, 9464 being the usual port of a Prometheus exporter.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9464));
 /// Relative to the working directory, for local runs; deployments pass `--data-dir`.
 pub const DEFAULT_DATA_DIR: &str = "./observatory-data";
 /// The largest encoded batch accepted (4 MiB, tonic's own default).
@@ -25,6 +29,7 @@ pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
     pub data_dir: PathBuf,
     pub max_batch_bytes: NonZeroUsize,
     pub max_records_per_batch: NonZeroUsize,
@@ -42,6 +47,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             listen: DEFAULT_LISTEN,
+            admin_listen: DEFAULT_ADMIN_LISTEN,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_records_per_batch: DEFAULT_MAX_RECORDS_PER_BATCH,
@@ -61,6 +67,9 @@ pub struct Settings {
     /// Address (IP:PORT) to accept audit streams on [default: 127.0.0.1:4317]
     #[arg(long, env = "OBSERVATORY_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Address (IP:PORT) of the admin HTTP server: /metrics, /healthz, /readyz [default: 127.0.0.1:9464]
+    #[arg(long, env = "OBSERVATORY_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
     /// Directory of the audit store (audit.jsonl) [default: ./observatory-data]
     #[arg(long, env = "OBSERVATORY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -116,6 +125,7 @@ impl ServeConfig {
         let default = ServeConfig::default();
         Ok(ServeConfig {
             listen: settings.listen.unwrap_or(default.listen),
+            admin_listen: settings.admin_listen.unwrap_or(default.admin_listen),
             data_dir: settings.data_dir.unwrap_or(default.data_dir),
             max_batch_bytes: settings.max_batch_bytes.unwrap_or(default.max_batch_bytes),
             max_records_per_batch: settings
@@ -142,6 +152,7 @@ impl Settings {
     fn or(self, lower: Settings) -> Settings {
         Settings {
             listen: self.listen.or(lower.listen),
+            admin_listen: self.admin_listen.or(lower.admin_listen),
             data_dir: self.data_dir.or(lower.data_dir),
             max_batch_bytes: self.max_batch_bytes.or(lower.max_batch_bytes),
             max_records_per_batch: self.max_records_per_batch.or(lower.max_records_per_batch),

@@ -9,8 +9,9 @@
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
-//! happened for logs and tests. [`score`] scores records for anomalies
-//! (offline: `observatory-collector score`); [`redact`] also backs
+//! happened, and [`telemetry`] serves it as `/metrics` with the health
+//! endpoints. [`score`] scores records for anomalies (offline:
+//! `observatory-collector score`); [`redact`] also backs
 //! `observatory-collector redact`.
 
 pub mod cli;
@@ -22,4 +23,5 @@ pub mod score;
 pub mod server;
 pub mod sink;
 pub mod stats;
+pub mod telemetry;
 pub mod validate;

@@ -18,10 +18,13 @@ use tracing::info;
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 use crate::redact::{self, LoadError, RecordRedactor};
-use crate::sink::jsonl::JsonlSink;
+use crate::sink::jsonl::{self, JsonlSink};
 use crate::sink::loki::{LokiError, LokiSink};
 use crate::sink::{Sink, SinkError};
 use crate::stats::Stats;
+use crate::telemetry::admin::Admin;
+use crate::telemetry::health::{DirWritable, ReadyCheck};
+use crate::telemetry::Telemetry;
 
 /// Finds connections to vanished senders (streams live for hours).
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -46,6 +49,11 @@ pub enum ServeError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot serve telemetry on {addr}: {error}")]
+    AdminBind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -56,13 +64,16 @@ pub struct Collector {
     listener: TcpListener,
     addr: SocketAddr,
     service: AuditServiceServer<Ingest>,
+    admin: Admin,
+    telemetry: Arc<Telemetry>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
     /// The stream tasks, which may outlive their connections.
     tasks: TaskTracker,
 }
 
-/// Creates the data directory, opens the sinks and binds `config.listen`.
+/// Creates the data directory, opens the sinks and binds `config.listen`
+/// and the admin server on `config.admin_listen`.
 pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::DataDir {
         path: config.data_dir.clone(),
@@ -74,17 +85,30 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     } else {
         None
     };
+    let telemetry = Arc::new(Telemetry::new());
     let stats = Arc::new(Stats::default());
+    stats.register(&telemetry);
     let shutdown = CancellationToken::new();
+    let mut checks: Vec<Arc<dyn ReadyCheck>> = vec![Arc::new(DirWritable {
+        dir: config.data_dir.clone(),
+    })];
     // The local file first: it is written even while Loki is unreachable.
     let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(
-        JsonlSink::open(&config.data_dir).map_err(ServeError::Sink)?,
+        JsonlSink::open(&config.data_dir, stats.sinks.sink(jsonl::SINK_NAME))
+            .map_err(ServeError::Sink)?,
     )];
     if let Some(loki) = &config.loki {
         let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), shutdown.clone())
             .map_err(ServeError::Loki)?;
+        checks.push(loki.ready_check());
         sinks.push(Arc::new(loki));
     }
+    let admin = Admin::bind(config.admin_listen, telemetry.clone(), checks)
+        .await
+        .map_err(|error| ServeError::AdminBind {
+            addr: config.admin_listen,
+            error,
+        })?;
     let bind_error = |error| ServeError::Bind {
         addr: config.listen,
         error,
@@ -107,6 +131,8 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         listener,
         addr,
         service,
+        admin,
+        telemetry,
         stats,
         shutdown,
         tasks,
@@ -118,8 +144,18 @@ impl Collector {
         self.addr
     }
 
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr()
+    }
+
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
+    }
+
+    /// The registry behind `/metrics`, for metrics added after binding.
+    pub fn telemetry(&self) -> Arc<Telemetry> {
+        self.telemetry.clone()
     }
 
     /// Serves until `signal` resolves; then stops accepting, ends every
@@ -131,6 +167,10 @@ impl Collector {
             .with_nodelay(Some(true))
             .with_keepalive(Some(TCP_KEEPALIVE));
         let shutdown = self.shutdown;
+        // Stopped last, so that metrics and health answer during the drain.
+        let admin_stop = CancellationToken::new();
+        let admin = tokio::spawn(self.admin.serve(admin_stop.clone()));
+        let admin_stop = admin_stop.drop_guard();
         info!("listening on {}", self.addr);
         // One service, so no router: it answers UNIMPLEMENTED to other paths.
         Server::builder()
@@ -142,6 +182,9 @@ impl Collector {
         // A stream whose client vanished mid-batch still finishes its write.
         self.tasks.close();
         self.tasks.wait().await;
+        drop(admin_stop);
+        // The admin task only ends by the token; a panic in it is not ours to report.
+        let _ = admin.await;
         info!(stats = ?self.stats.snapshot(), "collector stopped");
         Ok(())
     }

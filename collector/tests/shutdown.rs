@@ -36,7 +36,13 @@ async fn stop_ends_open_streams_and_returns() {
 async fn binary_serves_until_sigterm_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_observatory-collector"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .env("OBSERVATORY_DATA_DIR", dir.path())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

@@ -340,7 +340,7 @@ run_setup() {
       local cport data=$WORK/collector-data deadline
       cport=$(free_port)
       mkdir -p "$data"
-      "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" \
+      "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" --admin-listen 127.0.0.1:0 \
         </dev/null >>"$WORK/collector.log" 2>&1 &
       COLLECTOR_PID=$!
       PIDS+=("$COLLECTOR_PID")

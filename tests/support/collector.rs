@@ -80,6 +80,8 @@ impl Collector {
                 .arg(self.addr())
                 .arg("--data-dir")
                 .arg(self.data_dir())
+                // Tests run side by side: no fixed telemetry port.
+                .args(["--admin-listen", "127.0.0.1:0"])
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

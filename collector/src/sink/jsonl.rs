@@ -11,12 +11,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use super::{Entry, Sink, SinkError};
+use crate::stats::SinkMetrics;
+
+/// The `sink` label of this sink's metrics.
+pub const SINK_NAME: &str = "jsonl";
 
 /// Name of the audit trail inside the data directory.
 pub const FILE_NAME: &str = "audit.jsonl";
@@ -26,12 +31,13 @@ const QUEUE_DEPTH: usize = 64;
 
 pub struct JsonlSink {
     file: JsonlFile,
+    metrics: SinkMetrics,
 }
 
 impl JsonlSink {
     /// Opens (or creates) `<data_dir>/audit.jsonl`.
-    pub fn open(data_dir: &Path) -> Result<Self, SinkError> {
-        JsonlFile::open(&data_dir.join(FILE_NAME)).map(|file| JsonlSink { file })
+    pub fn open(data_dir: &Path, metrics: SinkMetrics) -> Result<Self, SinkError> {
+        JsonlFile::open(&data_dir.join(FILE_NAME)).map(|file| JsonlSink { file, metrics })
     }
 }
 
@@ -43,7 +49,13 @@ impl Sink for JsonlSink {
             serde_json::to_writer(&mut lines, entry).map_err(|e| SinkError::Encode(Arc::new(e)))?;
             lines.push(b'\n');
         }
-        self.file.append(lines).await
+        let started = Instant::now();
+        self.file.append(lines).await?;
+        self.metrics
+            .push_latency
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.confirmed.add(entries.len() as u64);
+        Ok(())
     }
 }
 
@@ -216,6 +228,10 @@ mod tests {
     use super::*;
     use crate::sink::{GapDetail, GapNotice};
 
+    fn metrics() -> SinkMetrics {
+        crate::stats::SinkFamilies::default().sink(SINK_NAME)
+    }
+
     fn gap(seq: u64) -> Entry {
         Entry::Gap(GapNotice {
             ts: "2026-01-01T00:00:00.000000001Z".into(),
@@ -234,12 +250,12 @@ mod tests {
     #[tokio::test]
     async fn appends_one_line_per_entry_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        JsonlSink::open(dir.path())
+        JsonlSink::open(dir.path(), metrics())
             .unwrap()
             .write(&[gap(1), gap(2)])
             .await
             .unwrap();
-        let sink = JsonlSink::open(dir.path()).unwrap();
+        let sink = JsonlSink::open(dir.path(), metrics()).unwrap();
         sink.write(&[]).await.unwrap();
         sink.write(&[gap(3)]).await.unwrap();
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
@@ -254,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_writers_all_land() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = Arc::new(JsonlSink::open(dir.path()).unwrap());
+        let sink = Arc::new(JsonlSink::open(dir.path(), metrics()).unwrap());
         let tasks: Vec<_> = (1..=20)
             .map(|seq| {
                 let sink = sink.clone();
@@ -282,11 +298,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
-        drop(JsonlSink::open(dir.path()).unwrap());
+        drop(JsonlSink::open(dir.path(), metrics()).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
 
         std::fs::write(&path, "no newline at all").unwrap();
-        drop(JsonlSink::open(dir.path()).unwrap());
+        drop(JsonlSink::open(dir.path(), metrics()).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
@@ -307,7 +323,9 @@ mod tests {
     #[test]
     fn missing_directory_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = JsonlSink::open(&dir.path().join("missing")).err().unwrap();
+        let err = JsonlSink::open(&dir.path().join("missing"), metrics())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("missing/audit.jsonl"), "{err}");
     }
 }

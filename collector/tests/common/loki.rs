@@ -11,6 +11,7 @@
 //!   groups Loki's messages (`N errors like: entry for stream '{…,
 //!   service_name="…", …}' has timestamp too old: …`). Lines over 256 KiB
 //!   are refused the same way (`Max entry size …`).
+//! - `GET /ready`: 200 `ready`, or 503 after `set_ready(false)`.
 //! - Undecodable bodies: 400 (`snappy: corrupt input`, …); no streams: 422.
 //! - Scripted answers for the next requests: 429 (no `Retry-After`, as Loki),
 //!   429 with `Retry-After`, 500 (`empty ring`), any status, no answer at all,
@@ -107,6 +108,8 @@ struct State {
     /// Labels → (ts, line) → metadata: what a query would return.
     store: BTreeMap<Labels, BTreeMap<(i64, String), Labels>>,
     reject_older_than: Option<i64>,
+    /// `GET /ready` answers 503, as Loki does while starting.
+    not_ready: bool,
 }
 
 pub struct FakeLoki {
@@ -199,6 +202,11 @@ impl FakeLoki {
         self.state.lock().unwrap().reject_older_than = Some(ts_nanos);
     }
 
+    /// Makes `GET /ready` answer 503 (`false`) or 200 (`true`).
+    pub fn set_ready(&self, ready: bool) {
+        self.state.lock().unwrap().not_ready = !ready;
+    }
+
     pub fn requests(&self) -> Vec<Pushed> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -260,6 +268,15 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Fu
         authorization: header("authorization"),
         streams: Vec::new(),
     };
+    if req.method() == hyper::Method::GET && req.uri().path() == "/ready" {
+        return match state.lock().unwrap().not_ready {
+            false => answer(200, "ready\n"),
+            true => answer(
+                503,
+                "Ingester not ready: waiting for 15s after being ready\n",
+            ),
+        };
+    }
     if req.method() != hyper::Method::POST || req.uri().path() != "/loki/api/v1/push" {
         return answer(404, "404 page not found\n");
     }

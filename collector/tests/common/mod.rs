@@ -26,6 +26,8 @@ const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Running {
     pub addr: std::net::SocketAddr,
+    /// The admin server: `/metrics`, `/healthz`, `/readyz`.
+    pub admin: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
     pub stats: Arc<Stats>,
     stop: Option<oneshot::Sender<()>>,
@@ -37,12 +39,14 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         ..ServeConfig::default()
     };
     tweak(&mut config);
     let collector = server::bind(&config).await.unwrap();
     let addr = collector.local_addr();
+    let admin = collector.admin_addr();
     let stats = collector.stats();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(collector.serve(async {
@@ -50,6 +54,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     }));
     Running {
         addr,
+        admin,
         dir,
         stats,
         stop: Some(stop),

@@ -12,12 +12,16 @@ use url::Url;
 use super::config::{Encoding, LokiConfig};
 use super::LokiError;
 
+/// Where pushes go, below Loki's base URL.
+pub(super) const PUSH_PATH: &str = "loki/api/v1/push";
 /// Most of an error answer kept (Loki's messages are far shorter).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 pub struct Client {
     http: reqwest::Client,
     push_url: Url,
+    /// Loki's readiness endpoint (`<base>/ready`), for `/readyz`.
+    ready_url: Url,
     content_type: &'static str,
     gzip: bool,
     tenant: Option<HeaderValue>,
@@ -79,9 +83,13 @@ impl Client {
             (None, Some(path)) => Some(Auth::Bearer(read(path)?)),
             (None, None) => None,
         };
+        let mut ready_url = push_url.clone();
+        let base = push_url.path().strip_suffix(PUSH_PATH).unwrap_or("/");
+        ready_url.set_path(&format!("{base}ready"));
         Ok(Client {
             http: http.build().map_err(LokiError::Client)?,
             push_url,
+            ready_url,
             content_type: match config.encoding {
                 Encoding::Protobuf => "application/x-protobuf",
                 Encoding::Json => "application/json",
@@ -96,6 +104,37 @@ impl Client {
         &self.push_url
     }
 
+    /// Adds the tenant and credentials every request to Loki carries.
+    fn authorize(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(tenant) = &self.tenant {
+            request = request.header("X-Scope-OrgID", tenant.clone());
+        }
+        match &self.auth {
+            Some(Auth::Basic { username, password }) => {
+                request.basic_auth(username, Some(password))
+            }
+            Some(Auth::Bearer(token)) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// `GET <base>/ready`: Loki answers 200 once it accepts pushes.
+    pub async fn ready(&self) -> Result<(), String> {
+        let request = self.authorize(self.http.get(self.ready_url.clone()));
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                Err(format!(
+                    "{}: {status}: {}",
+                    self.ready_url,
+                    message(response).await
+                ))
+            }
+            Err(e) => Err(format!("{}: {}", self.ready_url, with_causes(&e))),
+        }
+    }
+
     pub async fn push(&self, body: Bytes) -> Answer {
         let mut request = self
             .http
@@ -105,17 +144,7 @@ impl Client {
         if self.gzip {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        if let Some(tenant) = &self.tenant {
-            request = request.header("X-Scope-OrgID", tenant.clone());
-        }
-        request = match &self.auth {
-            Some(Auth::Basic { username, password }) => {
-                request.basic_auth(username, Some(password))
-            }
-            Some(Auth::Bearer(token)) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = match request.send().await {
+        let response = match self.authorize(request).send().await {
             Ok(response) => response,
             Err(e) => {
                 return Answer::Retry {

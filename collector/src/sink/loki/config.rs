@@ -170,7 +170,7 @@ impl LokiConfig {
         }
         let mut push = url.clone();
         let base = url.path().trim_end_matches('/');
-        push.set_path(&format!("{base}/loki/api/v1/push"));
+        push.set_path(&format!("{base}/{}", super::client::PUSH_PATH));
         Ok(push)
     }
 

@@ -42,7 +42,11 @@ use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
 use self::encode::{Encoder, LokiEntry};
 use super::jsonl::JsonlFile;
 use super::{Entry, Sink, SinkError};
-use crate::stats::Stats;
+use crate::stats::{SinkMetrics, Stats};
+use crate::telemetry::health::ReadyCheck;
+
+/// The `sink` label of this sink's metrics.
+pub const SINK_NAME: &str = "loki";
 
 /// Push requests waiting for the batcher; bounds memory when Loki is slow.
 const JOB_QUEUE: usize = 64;
@@ -68,6 +72,7 @@ pub enum LokiError {
 /// A [`Sink`] whose `write` waits for Loki (see the module docs).
 pub struct LokiSink {
     encoder: Encoder,
+    client: Arc<Client>,
     batch_max_bytes: usize,
     jobs: mpsc::Sender<Job>,
     push_url: String,
@@ -92,7 +97,7 @@ impl LokiSink {
         stats: Arc<Stats>,
         shutdown: CancellationToken,
     ) -> Result<Self, LokiError> {
-        let client = Client::new(config, config.validate()?)?;
+        let client = Arc::new(Client::new(config, config.validate()?)?);
         let dead_letter_path = config
             .dead_letter_file
             .clone()
@@ -101,7 +106,7 @@ impl LokiSink {
         let push_url = client.push_url().to_string();
         info!(url = %push_url, dead_letter = %dead_letter_path.display(), "Loki sink enabled");
         let delivery = Delivery {
-            client,
+            client: client.clone(),
             dead_letter,
             body: match config.encoding {
                 Encoding::Protobuf => Body::Protobuf,
@@ -111,6 +116,7 @@ impl LokiSink {
                 min: config.min_backoff(),
                 max: config.max_backoff(),
             },
+            metrics: stats.sinks.sink(SINK_NAME),
             stats: stats.clone(),
             shutdown,
         };
@@ -126,6 +132,7 @@ impl LokiSink {
         ));
         Ok(LokiSink {
             encoder: Encoder::new(config, stats),
+            client,
             batch_max_bytes: config.batch_max_bytes.get(),
             jobs,
             push_url,
@@ -151,10 +158,28 @@ impl LokiSink {
         Ok(answer)
     }
 
+    /// Readiness: Loki answers its `/ready`.
+    pub fn ready_check(&self) -> Arc<dyn ReadyCheck> {
+        Arc::new(LokiReady(self.client.clone()))
+    }
+
     fn unconfirmed(&self) -> SinkError {
         SinkError::Unconfirmed {
             url: self.push_url.clone(),
         }
+    }
+}
+
+struct LokiReady(Arc<Client>);
+
+#[async_trait]
+impl ReadyCheck for LokiReady {
+    fn name(&self) -> &str {
+        SINK_NAME
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ready().await
     }
 }
 
@@ -269,10 +294,11 @@ async fn send(batch: Batch, delivery: &Arc<Delivery>, permits: &Arc<Semaphore>) 
 
 /// Pushes one request until Loki has answered for good.
 struct Delivery {
-    client: Client,
+    client: Arc<Client>,
     dead_letter: JsonlFile,
     body: Body,
     backoff: Backoff,
+    metrics: SinkMetrics,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 }
@@ -292,9 +318,14 @@ impl Delivery {
         let body = Bytes::from(body);
         let mut attempt = 0u32;
         loop {
-            let (reason, retry_after) = match self.client.push(body.clone()).await {
+            let started = Instant::now();
+            let answer = self.client.push(body.clone()).await;
+            self.metrics
+                .push_latency
+                .observe(started.elapsed().as_secs_f64());
+            let (reason, retry_after) = match answer {
                 Answer::Stored => {
-                    self.stats.loki_entries_confirmed.add(entries.len() as u64);
+                    self.metrics.confirmed.add(entries.len() as u64);
                     return Ok(());
                 }
                 Answer::Rejected { status, message } => {
@@ -313,6 +344,7 @@ impl Delivery {
                 });
             }
             self.stats.loki_push_retries.add(1);
+            self.metrics.retried.add(entries.len() as u64);
             let delay = self
                 .backoff
                 .delay(attempt)
@@ -369,11 +401,9 @@ impl Delivery {
         }
         self.dead_letter.append(lines).await?;
         let refused = refused.len();
-        self.stats.loki_entries_dead_lettered.add(refused as u64);
+        self.metrics.dead_lettered.add(refused as u64);
         if named.is_some() {
-            self.stats
-                .loki_entries_confirmed
-                .add((entries.len() - refused) as u64);
+            self.metrics.confirmed.add((entries.len() - refused) as u64);
         }
         warn!(
             url = %self.client.push_url(),

@@ -1,0 +1,74 @@
+//! Self-telemetry: one Prometheus registry for the whole collector, and the
+//! admin HTTP server ([`admin`]) that serves it as `/metrics` beside the
+//! health endpoints `/healthz` and `/readyz` ([`health`]).
+//!
+//! Adding a metric from another module: create it (any `prometheus_client`
+//! metric: counter, gauge, histogram or a labelled `Family` of them), keep a
+//! clone where it is updated, and register the other clone once at start:
+//!
+//! ```
+//! use prometheus_client::metrics::counter::Counter;
+//! use observatory_collector::telemetry::Telemetry;
+//!
+//! let telemetry = Telemetry::new();
+//! let alerts_sent = Counter::<u64>::default();
+//! // Exported as `observatory_alerts_sent_total`.
+//! telemetry.register("alerts_sent", "Alerts delivered to webhooks", alerts_sent.clone());
+//! alerts_sent.inc();
+//! assert!(telemetry.encode().contains("observatory_alerts_sent_total 1"));
+//! ```
+
+pub mod admin;
+pub mod health;
+
+use std::sync::{Mutex, PoisonError};
+
+use prometheus_client::registry::{Metric, Registry};
+
+/// Prefix of every metric name.
+const PREFIX: &str = "observatory";
+
+/// The registry behind `/metrics`. Shared as `Arc<Telemetry>`; registering
+/// takes `&self`, so modules can add metrics whenever they are set up.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Mutex<Registry>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Self {
+        Telemetry {
+            registry: Mutex::new(Registry::with_prefix(PREFIX)),
+        }
+    }
+
+    /// Exports `metric` as `observatory_<name>` (counters get `_total`
+    /// appended). `name` is snake_case and ends in its unit where it has one
+    /// (`_seconds`, `_bytes`); register each name once.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.lock().register(name, help, metric);
+    }
+
+    /// The OpenMetrics text exposition of every registered metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail; an error would only mean a
+        // metric's own encoder failed, and then the partial text is still
+        // the most useful answer.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.lock()) {
+            tracing::warn!("encoding metrics failed: {e}");
+        }
+        text
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while registering leaves the registry usable.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
