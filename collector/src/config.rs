@@ -9,6 +9,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
 
 /// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
@@ -26,7 +27,7 @@ pub const DEFAULT_MAX_RECORDS_PER_BATCH: NonZeroUsize = nonzero(10_000);
 pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
 
 /// The resolved configuration of `serve`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
@@ -41,6 +42,8 @@ pub struct ServeConfig {
     /// JSON file with the `redaction` object (the filter's format); the
     /// engine's defaults without one.
     pub redaction_config: Option<PathBuf>,
+    /// Live anomaly scoring.
+    pub score: ScoreSettings,
 }
 
 impl Default for ServeConfig {
@@ -55,13 +58,14 @@ impl Default for ServeConfig {
             loki: None,
             redact: true,
             redaction_config: None,
+            score: ScoreSettings::default(),
         }
     }
 }
 
 /// One layer of serve settings (flags and env vars, or the TOML file); an
 /// unset field falls through to the layer below.
-#[derive(Debug, Default, Clone, PartialEq, Eq, clap::Args, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address (IP:PORT) to accept audit streams on [default: 127.0.0.1:4317]
@@ -95,6 +99,17 @@ pub struct Settings {
     /// JSON file holding the `redaction` object of the filter configuration, used for re-redaction [default: every built-in type, mask]
     #[arg(long, env = "OBSERVATORY_REDACTION_CONFIG", value_name = "FILE")]
     pub redaction_config: Option<PathBuf>,
+    /// Score records for anomalies as they are stored; overrides `enabled` of the file's [score] table [default: true]
+    #[arg(long, env = "OBSERVATORY_SCORE", value_name = "BOOL")]
+    #[serde(skip)]
+    pub score_enabled: Option<bool>,
+    /// Seconds of record time before anything counts as an anomaly; overrides `warmup_secs` of [score] [default: 1800]
+    #[arg(long, env = "OBSERVATORY_SCORE_WARMUP_SECS", value_name = "SECS")]
+    #[serde(skip)]
+    pub score_warmup_secs: Option<u64>,
+    /// The file's `[score]` table.
+    #[arg(skip)]
+    pub score: Option<ScoreSettings>,
 }
 
 #[derive(Debug, Error)]
@@ -143,6 +158,12 @@ impl ServeConfig {
             },
             redact: settings.redact.unwrap_or(default.redact),
             redaction_config: settings.redaction_config,
+            score: {
+                let mut score = settings.score.unwrap_or_default();
+                score.enabled = settings.score_enabled.unwrap_or(score.enabled);
+                score.warmup_secs = settings.score_warmup_secs.unwrap_or(score.warmup_secs);
+                score
+            },
         })
     }
 }
@@ -161,6 +182,9 @@ impl Settings {
             loki: self.loki.or(lower.loki),
             redact: self.redact.or(lower.redact),
             redaction_config: self.redaction_config.or(lower.redaction_config),
+            score_enabled: self.score_enabled.or(lower.score_enabled),
+            score_warmup_secs: self.score_warmup_secs.or(lower.score_warmup_secs),
+            score: self.score.or(lower.score),
         }
     }
 
@@ -345,6 +369,33 @@ mod tests {
         assert!(message.contains("source_principal"), "{message}");
         // The URL flag is not a file key.
         assert!(Settings::from_toml("loki_url = \"http://x\"\n").is_err());
+    }
+
+    #[test]
+    fn score_table_is_read_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collector.toml");
+        std::fs::write(
+            &path,
+            "[score]\nthreshold = 0.9\nwarmup_secs = 60\nmax_principals = 5\n",
+        )
+        .unwrap();
+        let score = ServeConfig::resolve(Settings::default(), Some(&path))
+            .unwrap()
+            .score;
+        assert!(score.enabled);
+        assert_eq!((score.threshold, score.warmup_secs), (0.9, 60));
+        assert_eq!(score.max_principals.get(), 5);
+        let flags = Settings {
+            score_enabled: Some(false),
+            score_warmup_secs: Some(5),
+            ..Settings::default()
+        };
+        let score = ServeConfig::resolve(flags, Some(&path)).unwrap().score;
+        assert_eq!((score.enabled, score.warmup_secs), (false, 5));
+        assert_eq!(score.threshold, 0.9);
+        let err = Settings::from_toml("[score]\nthreshold = 2.0\n").unwrap_err();
+        assert!(format!("{err:?}").contains("score.threshold"), "{err:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The gRPC `AuditService`. Each stream runs in its own task; per batch:
-//! validate → dedupe → re-redact → write to every sink → ack. A bad batch ends only its
-//! own stream, with a status that says what was wrong.
+//! validate → dedupe → re-redact → score ([`crate::score::live`]) → write to
+//! every sink → ack. A bad batch ends only its own stream, with a status that
+//! says what was wrong.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tracing::{debug, error, warn, Instrument as _};
 use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
+use crate::score::live::LiveScorer;
 use crate::sink::{Entry, GapDetail, GapNotice, Sink};
 use crate::stats::Stats;
 use crate::validate::validate;
@@ -40,6 +42,7 @@ struct Pipeline {
     /// `None` when re-redaction is turned off.
     redactor: Option<RecordRedactor>,
     stats: Arc<Stats>,
+    scorer: Option<Arc<LiveScorer>>,
 }
 
 impl Ingest {
@@ -51,6 +54,7 @@ impl Ingest {
         sinks: Vec<Arc<dyn Sink>>,
         redactor: Option<RecordRedactor>,
         stats: Arc<Stats>,
+        scorer: Option<Arc<LiveScorer>>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
@@ -61,6 +65,7 @@ impl Ingest {
                 sinks,
                 redactor,
                 stats,
+                scorer,
             }),
             shutdown,
             tasks,
@@ -191,7 +196,13 @@ impl Pipeline {
         if let Some(redactor) = &self.redactor {
             redactor.apply(&mut batch.records, &self.stats);
         }
-        let entries = to_entries(&batch, missing);
+        let mut entries = to_entries(&batch, missing);
+        if let Some(scorer) = &self.scorer {
+            entries = scorer.score(entries).await.map_err(|e| {
+                error!(seq = batch.seq, "{e}");
+                Status::unavailable(format!("batch seq {}: {e}; send it again", batch.seq))
+            })?;
+        }
         for sink in &self.sinks {
             if let Err(e) = sink.write(&entries).await {
                 error!(seq = batch.seq, "storing batch failed: {e}");
@@ -296,6 +307,7 @@ mod tests {
             sinks: vec![sink],
             redactor: None,
             stats: Arc::default(),
+            scorer: None,
         }
     }
 

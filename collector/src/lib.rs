@@ -10,8 +10,9 @@
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
 //! happened, and [`telemetry`] serves it as `/metrics` with the health
-//! endpoints. [`score`] scores records for anomalies (offline:
-//! `observatory-collector score`); [`redact`] also backs
+//! endpoints. [`score`] scores records for anomalies: live between
+//! re-redaction and the sinks ([`score::live`]), offline with
+//! `observatory-collector score`; [`redact`] also backs
 //! `observatory-collector redact`.
 
 pub mod cli;

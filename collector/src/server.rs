@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 use crate::redact::{self, LoadError, RecordRedactor};
+use crate::score::live::LiveScorer;
 use crate::sink::jsonl::{self, JsonlSink};
 use crate::sink::loki::{LokiError, LokiSink};
 use crate::sink::{Sink, SinkError};
@@ -70,6 +71,7 @@ pub struct Collector {
     shutdown: CancellationToken,
     /// The stream tasks, which may outlive their connections.
     tasks: TaskTracker,
+    scorer: Option<Arc<LiveScorer>>,
 }
 
 /// Creates the data directory, opens the sinks and binds `config.listen`
@@ -116,11 +118,16 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     let tasks = TaskTracker::new();
+    let scorer = config
+        .score
+        .enabled
+        .then(|| Arc::new(LiveScorer::open(&config.score, &config.data_dir)));
     let ingest = Ingest::new(
         config,
         sinks,
         redactor,
         stats.clone(),
+        scorer.clone(),
         shutdown.clone(),
         tasks.clone(),
     );
@@ -136,6 +143,7 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         stats,
         shutdown,
         tasks,
+        scorer,
     })
 }
 
@@ -171,6 +179,9 @@ impl Collector {
         let admin_stop = CancellationToken::new();
         let admin = tokio::spawn(self.admin.serve(admin_stop.clone()));
         let admin_stop = admin_stop.drop_guard();
+        if let Some(scorer) = &self.scorer {
+            tokio::spawn(scorer.clone().checkpoint_periodically(shutdown.clone()));
+        }
         info!("listening on {}", self.addr);
         // One service, so no router: it answers UNIMPLEMENTED to other paths.
         Server::builder()
@@ -182,6 +193,13 @@ impl Collector {
         // A stream whose client vanished mid-batch still finishes its write.
         self.tasks.close();
         self.tasks.wait().await;
+        if let Some(scorer) = &self.scorer {
+            // Every batch is scored by now: the checkpoint has all of them.
+            match scorer.checkpoint().await {
+                Ok(()) => info!(score = ?scorer.stats(), "scorer checkpoint written"),
+                Err(e) => warn!("scorer checkpoint at shutdown failed: {e}"),
+            }
+        }
         drop(admin_stop);
         // The admin task only ends by the token; a panic in it is not ours to report.
         let _ = admin.await;

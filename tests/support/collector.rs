@@ -165,11 +165,11 @@ impl Collector {
             .collect()
     }
 
-    /// Audit records (lines without `audit_gap`).
+    /// Audit records (lines without `audit_gap` or `anomaly`).
     pub fn records(&self) -> Vec<Value> {
         self.lines()
             .into_iter()
-            .filter(|v| v.get("audit_gap").is_none())
+            .filter(|v| v.get("audit_gap").is_none() && v.get("anomaly").is_none())
             .collect()
     }
 

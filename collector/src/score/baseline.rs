@@ -13,7 +13,7 @@ const CLIP: f64 = 4.0;
 const MAD_TO_SD: f64 = 1.25;
 
 /// Exponentially weighted mean and absolute deviation.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     pub mean: f64,
     /// Robust spread (≈ standard deviation).

@@ -185,7 +185,7 @@ pub fn compare(sim: SimConfig, configs: &[ScoreConfig]) -> Vec<Report> {
         .map(|c| (Scorer::new(c.clone()), Vec::new(), Duration::ZERO))
         .collect();
     for labeled in Traffic::new(sim) {
-        let obs = Observation::from(labeled.record);
+        let obs = Observation::from(&labeled.record);
         let Some(t) = obs.time() else { continue };
         for (scorer, samples, elapsed) in &mut scorers {
             let started = Instant::now();

@@ -107,6 +107,40 @@ impl<const N: usize> Ring<N> {
     }
 }
 
+/// A ring as a checkpoint stores it: buckets flattened, oldest slot first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RingSnapshot {
+    head: i64,
+    last: f64,
+    buckets: Vec<f32>,
+}
+
+impl<const N: usize> Ring<N> {
+    fn snapshot(&self) -> RingSnapshot {
+        RingSnapshot {
+            head: self.head,
+            last: self.last,
+            buckets: self.buckets.iter().flatten().copied().collect(),
+        }
+    }
+
+    /// `None` if the snapshot has the wrong number of counters.
+    fn restore(s: &RingSnapshot) -> Option<Self> {
+        if s.buckets.len() != BUCKETS * N {
+            return None;
+        }
+        let mut ring = Ring {
+            head: s.head,
+            last: s.last,
+            ..Ring::default()
+        };
+        for (bucket, values) in ring.buckets.iter_mut().zip(s.buckets.chunks_exact(N)) {
+            bucket.copy_from_slice(values);
+        }
+        Some(ring)
+    }
+}
+
 fn slot(idx: i64) -> usize {
     // rem_euclid keeps it in 0..BUCKETS.
     usize::try_from(idx.rem_euclid(BUCKETS as i64)).unwrap_or(0)
@@ -117,6 +151,14 @@ fn slot(idx: i64) -> usize {
 pub struct Window(Ring<N_COUNTS>);
 
 impl Window {
+    pub fn snapshot(&self) -> RingSnapshot {
+        self.0.snapshot()
+    }
+
+    pub fn restore(s: &RingSnapshot) -> Option<Self> {
+        Ring::restore(s).map(Window)
+    }
+
     pub fn add(&mut self, t: f64, window: WindowId, event: &Event) {
         for (c, e) in self.0.bucket(t, window).iter_mut().zip(event) {
             *c += *e as f32;
@@ -277,6 +319,14 @@ const BUCKET_RATIO: f64 = 1.5;
 pub struct LatencyHistogram(Ring<LATENCY_BUCKETS>);
 
 impl LatencyHistogram {
+    pub fn snapshot(&self) -> RingSnapshot {
+        self.0.snapshot()
+    }
+
+    pub fn restore(s: &RingSnapshot) -> Option<Self> {
+        Ring::restore(s).map(LatencyHistogram)
+    }
+
     pub fn add(&mut self, t: f64, window: WindowId, ms: f64) {
         let i = (ms.max(BUCKET_BASE_MS) / BUCKET_BASE_MS).ln() / BUCKET_RATIO.ln();
         // Saturating float → int cast; NaN lands in bucket 0.

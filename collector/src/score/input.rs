@@ -29,6 +29,8 @@ pub struct Observation {
     pub redactions: BTreeMap<String, u64>,
     /// Set on the collector's gap lines, which are not requests.
     pub audit_gap: Option<serde_json::Value>,
+    /// Set on the collector's anomaly event lines, which are not requests either.
+    pub anomaly: Option<serde_json::Value>,
 }
 
 impl Observation {
@@ -53,27 +55,28 @@ impl Observation {
     }
 }
 
-impl From<CanonicalRecord> for Observation {
-    fn from(r: CanonicalRecord) -> Self {
+impl From<&CanonicalRecord> for Observation {
+    fn from(r: &CanonicalRecord) -> Self {
         Self {
-            ts: r.ts,
-            correlation_id: r.correlation_id,
-            source_principal: r.source_principal,
-            source_ip: r.source_ip,
+            ts: r.ts.clone(),
+            correlation_id: r.correlation_id.clone(),
+            source_principal: r.source_principal.clone(),
+            source_ip: r.source_ip.clone(),
             mtls: r.mtls,
-            destination_workload: r.destination_workload,
-            method: r.method,
-            path: r.path,
+            destination_workload: r.destination_workload.clone(),
+            method: r.method.clone(),
+            path: r.path.clone(),
             status: r.status,
             duration_ms: r.duration_ms,
             response_bytes: r.response_bytes,
-            decision: r.decision,
+            decision: r.decision.clone(),
             redactions: r
                 .redactions
-                .into_iter()
-                .map(|(k, v)| (k, v.into()))
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).into()))
                 .collect(),
             audit_gap: None,
+            anomaly: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Anomaly scoring of audit records (offline for now: `observatory-collector score`).
+//! Anomaly scoring of audit records, live in the ingest ([`live`]) and
+//! offline (`observatory-collector score`, [`stream`]).
 //!
 //! One record at a time, in record time (`ts`, never the wall clock):
 //! [`template`] reduces the path to a route → [`state::Scorer`] updates the
@@ -7,13 +8,16 @@
 //! feature is compared with its robust [`baseline`] → [`model`] turns the
 //! deviations into a score in [0, 1] (0.85 = page a human) → [`attribution`]
 //! names the features behind it. [`stream`] runs that over JSON lines;
-//! [`sim`] and [`eval`] generate labelled traffic and measure detection quality.
+//! [`sim`] and [`eval`] generate labelled traffic and measure detection quality;
+//! [`checkpoint`] keeps the learnt state across restarts.
 
 pub mod attribution;
 pub mod baseline;
+pub mod checkpoint;
 pub mod eval;
 pub mod features;
 pub mod input;
+pub mod live;
 pub mod model;
 pub mod sim;
 pub mod state;

@@ -511,6 +511,8 @@ impl Traffic {
                 redactions: if ok { redactions } else { BTreeMap::new() },
                 proxy_id: format!("{dest}-0"),
                 audit_policy: String::new(),
+                anomaly_score: None,
+                anomaly_reasons: Vec::new(),
             },
             label,
         }

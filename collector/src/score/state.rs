@@ -9,8 +9,8 @@ use lru::LruCache;
 use super::attribution::{top_reasons, Reason};
 use super::baseline::Baseline;
 use super::features::{
-    Count, Event, Feature, LatencyHistogram, Window, WindowId, DESTINATION_FEATURES, N_COUNTS,
-    PAIR_FEATURES, PRINCIPAL_FEATURES,
+    Count, Event, Feature, LatencyHistogram, RingSnapshot, Window, WindowId, DESTINATION_FEATURES,
+    N_COUNTS, PAIR_FEATURES, PRINCIPAL_FEATURES,
 };
 use super::input::Observation;
 use super::model::{Deviation, Scope, ScoreConfig};
@@ -19,7 +19,7 @@ use super::template::template;
 /// Record time between two baseline updates of one key.
 const LEARN_EVERY_SECS: f64 = 60.0;
 /// Methods remembered per principal (there are few).
-const MAX_METHODS: usize = 16;
+pub(super) const MAX_METHODS: usize = 16;
 /// z of a workload identity first seen within
 /// [`ScoreConfig::new_principal_secs`]: an unknown identity in the mesh
 /// pages (0.85) on its own.
@@ -40,7 +40,7 @@ pub struct Scored {
 }
 
 /// Evictions so far, by map.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evictions {
     pub principals: u64,
     pub templates: u64,
@@ -48,16 +48,24 @@ pub struct Evictions {
     pub destinations: u64,
 }
 
-type Baselines<const N: usize> = [[Baseline; N]; 2];
+pub(super) type Baselines<const N: usize> = [[Baseline; N]; 2];
 
 /// Something a windowed feature can be read from.
-trait Source: Default {
+pub(super) trait Source: Default + Sized {
     fn value(&self, feature: Feature, window: WindowId) -> Option<(f64, f64)>;
+    fn snapshot(&self) -> RingSnapshot;
+    fn restore(s: &RingSnapshot) -> Option<Self>;
 }
 
 impl Source for Window {
     fn value(&self, feature: Feature, window: WindowId) -> Option<(f64, f64)> {
         Window::value(self, feature, window)
+    }
+    fn snapshot(&self) -> RingSnapshot {
+        Window::snapshot(self)
+    }
+    fn restore(s: &RingSnapshot) -> Option<Self> {
+        Window::restore(s)
     }
 }
 
@@ -65,16 +73,22 @@ impl Source for LatencyHistogram {
     fn value(&self, feature: Feature, _: WindowId) -> Option<(f64, f64)> {
         LatencyHistogram::value(self, feature)
     }
+    fn snapshot(&self) -> RingSnapshot {
+        LatencyHistogram::snapshot(self)
+    }
+    fn restore(s: &RingSnapshot) -> Option<Self> {
+        LatencyHistogram::restore(s)
+    }
 }
 
 /// One key's windows, their baselines and when they learn next.
 #[derive(Debug)]
-struct Tracked<S, const N: usize> {
-    windows: [S; 2],
-    baselines: Baselines<N>,
-    next_learn: f64,
+pub(super) struct Tracked<S, const N: usize> {
+    pub(super) windows: [S; 2],
+    pub(super) baselines: Baselines<N>,
+    pub(super) next_learn: f64,
     /// Highest score of this key's own features since it last learnt.
-    peak: f64,
+    pub(super) peak: f64,
 }
 
 impl<S: Source, const N: usize> Default for Tracked<S, N> {
@@ -139,32 +153,33 @@ impl<S: Source, const N: usize> Tracked<S, N> {
     }
 }
 
-struct Principal {
-    first_seen: f64,
-    tracked: Tracked<Window, { PRINCIPAL_FEATURES.len() }>,
+pub(super) struct Principal {
+    pub(super) first_seen: f64,
+    pub(super) tracked: Tracked<Window, { PRINCIPAL_FEATURES.len() }>,
     /// Template → last time used.
-    templates: LruCache<String, f64>,
-    methods: LruCache<String, ()>,
-    pairs: LruCache<String, Tracked<Window, { PAIR_FEATURES.len() }>>,
+    pub(super) templates: LruCache<String, f64>,
+    pub(super) methods: LruCache<String, ()>,
+    pub(super) pairs: LruCache<String, Tracked<Window, { PAIR_FEATURES.len() }>>,
     /// Requests per hour of day (UTC).
-    hours: [f64; 24],
+    pub(super) hours: [f64; 24],
 }
 
 /// Streaming anomaly scorer. Feed records in time order.
 pub struct Scorer {
-    config: ScoreConfig,
-    started: Option<f64>,
-    now: f64,
-    principals: LruCache<String, Principal>,
-    destinations: LruCache<String, Tracked<LatencyHistogram, { DESTINATION_FEATURES.len() }>>,
-    prior_principal: Baselines<{ PRINCIPAL_FEATURES.len() }>,
-    prior_pair: Baselines<{ PAIR_FEATURES.len() }>,
-    prior_destination: Baselines<{ DESTINATION_FEATURES.len() }>,
-    evictions: Evictions,
+    pub(super) config: ScoreConfig,
+    pub(super) started: Option<f64>,
+    pub(super) now: f64,
+    pub(super) principals: LruCache<String, Principal>,
+    pub(super) destinations:
+        LruCache<String, Tracked<LatencyHistogram, { DESTINATION_FEATURES.len() }>>,
+    pub(super) prior_principal: Baselines<{ PRINCIPAL_FEATURES.len() }>,
+    pub(super) prior_pair: Baselines<{ PAIR_FEATURES.len() }>,
+    pub(super) prior_destination: Baselines<{ DESTINATION_FEATURES.len() }>,
+    pub(super) evictions: Evictions,
     scratch: Vec<(Deviation, f64)>,
 }
 
-fn cap(n: usize) -> NonZeroUsize {
+pub(super) fn cap(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
 }
 
@@ -309,7 +324,10 @@ impl Scorer {
             &mut devs,
         );
         if !warmup {
-            let new_z = if obs.source_principal.is_empty() {
+            // Whoever was seen during warm-up is the known population.
+            let new_z = if p.first_seen - started < cfg.warmup_secs {
+                0.0
+            } else if obs.source_principal.is_empty() {
                 NEW_SOURCE_IP_Z
             } else {
                 NEW_PRINCIPAL_Z
@@ -389,7 +407,7 @@ fn direct_deviations(
     t: f64,
     hours: &[f64; 24],
 ) -> impl Iterator<Item = Deviation> {
-    let new = (age < cfg.new_principal_secs).then_some(Deviation {
+    let new = (age < cfg.new_principal_secs && new_z > 0.0).then_some(Deviation {
         feature: Feature::NewPrincipal,
         scope: Scope::Principal,
         window: None,
@@ -538,6 +556,22 @@ mod tests {
         );
         assert!(first.score >= 0.85, "{first:?}");
         assert!(has(&first, Feature::NewPrincipal), "{first:?}");
+    }
+
+    #[test]
+    fn principals_seen_during_warmup_are_not_new() {
+        let mut s = Scorer::new(ScoreConfig {
+            warmup_secs: 60.0,
+            ..config()
+        });
+        steady(&mut s, "a", 0.0, 50.0, 2.0);
+        let later = s.score(T0 + 70.0, &obs("a", "orders", "/api/orders/1", 200));
+        assert!(
+            !later.warmup && !has(&later, Feature::NewPrincipal),
+            "{later:?}"
+        );
+        let stranger = s.score(T0 + 71.0, &obs("b", "orders", "/api/orders/1", 200));
+        assert!(has(&stranger, Feature::NewPrincipal), "{stranger:?}");
     }
 
     #[test]

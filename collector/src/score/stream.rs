@@ -4,7 +4,7 @@
 //! A line that is not a JSON object with an RFC 3339 `ts` stops the run with
 //! an error naming the line: an audit trail that does not parse is a finding
 //! of its own, not something to skip quietly. Blank lines and the store's
-//! `audit_gap` lines (not requests) are skipped and counted.
+//! `audit_gap` and `anomaly` lines (not requests) are skipped and counted.
 
 use std::io::{BufRead, Write};
 
@@ -34,6 +34,7 @@ pub enum ScoreError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub records: u64,
+    /// The store's gap and anomaly event lines.
     pub skipped_gap_lines: u64,
     pub skipped_blank_lines: u64,
     pub alerts: u64,
@@ -70,7 +71,7 @@ pub fn run(
             line: line_no,
             source,
         })?;
-        if obs.audit_gap.is_some() {
+        if obs.audit_gap.is_some() || obs.anomaly.is_some() {
             stats.skipped_gap_lines += 1;
             continue;
         }

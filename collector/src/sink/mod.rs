@@ -23,6 +23,7 @@ pub enum Entry {
     /// Serialises as exactly the canonical record JSON.
     Record(CanonicalRecord),
     Gap(GapNotice),
+    Anomaly(AnomalyNotice),
 }
 
 /// Records a sender lost before they reached the collector, made visible in
@@ -48,6 +49,16 @@ pub struct GapDetail {
     pub missing_seq_from: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing_seq_to: Option<u64>,
+}
+
+/// A principal's window that scored at or above the alert threshold, as
+/// its own line: `{"ts", "anomaly": {...}}` (Loki stream
+/// `{job="observatory", kind="anomaly"}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalyNotice {
+    /// Record time of the first record that crossed the threshold.
+    pub ts: String,
+    pub anomaly: crate::score::live::AnomalyEvent,
 }
 
 /// A destination for entries. Object-safe so that the ingest can hold a list

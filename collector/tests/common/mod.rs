@@ -35,6 +35,8 @@ pub struct Running {
 }
 
 /// Starts a collector; `tweak` adjusts the config (limits) before binding.
+/// Scoring is off unless `tweak` turns it on: these tests compare stored
+/// records with the records sent.
 pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig {
@@ -43,6 +45,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
         data_dir: dir.path().join("data"),
         ..ServeConfig::default()
     };
+    config.score.enabled = false;
     tweak(&mut config);
     let collector = server::bind(&config).await.unwrap();
     let addr = collector.local_addr();

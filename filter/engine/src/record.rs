@@ -40,6 +40,15 @@ pub struct CanonicalRecord {
     pub proxy_id: String,
     #[serde(default)]
     pub audit_policy: String,
+    /// Anomaly score in [0, 1], set by the collector's live scorer (absent
+    /// when scoring is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly_score: Option<f64>,
+    /// Why it scored: the top contributing features, in the shape the
+    /// collector's attribution defines (free-form here: the engine does not
+    /// know the features).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomaly_reasons: Vec<serde_json::Value>,
 }
 
 /// Renders nanoseconds since the Unix epoch as RFC 3339 UTC with nine
@@ -85,6 +94,8 @@ impl From<&AuditRecord> for CanonicalRecord {
             redactions: r.redactions.clone(),
             proxy_id: r.proxy_id.clone(),
             audit_policy: r.audit_policy.clone(),
+            anomaly_score: None,
+            anomaly_reasons: Vec::new(),
         }
     }
 }

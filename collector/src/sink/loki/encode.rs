@@ -100,13 +100,23 @@ pub struct Encoder {
     /// Configured-label values → label set; bounded by `max_label_sets`
     /// (plus the overflow set).
     seen: Mutex<HashMap<Vec<String>, Arc<Labels>>>,
+    /// `job`, `kind="anomaly"` and `cluster`: anomaly events are their own stream.
+    anomaly_labels: Arc<Labels>,
     overflow_warned: AtomicBool,
     stats: Arc<Stats>,
 }
 
 impl Encoder {
     pub fn new(config: &LokiConfig, stats: Arc<Stats>) -> Self {
+        let mut anomaly = BTreeMap::from([
+            (JOB.0.to_owned(), JOB.1.to_owned()),
+            ("kind".to_owned(), "anomaly".to_owned()),
+        ]);
+        if let Some(cluster) = &config.cluster {
+            anomaly.insert("cluster".to_owned(), cluster.clone());
+        }
         Encoder {
+            anomaly_labels: Arc::new(Labels::new(anomaly)),
             cluster: config.cluster.clone(),
             fields: config
                 .labels
@@ -144,31 +154,13 @@ impl Encoder {
                 vec![String::new(); self.fields.len()],
                 vec![("proxy_id", g.proxy_id.clone())],
             ),
+            Entry::Anomaly(a) => {
+                let metadata = vec![("source_principal", a.anomaly.principal.clone())];
+                push(self.anomaly_labels.clone(), &a.ts, line, metadata, out);
+                return Ok(());
+            }
         };
-        let labels = self.labels(values);
-        let ts_nanos = parse_ts(ts);
-        let chunks = split_line(&line);
-        if chunks.len() == 1 {
-            out.push(LokiEntry {
-                labels,
-                ts_nanos,
-                line,
-                metadata,
-            });
-            return Ok(());
-        }
-        let count = chunks.len().to_string();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let mut metadata = metadata.clone();
-            metadata.push(("chunk", (i + 1).to_string()));
-            metadata.push(("chunks", count.clone()));
-            out.push(LokiEntry {
-                labels: labels.clone(),
-                ts_nanos,
-                line: (*chunk).to_owned(),
-                metadata,
-            });
-        }
+        push(self.labels(values), ts, line, metadata, out);
         Ok(())
     }
 
@@ -211,6 +203,39 @@ impl Encoder {
             pairs.insert("cluster".to_owned(), cluster.clone());
         }
         Labels::new(pairs)
+    }
+}
+
+/// Appends one entry, split into pieces when its line is too long.
+fn push(
+    labels: Arc<Labels>,
+    ts: &str,
+    line: String,
+    metadata: Vec<(&'static str, String)>,
+    out: &mut Vec<LokiEntry>,
+) {
+    let ts_nanos = parse_ts(ts);
+    let chunks = split_line(&line);
+    if chunks.len() == 1 {
+        out.push(LokiEntry {
+            labels,
+            ts_nanos,
+            line,
+            metadata,
+        });
+        return;
+    }
+    let count = chunks.len().to_string();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut metadata = metadata.clone();
+        metadata.push(("chunk", (i + 1).to_string()));
+        metadata.push(("chunks", count.clone()));
+        out.push(LokiEntry {
+            labels: labels.clone(),
+            ts_nanos,
+            line: (*chunk).to_owned(),
+            metadata,
+        });
     }
 }
 
@@ -378,7 +403,8 @@ impl Serialize for JsonValue<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sink::{GapDetail, GapNotice};
+    use crate::score::live::AnomalyEvent;
+    use crate::sink::{AnomalyNotice, GapDetail, GapNotice};
     use std::num::NonZeroUsize;
 
     fn record(n: u32, namespace: &str) -> CanonicalRecord {
@@ -404,6 +430,8 @@ mod tests {
             redactions: BTreeMap::new(),
             proxy_id: "p-1".into(),
             audit_policy: String::new(),
+            anomaly_score: None,
+            anomaly_reasons: Vec::new(),
         }
     }
 
@@ -465,6 +493,40 @@ mod tests {
         assert_eq!(e[0].labels.rendered(), r#"{job="observatory"}"#);
         assert_eq!(e[0].metadata, [("proxy_id", "p-1".to_owned())]);
         assert_eq!(e[0].ts_nanos, 1_772_359_200_000_000_000);
+    }
+
+    #[test]
+    fn anomaly_events_are_their_own_stream() {
+        let enc = encoder(LokiConfig {
+            cluster: Some("east".into()),
+            ..LokiConfig::default()
+        });
+        let event = Entry::Anomaly(AnomalyNotice {
+            ts: "2026-03-01T10:00:00Z".into(),
+            anomaly: AnomalyEvent {
+                principal: "spiffe://x".into(),
+                destination: "orders".into(),
+                score: 0.97,
+                window_start: "2026-03-01T10:00:00Z".into(),
+                reasons: Vec::new(),
+                correlation_ids: vec!["c-1".into()],
+            },
+        });
+        let e = encode(&enc, event);
+        assert_eq!(
+            e[0].labels.rendered(),
+            r#"{cluster="east", job="observatory", kind="anomaly"}"#
+        );
+        assert_eq!(
+            e[0].metadata,
+            [("source_principal", "spiffe://x".to_owned())]
+        );
+        assert!(
+            e[0].line
+                .starts_with(r#"{"ts":"2026-03-01T10:00:00Z","anomaly":{"principal":"spiffe://x""#),
+            "{}",
+            e[0].line
+        );
     }
 
     #[test]

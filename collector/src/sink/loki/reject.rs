@@ -216,6 +216,8 @@ mod tests {
                 redactions: BTreeMap::new(),
                 proxy_id: "p".into(),
                 audit_policy: String::new(),
+                anomaly_score: None,
+                anomaly_reasons: Vec::new(),
             };
             enc.encode(&Entry::Record(r), &mut out).unwrap();
         }

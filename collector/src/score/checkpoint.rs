@@ -1,0 +1,310 @@
+//! The scorer's learnt state on disk, so that a restart does not forget the
+//! baselines (and does not warm up again).
+//!
+//! JSON, written atomically: a temp file beside the target, fsync, rename,
+//! fsync of the directory. Maps are stored least recently used first, so a
+//! restore rebuilds the same LRU order. A file that does not parse or does
+//! not fit (another version, wrong sizes) is an error for the caller to
+//! report; it never half-restores.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::baseline::Baseline;
+use super::features::RingSnapshot;
+use super::model::ScoreConfig;
+use super::state::{cap, Baselines, Evictions, Principal, Scorer, Source, Tracked, MAX_METHODS};
+
+/// Bumped whenever the layout or the meaning of the state changes.
+const VERSION: u32 = 1;
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a scorer checkpoint: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: checkpoint version {found}, this collector reads {VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("{path}: checkpoint does not fit the scorer ({what})")]
+    Shape { path: PathBuf, what: &'static str },
+}
+
+/// Everything a [`Scorer`] has learnt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    version: u32,
+    started: Option<f64>,
+    now: f64,
+    principals: Vec<(String, PrincipalSnapshot)>,
+    destinations: Vec<(String, TrackedSnapshot)>,
+    prior_principal: Vec<Baseline>,
+    prior_pair: Vec<Baseline>,
+    prior_destination: Vec<Baseline>,
+    evictions: Evictions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrackedSnapshot {
+    windows: [RingSnapshot; 2],
+    baselines: Vec<Baseline>,
+    next_learn: f64,
+    peak: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PrincipalSnapshot {
+    first_seen: f64,
+    tracked: TrackedSnapshot,
+    templates: Vec<(String, f64)>,
+    methods: Vec<String>,
+    pairs: Vec<(String, TrackedSnapshot)>,
+    hours: [f64; 24],
+}
+
+/// An LRU map's entries, least recently used first.
+fn lru_entries<V, S>(cache: &LruCache<String, V>, f: impl Fn(&V) -> S) -> Vec<(String, S)> {
+    cache.iter().rev().map(|(k, v)| (k.clone(), f(v))).collect()
+}
+
+/// Rebuilds an LRU map from entries least recently used first; beyond `cap`
+/// (a smaller cap than when saved) the oldest are dropped.
+fn lru_from<V, S>(
+    entries: &[(String, S)],
+    max: usize,
+    f: impl Fn(&S) -> Option<V>,
+) -> Option<LruCache<String, V>> {
+    let mut cache = LruCache::new(cap(max));
+    for (k, s) in entries {
+        cache.push(k.clone(), f(s)?);
+    }
+    Some(cache)
+}
+
+fn flatten<const N: usize>(b: &Baselines<N>) -> Vec<Baseline> {
+    b.iter().flatten().copied().collect()
+}
+
+fn unflatten<const N: usize>(v: &[Baseline]) -> Option<Baselines<N>> {
+    if v.len() != 2 * N {
+        return None;
+    }
+    let mut out: Baselines<N> = [[Baseline::default(); N]; 2];
+    for (row, values) in out.iter_mut().zip(v.chunks_exact(N)) {
+        row.copy_from_slice(values);
+    }
+    Some(out)
+}
+
+impl<S: Source, const N: usize> Tracked<S, N> {
+    fn snapshot(&self) -> TrackedSnapshot {
+        TrackedSnapshot {
+            windows: [self.windows[0].snapshot(), self.windows[1].snapshot()],
+            baselines: flatten(&self.baselines),
+            next_learn: self.next_learn,
+            peak: self.peak,
+        }
+    }
+
+    fn restore(s: &TrackedSnapshot) -> Option<Self> {
+        Some(Tracked {
+            windows: [S::restore(&s.windows[0])?, S::restore(&s.windows[1])?],
+            baselines: unflatten(&s.baselines)?,
+            next_learn: s.next_learn,
+            peak: s.peak,
+        })
+    }
+}
+
+impl PrincipalSnapshot {
+    fn of(p: &Principal) -> Self {
+        PrincipalSnapshot {
+            first_seen: p.first_seen,
+            tracked: p.tracked.snapshot(),
+            templates: lru_entries(&p.templates, |t| *t),
+            methods: p.methods.iter().rev().map(|(m, ())| m.clone()).collect(),
+            pairs: lru_entries(&p.pairs, Tracked::snapshot),
+            hours: p.hours,
+        }
+    }
+
+    fn restore(&self, config: &ScoreConfig) -> Option<Principal> {
+        let mut methods = LruCache::new(cap(MAX_METHODS));
+        for m in &self.methods {
+            methods.push(m.clone(), ());
+        }
+        Some(Principal {
+            first_seen: self.first_seen,
+            tracked: Tracked::restore(&self.tracked)?,
+            templates: lru_from(&self.templates, config.max_templates, |t| Some(*t))?,
+            methods,
+            pairs: lru_from(&self.pairs, config.max_pairs, Tracked::restore)?,
+            hours: self.hours,
+        })
+    }
+}
+
+impl Scorer {
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            version: VERSION,
+            started: self.started,
+            now: self.now,
+            principals: lru_entries(&self.principals, PrincipalSnapshot::of),
+            destinations: lru_entries(&self.destinations, Tracked::snapshot),
+            prior_principal: flatten(&self.prior_principal),
+            prior_pair: flatten(&self.prior_pair),
+            prior_destination: flatten(&self.prior_destination),
+            evictions: self.evictions,
+        }
+    }
+
+    /// A scorer with `config` that continues from `snapshot`.
+    fn restore(config: ScoreConfig, s: &Snapshot) -> Result<Scorer, &'static str> {
+        let mut scorer = Scorer::new(config);
+        let config = &scorer.config;
+        scorer.principals = lru_from(&s.principals, config.max_principals, |p| p.restore(config))
+            .ok_or("principal state")?;
+        scorer.destinations = lru_from(&s.destinations, config.max_destinations, Tracked::restore)
+            .ok_or("destination state")?;
+        scorer.prior_principal = unflatten(&s.prior_principal).ok_or("principal prior")?;
+        scorer.prior_pair = unflatten(&s.prior_pair).ok_or("pair prior")?;
+        scorer.prior_destination = unflatten(&s.prior_destination).ok_or("destination prior")?;
+        scorer.started = s.started;
+        scorer.now = s.now;
+        scorer.evictions = s.evictions;
+        Ok(scorer)
+    }
+}
+
+/// Writes `snapshot` to `path` atomically.
+pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = File::create(&tmp).map_err(io)?;
+    let mut out = BufWriter::new(file);
+    serde_json::to_writer(&mut out, snapshot).map_err(|e| io(e.into()))?;
+    out.flush().map_err(io)?;
+    out.get_ref().sync_all().map_err(io)?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    // The rename itself is durable only once the directory is.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The scorer saved at `path` with `config` applied, or `None` if there is
+/// no checkpoint yet.
+pub fn load(path: &Path, config: ScoreConfig) -> Result<Option<Scorer>, CheckpointError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CheckpointError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let snapshot: Snapshot =
+        serde_json::from_reader(BufReader::new(file)).map_err(|source| CheckpointError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+    if snapshot.version != VERSION {
+        return Err(CheckpointError::Version {
+            path: path.to_owned(),
+            found: snapshot.version,
+        });
+    }
+    Scorer::restore(config, &snapshot)
+        .map(Some)
+        .map_err(|what| CheckpointError::Shape {
+            path: path.to_owned(),
+            what,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::score::sim::{SimConfig, Traffic};
+    use crate::score::Observation;
+
+    fn config() -> ScoreConfig {
+        ScoreConfig {
+            warmup_secs: 600.0,
+            max_principals: 12,
+            ..Default::default()
+        }
+    }
+
+    /// Restored state scores the rest of the traffic exactly as the
+    /// scorer that never stopped.
+    #[test]
+    fn restore_is_equivalent() {
+        let sim = SimConfig {
+            seed: 7,
+            hours: 0.5,
+            rate_scale: 0.2,
+            ..SimConfig::default()
+        };
+        let records: Vec<Observation> = Traffic::new(sim)
+            .map(|l| Observation::from(&l.record))
+            .collect();
+        let half = records.len() / 2;
+        let mut a = Scorer::new(config());
+        for o in &records[..half] {
+            a.score(o.time().unwrap(), o);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("score.json");
+        save(&path, &a.snapshot()).unwrap();
+        let mut b = load(&path, config()).unwrap().unwrap();
+        assert_eq!(b.snapshot(), a.snapshot());
+        assert!(a.evictions().principals > 0, "LRU order is exercised");
+        for o in &records[half..] {
+            let t = o.time().unwrap();
+            assert_eq!(a.score(t, o), b.score(t, o), "{}", o.correlation_id);
+        }
+        assert_eq!(a.evictions(), b.evictions());
+    }
+
+    #[test]
+    fn missing_is_none_and_corrupt_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("score.json");
+        assert!(load(&path, config()).unwrap().is_none());
+        std::fs::write(&path, b"{\"version\":1,").unwrap();
+        let err = load(&path, config()).err().unwrap();
+        assert!(matches!(err, CheckpointError::Parse { .. }), "{err}");
+        let mut s = Scorer::new(config()).snapshot();
+        s.prior_pair.pop();
+        save(&path, &s).unwrap();
+        let err = load(&path, config()).err().unwrap();
+        assert!(matches!(err, CheckpointError::Shape { .. }), "{err}");
+        s.version = 99;
+        save(&path, &s).unwrap();
+        let err = load(&path, config()).err().unwrap();
+        assert!(err.to_string().contains("version 99"), "{err}");
+    }
+}

@@ -1,0 +1,539 @@
+//! Live scoring in the collector: every record of a new batch gets its
+//! `anomaly_score` and `anomaly_reasons` before it is stored, with the same
+//! [`Scorer`] as `observatory-collector score` (time is the records' `ts`).
+//!
+//! One scorer behind one lock, shared by every stream. A batch is scored on
+//! the blocking pool so that the async workers keep receiving and acking
+//! other streams meanwhile; scoring costs a few microseconds per record
+//! (see the `score_quality` example), so a full batch holds the lock for
+//! milliseconds.
+//!
+//! A principal-minute whose score reaches the threshold (after warm-up)
+//! becomes one [`AnomalyEvent`], stored as its own entry and handed to the
+//! alerter. The state is checkpointed to disk periodically and at shutdown.
+
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use observatory_engine::record::CanonicalRecord;
+use serde::{Deserialize, Deserializer, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::attribution::{round, Reason};
+use super::checkpoint::{self, CheckpointError};
+use super::input::Observation;
+use super::model::{ScoreConfig, ALERT};
+use super::state::Scorer;
+use crate::sink::{AnomalyNotice, Entry};
+use crate::stats::Counter;
+
+/// Correlation ids of example records kept per anomaly event.
+pub const EXAMPLE_IDS: usize = 5;
+/// Principals whose last event minute is remembered (one event per
+/// principal-minute); beyond it a principal may get a second event in the
+/// same minute, nothing worse.
+const EVENT_MINUTES_TRACKED: usize = 10_000;
+
+/// The `[score]` table of the collector config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreSettings {
+    /// Score every stored record (on by default).
+    pub enabled: bool,
+    /// Score at which a principal-minute becomes an anomaly event and alerts.
+    #[serde(deserialize_with = "threshold")]
+    pub threshold: f64,
+    /// Record time after the first record ever scored (kept across restarts
+    /// by the checkpoint) during which nothing is an anomaly.
+    pub warmup_secs: u64,
+    /// Principals (or plaintext source IPs) tracked; least recently seen evicted.
+    pub max_principals: NonZeroUsize,
+    /// Path templates remembered per principal.
+    pub max_templates: NonZeroUsize,
+    /// Destinations tracked per principal.
+    pub max_pairs: NonZeroUsize,
+    /// Destination workloads tracked (latency).
+    pub max_destinations: NonZeroUsize,
+    /// Where the learnt state is kept [default: `<data_dir>/score-state.json`].
+    pub checkpoint_path: Option<PathBuf>,
+    /// Seconds between checkpoints (one more is written at shutdown).
+    pub checkpoint_interval_secs: NonZeroU64,
+}
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        let model = ScoreConfig::default();
+        let nz = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        ScoreSettings {
+            enabled: true,
+            threshold: ALERT,
+            warmup_secs: model.warmup_secs as u64,
+            max_principals: nz(model.max_principals),
+            max_templates: nz(model.max_templates),
+            max_pairs: nz(model.max_pairs),
+            max_destinations: nz(model.max_destinations),
+            checkpoint_path: None,
+            checkpoint_interval_secs: NonZeroU64::MIN.saturating_add(59),
+        }
+    }
+}
+
+fn threshold<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let t = f64::deserialize(d)?;
+    if t > 0.0 && t <= 1.0 {
+        Ok(t)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "threshold must be in (0, 1], got {t}"
+        )))
+    }
+}
+
+impl ScoreSettings {
+    fn model(&self) -> ScoreConfig {
+        ScoreConfig {
+            warmup_secs: self.warmup_secs as f64,
+            max_principals: self.max_principals.get(),
+            max_templates: self.max_templates.get(),
+            max_pairs: self.max_pairs.get(),
+            max_destinations: self.max_destinations.get(),
+            ..ScoreConfig::default()
+        }
+    }
+}
+
+/// One anomalous principal-minute.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalyEvent {
+    /// The principal, or for plaintext traffic the source IP.
+    pub principal: String,
+    /// Destination workload of the highest-scoring record.
+    pub destination: String,
+    pub score: f64,
+    /// Start of the minute (record time, RFC 3339).
+    pub window_start: String,
+    pub reasons: Vec<Reason>,
+    /// Example records (up to [`EXAMPLE_IDS`]) that reached the threshold.
+    pub correlation_ids: Vec<String>,
+}
+
+/// What live scoring did.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub records_scored: Counter,
+    /// Records whose `ts` did not parse (stored without a score).
+    pub records_unscored: Counter,
+    pub anomaly_events: Counter,
+    /// Events the alerter could not take (its queue was full).
+    pub alerts_dropped: Counter,
+    pub checkpoints_written: Counter,
+    pub checkpoint_failures: Counter,
+    /// Time spent scoring, and the longest a batch held the scorer.
+    pub scoring_micros: Counter,
+    pub slowest_batch_micros: std::sync::atomic::AtomicU64,
+}
+
+/// The scoring task died (a bug); the batch is not stored, so its sender
+/// sends it again.
+#[derive(Debug, thiserror::Error)]
+#[error("scoring the batch failed: {0}")]
+pub struct ScoringFailed(String);
+
+/// The scorer and what it remembers beside its model state.
+struct State {
+    scorer: Scorer,
+    /// Principal → minute of its last event.
+    event_minutes: LruCache<String, i64>,
+}
+
+pub struct LiveScorer {
+    state: Arc<Mutex<State>>,
+    threshold: f64,
+    checkpoint_path: PathBuf,
+    checkpoint_interval: Duration,
+    alerts: Option<mpsc::Sender<AnomalyEvent>>,
+    stats: Arc<LiveStats>,
+}
+
+impl LiveScorer {
+    /// A scorer that continues from the checkpoint, if there is a readable
+    /// one. A checkpoint that cannot be used is reported and ignored: the
+    /// scorer starts fresh (and warms up again) rather than not at all.
+    pub fn open(settings: &ScoreSettings, data_dir: &Path) -> Self {
+        let path = settings
+            .checkpoint_path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("score-state.json"));
+        let scorer = match checkpoint::load(&path, settings.model()) {
+            Ok(Some(scorer)) => {
+                let (principals, destinations) = scorer.tracked();
+                info!(
+                    path = %path.display(),
+                    principals, destinations, "restored the scorer's baselines"
+                );
+                scorer
+            }
+            Ok(None) => Scorer::new(settings.model()),
+            Err(e) => {
+                warn!("ignoring the scorer checkpoint, starting with fresh baselines: {e}");
+                Scorer::new(settings.model())
+            }
+        };
+        LiveScorer {
+            state: Arc::new(Mutex::new(State {
+                scorer,
+                event_minutes: LruCache::new(
+                    NonZeroUsize::new(EVENT_MINUTES_TRACKED).unwrap_or(NonZeroUsize::MIN),
+                ),
+            })),
+            threshold: settings.threshold,
+            checkpoint_path: path,
+            checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_secs.get()),
+            alerts: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Hands every anomaly event to `alerts` too (never waits for it).
+    pub fn with_alerts(mut self, alerts: mpsc::Sender<AnomalyEvent>) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    pub fn stats(&self) -> Arc<LiveStats> {
+        self.stats.clone()
+    }
+
+    /// Scores the records among `entries` and appends the anomaly events.
+    pub async fn score(&self, mut entries: Vec<Entry>) -> Result<Vec<Entry>, ScoringFailed> {
+        let state = self.state.clone();
+        let (threshold, stats) = (self.threshold, self.stats.clone());
+        let scored = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            let events = state.score_batch(&mut entries, threshold, &stats);
+            drop(state);
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            stats.scoring_micros.add(micros);
+            stats
+                .slowest_batch_micros
+                .fetch_max(micros, std::sync::atomic::Ordering::Relaxed);
+            (entries, events)
+        })
+        .await;
+        let (mut entries, events) = scored.map_err(|e| ScoringFailed(e.to_string()))?;
+        for event in events {
+            self.stats.anomaly_events.add(1);
+            if let Some(alerts) = &self.alerts {
+                if alerts.try_send(event.anomaly.clone()).is_err() {
+                    self.stats.alerts_dropped.add(1);
+                }
+            }
+            entries.push(Entry::Anomaly(event));
+        }
+        Ok(entries)
+    }
+
+    /// Writes the learnt state to the checkpoint file.
+    pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
+        let state = self.state.clone();
+        let path = self.checkpoint_path.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let snapshot = state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .scorer
+                .snapshot();
+            checkpoint::save(&path, &snapshot)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(CheckpointError::Io {
+                path: self.checkpoint_path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
+        match &result {
+            Ok(()) => self.stats.checkpoints_written.add(1),
+            Err(_) => self.stats.checkpoint_failures.add(1),
+        }
+        result
+    }
+
+    /// Checkpoints every interval until `shutdown`; failures are logged and
+    /// retried at the next interval.
+    pub async fn checkpoint_periodically(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.checkpoint_interval) => {}
+            }
+            match self.checkpoint().await {
+                Ok(()) => debug!("scorer checkpoint written"),
+                Err(e) => warn!("scorer checkpoint failed: {e}"),
+            }
+        }
+    }
+}
+
+impl State {
+    fn score_batch(
+        &mut self,
+        entries: &mut [Entry],
+        threshold: f64,
+        stats: &LiveStats,
+    ) -> Vec<AnomalyNotice> {
+        let mut events: Vec<(i64, AnomalyNotice)> = Vec::new();
+        for entry in entries.iter_mut() {
+            let Entry::Record(record) = entry else {
+                continue;
+            };
+            let obs = Observation::from(&*record);
+            let Some(t) = obs.time() else {
+                stats.records_unscored.add(1);
+                continue;
+            };
+            let scored = self.scorer.score(t, &obs);
+            stats.records_scored.add(1);
+            record.anomaly_score = Some(round(scored.score));
+            record.anomaly_reasons = scored
+                .reasons
+                .iter()
+                .filter_map(|r| serde_json::to_value(r).ok())
+                .collect();
+            if scored.warmup || scored.score < threshold {
+                continue;
+            }
+            // Saturating cast: record times are far inside i64.
+            let minute = (t / 60.0).floor() as i64;
+            let key = obs.key();
+            let same = events
+                .iter_mut()
+                .find(|(m, e)| *m == minute && e.anomaly.principal == key);
+            match same {
+                Some((_, event)) => event.add(record, scored.score, scored.reasons),
+                None if self.event_minutes.get(key) == Some(&minute) => {}
+                None => {
+                    self.event_minutes.put(key.to_owned(), minute);
+                    events.push((
+                        minute,
+                        AnomalyNotice::first(key, minute, record, scored.score, scored.reasons),
+                    ));
+                }
+            }
+        }
+        events.into_iter().map(|(_, e)| e).collect()
+    }
+}
+
+impl AnomalyNotice {
+    fn first(
+        principal: &str,
+        minute: i64,
+        record: &CanonicalRecord,
+        score: f64,
+        reasons: Vec<Reason>,
+    ) -> Self {
+        let window_start =
+            observatory_engine::record::format_ts(minute.saturating_mul(60_000_000_000));
+        AnomalyNotice {
+            ts: record.ts.clone(),
+            anomaly: AnomalyEvent {
+                principal: principal.to_owned(),
+                destination: record.destination_workload.clone(),
+                score: round(score),
+                window_start,
+                reasons,
+                correlation_ids: vec![record.correlation_id.clone()],
+            },
+        }
+    }
+
+    /// Another record of the same principal-minute at the threshold: kept as
+    /// an example, and it speaks for the event if it scored higher.
+    fn add(&mut self, record: &CanonicalRecord, score: f64, reasons: Vec<Reason>) {
+        let event = &mut self.anomaly;
+        if event.correlation_ids.len() < EXAMPLE_IDS {
+            event.correlation_ids.push(record.correlation_id.clone());
+        }
+        if round(score) > event.score {
+            event.score = round(score);
+            event.reasons = reasons;
+            event.destination.clone_from(&record.destination_workload);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use observatory_engine::record::format_ts;
+    use std::collections::BTreeMap;
+
+    const T0: i64 = 1_795_731_300;
+
+    fn record(secs: i64, who: &str, path: &str, status: u32) -> Entry {
+        Entry::Record(CanonicalRecord {
+            ts: format_ts(secs * 1_000_000_000),
+            correlation_id: format!("c-{who}-{secs}"),
+            trace_id: String::new(),
+            source_principal: who.into(),
+            source_ip: "10.0.0.1".into(),
+            mtls: true,
+            destination_workload: "orders".into(),
+            destination_namespace: "shop".into(),
+            method: "GET".into(),
+            path: path.into(),
+            status,
+            duration_ms: 5.0,
+            request_bytes: 0,
+            response_bytes: 1000,
+            user_agent: String::new(),
+            decision: if status == 403 { "deny" } else { "allow" }.into(),
+            shadow_decision: String::new(),
+            rule: String::new(),
+            redactions: BTreeMap::new(),
+            proxy_id: "p".into(),
+            audit_policy: String::new(),
+            anomaly_score: None,
+            anomaly_reasons: Vec::new(),
+        })
+    }
+
+    fn settings(dir: &Path) -> ScoreSettings {
+        ScoreSettings {
+            warmup_secs: 300,
+            checkpoint_path: Some(dir.join("state.json")),
+            ..ScoreSettings::default()
+        }
+    }
+
+    /// Steady traffic of `who` for `secs` seconds from `from`, one batch per 10 s.
+    async fn steady(s: &LiveScorer, who: &str, from: i64, secs: i64) -> Vec<Entry> {
+        let mut out = Vec::new();
+        for start in (from..from + secs).step_by(10) {
+            let batch = (start..start + 10)
+                .map(|t| record(T0 + t, who, "/api/orders/1", 200))
+                .collect();
+            out.extend(s.score(batch).await.unwrap());
+        }
+        out
+    }
+
+    fn anomalies(entries: &[Entry]) -> Vec<&AnomalyEvent> {
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Anomaly(a) => Some(&a.anomaly),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn records_are_scored_and_a_burst_is_one_event_per_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let s = LiveScorer::open(&settings(dir.path()), dir.path()).with_alerts(tx);
+        let quiet = steady(&s, "a", 0, 900).await;
+        assert!(anomalies(&quiet).is_empty());
+        // Scored throughout; after warm-up, steady traffic stays low.
+        let scores: Vec<f64> = quiet
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Record(r) => r.anomaly_score,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scores.len(), 900);
+        assert!(scores[300..].iter().all(|x| *x < 0.5), "{scores:?}");
+        // 90 s of denied requests in three batches: events for two minutes.
+        let mut burst = Vec::new();
+        for start in [900, 930, 960] {
+            let batch = (start..start + 30)
+                .map(|t| record(T0 + t, "a", "/admin/users", 403))
+                .collect();
+            burst.extend(s.score(batch).await.unwrap());
+        }
+        let events = anomalies(&burst);
+        assert_eq!(events.len(), 2, "{events:#?}");
+        let first = events[0];
+        assert_eq!(
+            (first.principal.as_str(), first.destination.as_str()),
+            ("a", "orders")
+        );
+        assert!(first.score >= ALERT);
+        assert!(!first.reasons.is_empty());
+        assert_eq!(first.correlation_ids.len(), EXAMPLE_IDS);
+        assert_eq!(rx.recv().await.unwrap(), *first);
+        let scored = burst.iter().find_map(|e| match e {
+            Entry::Record(r) if r.correlation_id == first.correlation_ids[0] => Some(r),
+            _ => None,
+        });
+        let scored = scored.unwrap();
+        assert!(scored.anomaly_score.unwrap() >= ALERT);
+        assert!(!scored.anomaly_reasons.is_empty());
+        assert_eq!(s.stats().anomaly_events.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_an_anomaly_during_warmup_and_unparsable_ts_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LiveScorer::open(&settings(dir.path()), dir.path());
+        let batch = (0..60)
+            .map(|t| record(T0 + t, "x", "/admin", 403))
+            .collect();
+        assert!(anomalies(&s.score(batch).await.unwrap()).is_empty());
+        let mut bad = record(T0 + 61, "x", "/", 200);
+        if let Entry::Record(r) = &mut bad {
+            r.ts = "yesterday".into();
+        }
+        let out = s.score(vec![bad]).await.unwrap();
+        assert!(matches!(&out[0], Entry::Record(r) if r.anomaly_score.is_none()));
+        assert_eq!(s.stats().records_unscored.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restart_continues_from_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LiveScorer::open(&settings(dir.path()), dir.path());
+        steady(&s, "a", 0, 600).await;
+        s.checkpoint().await.unwrap();
+        // Past warm-up already: a restarted scorer does not warm up again,
+        // so a burst right after the restart is an anomaly.
+        let restarted = LiveScorer::open(&settings(dir.path()), dir.path());
+        let burst = (600..660)
+            .map(|t| record(T0 + t, "a", "/admin", 403))
+            .collect();
+        assert_eq!(anomalies(&restarted.score(burst).await.unwrap()).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_checkpoint_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("state.json"), "not json").unwrap();
+        let s = LiveScorer::open(&settings(dir.path()), dir.path());
+        let out = s.score(vec![record(T0, "a", "/", 200)]).await.unwrap();
+        assert!(matches!(&out[0], Entry::Record(r) if r.anomaly_score.is_some()));
+        s.checkpoint().await.unwrap();
+        assert!(
+            checkpoint::load(&dir.path().join("state.json"), ScoreConfig::default())
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn threshold_outside_zero_one_is_refused() {
+        let ok: ScoreSettings = toml::from_str("threshold = 0.9").unwrap();
+        assert_eq!(ok.threshold, 0.9);
+        let err = toml::from_str::<ScoreSettings>("threshold = 1.5").unwrap_err();
+        assert!(err.to_string().contains("threshold"), "{err}");
+    }
+}
