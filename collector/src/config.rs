@@ -9,6 +9,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+use crate::alert::config::AlertConfig;
 use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
 
@@ -44,6 +45,8 @@ pub struct ServeConfig {
     pub redaction_config: Option<PathBuf>,
     /// Live anomaly scoring.
     pub score: ScoreSettings,
+    /// Webhooks notified of anomalies.
+    pub alert: AlertConfig,
 }
 
 impl Default for ServeConfig {
@@ -59,6 +62,7 @@ impl Default for ServeConfig {
             redact: true,
             redaction_config: None,
             score: ScoreSettings::default(),
+            alert: AlertConfig::default(),
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct Settings {
     /// The file's `[score]` table.
     #[arg(skip)]
     pub score: Option<ScoreSettings>,
+    /// The file's `[alert]` table (webhook URLs come from env vars or files).
+    #[arg(skip)]
+    pub alert: Option<AlertConfig>,
 }
 
 #[derive(Debug, Error)]
@@ -164,6 +171,7 @@ impl ServeConfig {
                 score.warmup_secs = settings.score_warmup_secs.unwrap_or(score.warmup_secs);
                 score
             },
+            alert: settings.alert.unwrap_or_default(),
         })
     }
 }
@@ -185,6 +193,7 @@ impl Settings {
             score_enabled: self.score_enabled.or(lower.score_enabled),
             score_warmup_secs: self.score_warmup_secs.or(lower.score_warmup_secs),
             score: self.score.or(lower.score),
+            alert: self.alert.or(lower.alert),
         }
     }
 

@@ -12,9 +12,11 @@
 //! happened, and [`telemetry`] serves it as `/metrics` with the health
 //! endpoints. [`score`] scores records for anomalies: live between
 //! re-redaction and the sinks ([`score::live`]), offline with
-//! `observatory-collector score`; [`redact`] also backs
+//! `observatory-collector score`; [`alert`] turns anomaly events into
+//! webhook notifications; [`redact`] also backs
 //! `observatory-collector redact`.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod dedupe;

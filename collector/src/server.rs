@@ -15,6 +15,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tracing::{info, warn};
 
+use crate::alert::{self, AlertError, AlertStats};
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 use crate::redact::{self, LoadError, RecordRedactor};
@@ -45,6 +46,8 @@ pub enum ServeError {
     Loki(LokiError),
     #[error(transparent)]
     Redaction(#[from] LoadError),
+    #[error("cannot set up alerting: {0}")]
+    Alert(AlertError),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
@@ -72,6 +75,7 @@ pub struct Collector {
     /// The stream tasks, which may outlive their connections.
     tasks: TaskTracker,
     scorer: Option<Arc<LiveScorer>>,
+    alerts: Option<Arc<AlertStats>>,
 }
 
 /// Creates the data directory, opens the sinks and binds `config.listen`
@@ -118,10 +122,7 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     let tasks = TaskTracker::new();
-    let scorer = config
-        .score
-        .enabled
-        .then(|| Arc::new(LiveScorer::open(&config.score, &config.data_dir)));
+    let (scorer, alerts) = scoring(config, &shutdown)?;
     let ingest = Ingest::new(
         config,
         sinks,
@@ -144,7 +145,27 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         shutdown,
         tasks,
         scorer,
+        alerts,
     })
+}
+
+/// The live scorer and the alerter's counters, each when configured.
+type Scoring = (Option<Arc<LiveScorer>>, Option<Arc<AlertStats>>);
+
+/// The live scorer, and the alerter it feeds when webhooks are configured.
+fn scoring(config: &ServeConfig, shutdown: &CancellationToken) -> Result<Scoring, ServeError> {
+    if !config.score.enabled {
+        if !config.alert.webhooks.is_empty() {
+            warn!("alert webhooks are configured but scoring is off: nothing will alert");
+        }
+        return Ok((None, None));
+    }
+    let scorer = LiveScorer::open(&config.score, &config.data_dir);
+    if config.alert.webhooks.is_empty() {
+        return Ok((Some(Arc::new(scorer)), None));
+    }
+    let (events, stats) = alert::start(&config.alert, shutdown).map_err(ServeError::Alert)?;
+    Ok((Some(Arc::new(scorer.with_alerts(events))), Some(stats)))
 }
 
 impl Collector {
@@ -203,6 +224,9 @@ impl Collector {
         drop(admin_stop);
         // The admin task only ends by the token; a panic in it is not ours to report.
         let _ = admin.await;
+        if let Some(alerts) = &self.alerts {
+            info!(?alerts, "alerting stopped");
+        }
         info!(stats = ?self.stats.snapshot(), "collector stopped");
         Ok(())
     }

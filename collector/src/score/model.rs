@@ -171,7 +171,7 @@ impl Method {
 }
 
 /// Families of features that move together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
     ClientErrors,
     ServerErrors,
@@ -186,6 +186,21 @@ pub enum Group {
 
 impl Group {
     const COUNT: usize = 9;
+
+    /// Name in alerts (`reason` label).
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::ClientErrors => "client_errors",
+            Group::ServerErrors => "server_errors",
+            Group::Volume => "volume",
+            Group::Novelty => "novelty",
+            Group::Data => "data_volume",
+            Group::Pii => "pii",
+            Group::Transport => "plaintext",
+            Group::Latency => "latency",
+            Group::Time => "time_of_day",
+        }
+    }
 
     pub fn of(f: Feature) -> Group {
         use Feature as F;
