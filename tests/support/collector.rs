@@ -1,5 +1,6 @@
-//! The collector process: `<collector> serve --listen 127.0.0.1:PORT --data-dir DIR`,
-//! and readers for the JSON lines it appends to `DIR/audit.jsonl`.
+//! The collector process: `<collector> serve --listen 127.0.0.1:PORT --data-dir DIR`
+//! (optionally `--config FILE` and extra env vars), and readers for the JSON lines it
+//! appends to `DIR/audit.jsonl`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,11 +18,19 @@ pub struct Collector {
     dir: TempDir,
     child: Option<Child>,
     starts: usize,
+    /// `--config` file, if any, and env vars set for the process.
+    config: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Collector {
     /// Start on a free port with a fresh data dir; waits until it listens.
     pub async fn start() -> Collector {
+        Collector::start_with(None, &[]).await
+    }
+
+    /// Like [`Collector::start`], with `config_toml` as its `--config` file and `env` set.
+    pub async fn start_with(config_toml: Option<&str>, env: &[(&str, &str)]) -> Collector {
         // Fail early, with the `make test` hint, when the binary is missing.
         collector_bin();
         let dir = tempfile::Builder::new()
@@ -29,11 +38,21 @@ impl Collector {
             .tempdir()
             .expect("collector tempdir");
         std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let config = config_toml.map(|toml| {
+            let path = dir.path().join("collector.toml");
+            std::fs::write(&path, toml).expect("collector config");
+            path
+        });
         let mut c = Collector {
             port: crate::free_port(),
             dir,
             child: None,
             starts: 0,
+            config,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         c.spawn_and_wait().await;
         c
@@ -74,14 +93,19 @@ impl Collector {
             let log_path = self.log_path(self.starts);
             let log = File::create(&log_path).expect("collector log");
             let log2 = log.try_clone().expect("clone log");
-            let child = Command::new(collector_bin())
-                .arg("serve")
+            let mut command = Command::new(collector_bin());
+            command.arg("serve");
+            if let Some(config) = &self.config {
+                command.arg("--config").arg(config);
+            }
+            let child = command
                 .arg("--listen")
                 .arg(self.addr())
                 .arg("--data-dir")
                 .arg(self.data_dir())
                 // Tests run side by side: no fixed telemetry port.
                 .args(["--admin-listen", "127.0.0.1:0"])
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .env(
                     "RUST_LOG",
                     std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -170,6 +194,14 @@ impl Collector {
         self.lines()
             .into_iter()
             .filter(|v| v.get("audit_gap").is_none() && v.get("anomaly").is_none())
+            .collect()
+    }
+
+    /// Anomaly events (`{"ts":..,"anomaly":{..}}`).
+    pub fn anomalies(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|v| v.get("anomaly").is_some())
             .collect()
     }
 

@@ -126,9 +126,13 @@ impl Stack {
     /// Start collector + upstream + Envoy with the filter configured with `plugin_config`.
     /// Needs the built filter and collector (see [`artifacts`]).
     pub async fn start(plugin_config: &Value) -> Stack {
+        Stack::start_with(plugin_config, Collector::start().await).await
+    }
+
+    /// Like [`Stack::start`], with a collector the test started its own way.
+    pub async fn start_with(plugin_config: &Value, collector: Collector) -> Stack {
         let pki = Pki::new();
         let upstream = Upstream::start();
-        let collector = Collector::start().await;
         let envoy = Envoy::start(EnvoySetup::new(
             &pki,
             upstream.port,

@@ -1,5 +1,5 @@
 //! The upstream service behind Envoy: an HTTP/1.1 server on 127.0.0.1 that answers
-//! `200 upstream ok\n` and records every request it receives.
+//! `200 upstream ok\n` and records every request it receives (also a webhook receiver).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ pub struct RecordedRequest {
     /// Header names are lowercase.
     pub headers: Vec<(String, String)>,
     pub body_len: usize,
+    pub body: Vec<u8>,
 }
 
 impl RecordedRequest {
@@ -166,16 +167,17 @@ async fn handle(
             )
         })
         .collect();
-    let body_len = match req.into_body().collect().await {
-        Ok(b) => b.to_bytes().len(),
-        Err(_) => 0,
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(_) => Vec::new(),
     };
     if let Ok(mut r) = requests.lock() {
         r.push(RecordedRequest {
             method,
             path,
             headers,
-            body_len,
+            body_len: body.len(),
+            body,
         });
     }
     let mut resp = Response::new(Full::new(Bytes::from_static(UPSTREAM_BODY.as_bytes())));
