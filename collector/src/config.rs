@@ -2,8 +2,9 @@
 //! (`--config`, snake_case keys) > default.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -12,6 +13,7 @@ use url::Url;
 use crate::alert::config::AlertConfig;
 use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
+use crate::wal::WalConfig;
 
 /// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
 /// the Istio manifests use (they pass `--listen 0.0.0.0:4317`).
@@ -26,6 +28,8 @@ pub const DEFAULT_DATA_DIR: &str = "./observatory-data";
 pub const DEFAULT_MAX_BATCH_BYTES: NonZeroUsize = nonzero(4 * 1024 * 1024);
 pub const DEFAULT_MAX_RECORDS_PER_BATCH: NonZeroUsize = nonzero(10_000);
 pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
+/// Time the sinks get at shutdown to catch up with the WAL.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
 /// The resolved configuration of `serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,8 @@ pub struct ServeConfig {
     pub max_batch_bytes: NonZeroUsize,
     pub max_records_per_batch: NonZeroUsize,
     pub max_senders: NonZeroUsize,
+    pub wal: WalConfig,
+    pub drain_timeout: Duration,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
     /// Re-redact every incoming record before it is stored.
@@ -58,6 +64,8 @@ impl Default for ServeConfig {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_records_per_batch: DEFAULT_MAX_RECORDS_PER_BATCH,
             max_senders: DEFAULT_MAX_SENDERS,
+            wal: WalConfig::default(),
+            drain_timeout: Duration::from_millis(DEFAULT_DRAIN_TIMEOUT_MS),
             loki: None,
             redact: true,
             redaction_config: None,
@@ -90,6 +98,18 @@ pub struct Settings {
     /// Sender instances whose sequence numbers are remembered for dedupe; the least recently seen is forgotten first [default: 100000]
     #[arg(long, env = "OBSERVATORY_MAX_SENDERS", value_name = "N")]
     pub max_senders: Option<NonZeroUsize>,
+    /// Disk the WAL may use; when full, batches are not acked (senders keep and resend them) [default: 1073741824]
+    #[arg(long, env = "OBSERVATORY_WAL_MAX_BYTES", value_name = "BYTES")]
+    pub wal_max_bytes: Option<NonZeroU64>,
+    /// Size at which a WAL segment is closed and a new one started [default: 67108864]
+    #[arg(long, env = "OBSERVATORY_WAL_SEGMENT_BYTES", value_name = "BYTES")]
+    pub wal_segment_bytes: Option<NonZeroU64>,
+    /// fsync the WAL before acking; `false` only for benchmarks (an OS crash then loses acked batches) [default: true]
+    #[arg(long, env = "OBSERVATORY_WAL_FSYNC", value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub wal_fsync: Option<bool>,
+    /// At shutdown, how long the sinks may take to catch up with the WAL; the rest stays in the WAL [default: 10000]
+    #[arg(long, env = "OBSERVATORY_DRAIN_TIMEOUT_MS", value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
     /// Also push every entry to this Grafana Loki (base URL); overrides `url` of the file's [loki] table
     #[arg(long, env = "OBSERVATORY_LOKI_URL", value_name = "URL")]
     #[serde(skip)]
@@ -154,6 +174,18 @@ impl ServeConfig {
                 .max_records_per_batch
                 .unwrap_or(default.max_records_per_batch),
             max_senders: settings.max_senders.unwrap_or(default.max_senders),
+            wal: WalConfig {
+                max_bytes: settings
+                    .wal_max_bytes
+                    .map_or(default.wal.max_bytes, NonZeroU64::get),
+                segment_bytes: settings
+                    .wal_segment_bytes
+                    .map_or(default.wal.segment_bytes, NonZeroU64::get),
+                fsync: settings.wal_fsync.unwrap_or(default.wal.fsync),
+            },
+            drain_timeout: settings
+                .drain_timeout_ms
+                .map_or(default.drain_timeout, Duration::from_millis),
             // A URL flag alone enables Loki with the defaults.
             loki: match (settings.loki, settings.loki_url) {
                 (None, None) => None,
@@ -186,6 +218,10 @@ impl Settings {
             max_batch_bytes: self.max_batch_bytes.or(lower.max_batch_bytes),
             max_records_per_batch: self.max_records_per_batch.or(lower.max_records_per_batch),
             max_senders: self.max_senders.or(lower.max_senders),
+            wal_max_bytes: self.wal_max_bytes.or(lower.wal_max_bytes),
+            wal_segment_bytes: self.wal_segment_bytes.or(lower.wal_segment_bytes),
+            wal_fsync: self.wal_fsync.or(lower.wal_fsync),
+            drain_timeout_ms: self.drain_timeout_ms.or(lower.drain_timeout_ms),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
             redact: self.redact.or(lower.redact),

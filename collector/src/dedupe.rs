@@ -5,7 +5,8 @@
 //! collector remembers the highest stored `seq` of each (proxy_id,
 //! instance_id). The table is bounded: past `capacity` the least recently
 //! seen sender is forgotten (its next batch is taken as new, its next
-//! heartbeat is answered with 0). The state lives in memory only.
+//! heartbeat is answered with 0). The state lives in memory; at start it is
+//! seeded from the batches still in the WAL ([`SenderTable::seed`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
@@ -100,6 +101,19 @@ impl SenderTable {
         );
         lru.by_last_use.insert(last_use, key.clone());
         (seq, evicted)
+    }
+
+    /// Remembers stored seqs of an earlier run (as far as the capacity
+    /// allows), so that resends of batches stored before a restart are
+    /// recognised as duplicates.
+    pub fn seed(&self, stored: &HashMap<SenderKey, u64>) {
+        for (key, seq) in stored.iter().take(self.capacity.get()) {
+            let (slot, _) = self.slot(key);
+            // Nobody else holds a slot before the server starts.
+            if let Ok(mut stored) = slot.try_lock() {
+                *stored = (*stored).max(*seq);
+            };
+        }
     }
 
     /// The sender's slot if it is known; heartbeats use this so that they

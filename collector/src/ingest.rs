@@ -1,7 +1,7 @@
 //! The gRPC `AuditService`. Each stream runs in its own task; per batch:
-//! validate → dedupe → re-redact → score ([`crate::score::live`]) → write to
-//! every sink → ack. A bad batch ends only its own stream, with a status that
-//! says what was wrong.
+//! validate → dedupe → re-redact → score ([`crate::score::live`]) → append
+//! to the WAL (fsynced) → ack; the sinks read from the WAL. A bad batch ends
+//! only its own stream, with a status that says what was wrong.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -21,9 +21,10 @@ use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
 use crate::score::live::LiveScorer;
-use crate::sink::{Entry, GapDetail, GapNotice, Sink};
+use crate::sink::{Entry, GapDetail, GapNotice};
 use crate::stats::Stats;
 use crate::validate::validate;
+use crate::wal::{Wal, WalError};
 
 /// Acks a stream may have in flight towards a slow reader.
 const ACK_QUEUE: usize = 16;
@@ -38,7 +39,7 @@ pub struct Ingest {
 struct Pipeline {
     max_records: usize,
     senders: SenderTable,
-    sinks: Vec<Arc<dyn Sink>>,
+    wal: Arc<Wal>,
     /// `None` when re-redaction is turned off.
     redactor: Option<RecordRedactor>,
     stats: Arc<Stats>,
@@ -51,18 +52,20 @@ impl Ingest {
     /// tasks run on `tasks`, which the server waits for before exiting.
     pub fn new(
         config: &ServeConfig,
-        sinks: Vec<Arc<dyn Sink>>,
+        wal: Arc<Wal>,
         redactor: Option<RecordRedactor>,
         stats: Arc<Stats>,
         scorer: Option<Arc<LiveScorer>>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
+        let senders = SenderTable::new(config.max_senders);
+        senders.seed(wal.recovered_senders());
         Ingest {
             pipeline: Arc::new(Pipeline {
                 max_records: config.max_records_per_batch.get(),
-                senders: SenderTable::new(config.max_senders),
-                sinks,
+                senders,
+                wal,
                 redactor,
                 stats,
                 scorer,
@@ -203,14 +206,8 @@ impl Pipeline {
                 Status::unavailable(format!("batch seq {}: {e}; send it again", batch.seq))
             })?;
         }
-        for sink in &self.sinks {
-            if let Err(e) = sink.write(&entries).await {
-                error!(seq = batch.seq, "storing batch failed: {e}");
-                return Err(Status::unavailable(format!(
-                    "batch seq {} could not be stored; send it again later",
-                    batch.seq
-                )));
-            }
+        if let Err(e) = self.wal.append(&key, batch.seq, &entries).await {
+            return Err(not_stored(batch.seq, &e));
         }
         *stored = batch.seq;
         self.stats.batches_written.add(1);
@@ -246,6 +243,18 @@ impl Pipeline {
     }
 }
 
+/// UNAVAILABLE, so that the sender keeps the batch and sends it again later
+/// (a full WAL is backpressure, not a reason to drop it).
+fn not_stored(seq: u64, e: &WalError) -> Status {
+    match e {
+        WalError::Full { .. } => warn!(seq, "not acked: {e}"),
+        _ => error!(seq, "storing batch failed: {e}"),
+    }
+    Status::unavailable(format!(
+        "batch seq {seq} could not be stored ({e}); send it again later"
+    ))
+}
+
 /// The entries of a new batch: a gap notice first if the sender reported
 /// lost records or the seq jumped, then its records in order.
 fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<Entry> {
@@ -278,33 +287,23 @@ fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<E
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sink::SinkError;
+    use crate::telemetry::Telemetry;
+    use crate::wal::WalConfig;
     use observatory_proto::audit::{AuditGap, AuditRecord};
-    use std::sync::Mutex;
+    use std::path::Path;
 
-    /// Keeps entries in memory; fails the next write when told to.
-    #[derive(Default)]
-    struct MemorySink {
-        entries: Mutex<Vec<Entry>>,
-        fail_next: Mutex<bool>,
-    }
-
-    #[async_trait::async_trait]
-    impl Sink for MemorySink {
-        async fn write(&self, entries: &[Entry]) -> Result<(), SinkError> {
-            if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
-                return Err(SinkError::Stopped("memory".into()));
-            }
-            self.entries.lock().unwrap().extend_from_slice(entries);
-            Ok(())
-        }
-    }
-
-    fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
+    fn pipeline_at(dir: &Path, max_bytes: u64) -> Pipeline {
+        let config = WalConfig {
+            max_bytes,
+            ..WalConfig::default()
+        };
+        let wal = Wal::open(dir, config, &Telemetry::new()).unwrap();
+        let senders = SenderTable::new(std::num::NonZeroUsize::MIN);
+        senders.seed(wal.recovered_senders());
         Pipeline {
             max_records: 10,
-            senders: SenderTable::new(std::num::NonZeroUsize::MIN),
-            sinks: vec![sink],
+            senders,
+            wal: Arc::new(wal),
             redactor: None,
             stats: Arc::default(),
             scorer: None,
@@ -312,17 +311,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_write_is_not_recorded_as_stored() {
-        let sink = Arc::new(MemorySink::default());
-        let pipeline = pipeline(sink.clone());
-        *sink.fail_next.lock().unwrap() = true;
-        let status = pipeline.handle(batch(1, None)).await.unwrap_err();
+    async fn full_wal_is_not_acked_and_restart_keeps_dedupe() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline_at(dir.path(), 1);
+        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
+        // The first append filled the one-byte WAL.
+        let status = pipeline.handle(batch(2, None)).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 0);
-        // The resend is stored, once.
+        assert!(status.message().contains("WAL full"), "{status:?}");
+        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 1);
+        drop(pipeline);
+
+        // After a restart, the resend of batch 1 is known from the WAL.
+        let pipeline = pipeline_at(dir.path(), 1 << 20);
+        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 1);
         assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
-        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
-        assert_eq!(sink.entries.lock().unwrap().len(), 1);
+        assert_eq!(pipeline.stats.snapshot().batches_duplicate, 1);
+        assert_eq!(pipeline.handle(batch(2, None)).await.unwrap().seq, 2);
     }
 
     fn batch(seq: u64, gap: Option<AuditGap>) -> AuditBatch {
@@ -383,9 +388,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn oversized_batch_becomes_resource_exhausted() {
-        let pipeline = pipeline(Arc::default());
+    #[tokio::test]
+    async fn oversized_batch_becomes_resource_exhausted() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline_at(dir.path(), 1 << 20);
         let status = pipeline.receive_error(Status::out_of_range("too large"));
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert!(status.message().contains("max_batch_bytes"));

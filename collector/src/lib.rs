@@ -4,8 +4,9 @@
 //! Data flow of one batch, module by module:
 //! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
 //! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
-//! [`redact`] (re-redaction, on by default) → [`sink`] (durable write:
-//! [`sink::jsonl`], and [`sink::loki`] when configured) → ack.
+//! [`redact`] (re-redaction, on by default) → [`wal`] (append, fsync) →
+//! ack; the [`sink`]s ([`sink::jsonl`], and [`sink::loki`] when
+//! configured) drain the WAL on their own.
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
@@ -28,3 +29,4 @@ pub mod sink;
 pub mod stats;
 pub mod telemetry;
 pub mod validate;
+pub mod wal;

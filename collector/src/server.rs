@@ -21,12 +21,13 @@ use crate::ingest::Ingest;
 use crate::redact::{self, LoadError, RecordRedactor};
 use crate::score::live::LiveScorer;
 use crate::sink::jsonl::{self, JsonlSink};
-use crate::sink::loki::{LokiError, LokiSink};
+use crate::sink::loki::{self, LokiError, LokiSink};
 use crate::sink::{Sink, SinkError};
-use crate::stats::Stats;
+use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::admin::Admin;
 use crate::telemetry::health::{DirWritable, ReadyCheck};
 use crate::telemetry::Telemetry;
+use crate::wal::{self, Consumers, Wal, WalError};
 
 /// Finds connections to vanished senders (streams live for hours).
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -42,6 +43,8 @@ pub enum ServeError {
     },
     #[error("cannot open the audit store: {0}")]
     Sink(SinkError),
+    #[error("{0}")]
+    Wal(WalError),
     #[error("cannot set up the Loki sink: {0}")]
     Loki(LokiError),
     #[error(transparent)]
@@ -76,6 +79,12 @@ pub struct Collector {
     tasks: TaskTracker,
     scorer: Option<Arc<LiveScorer>>,
     alerts: Option<Arc<AlertStats>>,
+    wal: Arc<Wal>,
+    /// The sinks reading from the WAL.
+    consumers: Consumers,
+    /// Ends the sinks' own retries once the drain deadline has passed.
+    sinks_stop: CancellationToken,
+    drain_timeout: Duration,
 }
 
 /// Creates the data directory, opens the sinks and binds `config.listen`
@@ -95,19 +104,26 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     let stats = Arc::new(Stats::default());
     stats.register(&telemetry);
     let shutdown = CancellationToken::new();
-    let mut checks: Vec<Arc<dyn ReadyCheck>> = vec![Arc::new(DirWritable {
-        dir: config.data_dir.clone(),
-    })];
-    // The local file first: it is written even while Loki is unreachable.
-    let mut sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(
-        JsonlSink::open(&config.data_dir, stats.sinks.sink(jsonl::SINK_NAME))
-            .map_err(ServeError::Sink)?,
-    )];
+    let sinks_stop = CancellationToken::new();
+    let wal =
+        Arc::new(Wal::open(&config.data_dir, config.wal, &telemetry).map_err(ServeError::Wal)?);
+    let mut checks: Vec<Arc<dyn ReadyCheck>> = vec![
+        Arc::new(DirWritable {
+            dir: config.data_dir.join(wal::DIR_NAME),
+        }),
+        wal.ready_check(),
+    ];
+    let jsonl_metrics = stats.sinks.sink(jsonl::SINK_NAME);
+    let jsonl =
+        JsonlSink::open(&config.data_dir, jsonl_metrics.clone()).map_err(ServeError::Sink)?;
+    let mut sinks: Vec<(String, Arc<dyn Sink>, SinkMetrics)> =
+        vec![(jsonl::SINK_NAME.to_owned(), Arc::new(jsonl), jsonl_metrics)];
     if let Some(loki) = &config.loki {
-        let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), shutdown.clone())
+        let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), sinks_stop.clone())
             .map_err(ServeError::Loki)?;
         checks.push(loki.ready_check());
-        sinks.push(Arc::new(loki));
+        let metrics = stats.sinks.sink(loki::SINK_NAME);
+        sinks.push((loki::SINK_NAME.to_owned(), Arc::new(loki), metrics));
     }
     let admin = Admin::bind(config.admin_listen, telemetry.clone(), checks)
         .await
@@ -121,11 +137,12 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     };
     let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
+    let consumers = wal.start(sinks).map_err(ServeError::Wal)?;
     let tasks = TaskTracker::new();
     let (scorer, alerts) = scoring(config, &shutdown)?;
     let ingest = Ingest::new(
         config,
-        sinks,
+        wal.clone(),
         redactor,
         stats.clone(),
         scorer.clone(),
@@ -146,6 +163,10 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
         tasks,
         scorer,
         alerts,
+        wal,
+        consumers,
+        sinks_stop,
+        drain_timeout: config.drain_timeout,
     })
 }
 
@@ -182,6 +203,10 @@ impl Collector {
         self.stats.clone()
     }
 
+    pub fn wal(&self) -> Arc<Wal> {
+        self.wal.clone()
+    }
+
     /// The registry behind `/metrics`, for metrics added after binding.
     pub fn telemetry(&self) -> Arc<Telemetry> {
         self.telemetry.clone()
@@ -189,8 +214,8 @@ impl Collector {
 
     /// Serves until `signal` resolves; then stops accepting, ends every
     /// stream after its current batch (UNAVAILABLE, so senders reconnect
-    /// elsewhere or later) and returns once all connections are closed and
-    /// every started write has finished.
+    /// elsewhere or later), waits for every started append, and lets the
+    /// sinks drain the WAL for at most `drain_timeout`.
     pub async fn serve(self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
         let incoming = TcpIncoming::from(self.listener)
             .with_nodelay(Some(true))
@@ -221,6 +246,11 @@ impl Collector {
                 Err(e) => warn!("scorer checkpoint at shutdown failed: {e}"),
             }
         }
+        // Nothing is appended any more: the sinks get until the deadline to
+        // catch up; the rest stays in the WAL for the next start.
+        self.consumers
+            .drain(self.drain_timeout, &self.sinks_stop)
+            .await;
         drop(admin_stop);
         // The admin task only ends by the token; a panic in it is not ours to report.
         let _ = admin.await;

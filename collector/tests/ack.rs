@@ -14,7 +14,7 @@ async fn heartbeat_of_unknown_sender_acks_zero() {
     let mut stream = collector.open().await;
     assert_eq!(stream.heartbeat().await.unwrap(), 0);
     // A heartbeat writes nothing.
-    assert!(collector.lines().is_empty());
+    assert!(collector.lines().await.is_empty());
 }
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn batches_are_acked_and_written_once_as_canonical_json() {
         assert_eq!(stream.send(batch(seq, records.clone())).await.unwrap(), seq);
     }
 
-    let lines = collector.lines();
+    let lines = collector.lines().await;
     let expected: Vec<String> = sent
         .iter()
         .flatten()
@@ -94,6 +94,7 @@ async fn resent_batches_are_acked_but_not_written_again() {
 
     let ids: Vec<String> = collector
         .json_lines()
+        .await
         .iter()
         .map(|l| l["correlation_id"].as_str().unwrap().to_owned())
         .collect();
@@ -112,7 +113,7 @@ async fn instances_of_one_proxy_count_separately() {
     let mut other = batch(1, vec![record(2)]);
     other.instance_id = "vm-other".into();
     assert_eq!(b.send(other).await.unwrap(), 1);
-    assert_eq!(collector.lines().len(), 2);
+    assert_eq!(collector.lines().await.len(), 2);
 }
 
 #[tokio::test]
@@ -127,7 +128,7 @@ async fn reported_gap_is_written_before_the_records() {
     });
     assert_eq!(stream.send(lossy).await.unwrap(), 2);
 
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     assert_eq!(lines.len(), 3);
     let gap = &lines[1];
     assert_eq!(
@@ -164,7 +165,7 @@ async fn seq_jump_is_noted_in_a_gap_line() {
     // A jump without a reported gap is still noted.
     assert_eq!(stream.send(batch(9, vec![])).await.unwrap(), 9);
 
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     let gaps: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("audit_gap")).collect();
     assert_eq!(
         gaps,
@@ -228,21 +229,20 @@ fn assert_rfc3339_nanos(ts: &str) {
 }
 
 #[tokio::test]
-async fn failed_write_is_unavailable_and_not_acked() {
-    let collector = common::start_with(|c| {
-        std::fs::create_dir_all(&c.data_dir).unwrap();
-        // Every write to /dev/full fails with ENOSPC.
-        std::os::unix::fs::symlink("/dev/full", c.data_dir.join("audit.jsonl")).unwrap();
-    })
-    .await;
+async fn full_wal_is_unavailable_and_not_acked() {
+    let collector = common::start_with(|c| c.wal.max_bytes = 1).await;
     let mut stream = collector.open().await;
-    let status = stream.send(batch(1, vec![record(1)])).await.unwrap_err();
+    // The first batch fits (the WAL was empty) and fills it.
+    assert_eq!(stream.send(batch(1, vec![record(1)])).await.unwrap(), 1);
+    let status = stream.send(batch(2, vec![record(2)])).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert_eq!(
-        status.message(),
-        "batch seq 1 could not be stored; send it again later"
+    assert!(
+        status
+            .message()
+            .starts_with("batch seq 2 could not be stored (WAL full ("),
+        "{status:?}"
     );
-    // Nothing counts as stored.
-    assert_eq!(collector.open().await.heartbeat().await.unwrap(), 0);
-    assert_eq!(collector.stats.snapshot().batches_written, 0);
+    // Only batch 1 counts as stored.
+    assert_eq!(collector.open().await.heartbeat().await.unwrap(), 1);
+    assert_eq!(collector.stats.snapshot().batches_written, 1);
 }

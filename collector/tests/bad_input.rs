@@ -34,6 +34,7 @@ async fn invalid_batch_ends_its_stream_while_others_go_on() {
     // Nothing of the rejected batch was stored.
     let ids: Vec<String> = collector
         .json_lines()
+        .await
         .iter()
         .map(|l| l["correlation_id"].as_str().unwrap().to_owned())
         .collect();
@@ -81,7 +82,7 @@ async fn oversized_batch_is_resource_exhausted() {
     let status = stream.send(batch(2, vec![huge])).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("max_batch_bytes"), "{status:?}");
-    assert_eq!(collector.lines().len(), 1);
+    assert_eq!(collector.lines().await.len(), 1);
     assert_eq!(collector.stats.snapshot().batches_rejected, 1);
     // The collector still serves.
     assert_eq!(collector.open().await.heartbeat().await.unwrap(), 1);
@@ -114,7 +115,7 @@ async fn undecodable_bytes_get_a_status_not_a_crash() {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     // Other streams were never affected.
     assert_eq!(collector.open().await.heartbeat().await.unwrap(), 0);
-    assert!(collector.lines().is_empty());
+    assert!(collector.lines().await.is_empty());
 }
 
 /// Sends `bytes` as the one message of an `AuditService/Stream` call and

@@ -58,7 +58,7 @@ async fn records_are_scored_and_bursts_become_anomaly_lines() {
             .await
             .unwrap();
     }
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     assert_eq!(lines.len(), 300);
     assert!(anomalies(&lines).is_empty(), "{lines:?}");
     assert!(lines.iter().all(|l| l["anomaly_score"].is_number()));
@@ -67,7 +67,7 @@ async fn records_are_scored_and_bursts_become_anomaly_lines() {
         .map(|i| at(1000 + i, 600 + i64::from(i), true))
         .collect();
     stream.send(batch(11, burst)).await.unwrap();
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     let events = anomalies(&lines);
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0]["anomaly"];
@@ -99,5 +99,7 @@ async fn records_are_scored_and_bursts_become_anomaly_lines() {
         .collect();
     let mut stream = restarted.open().await;
     stream.send(batch(12, burst)).await.unwrap();
-    assert_eq!(anomalies(&collector.json_lines()).len(), 2);
+    // Acked means in the WAL: wait for the restarted collector's sinks.
+    restarted.settled().await;
+    assert_eq!(anomalies(&collector.json_lines().await).len(), 2);
 }

@@ -38,6 +38,7 @@ async fn configured_fields_and_cluster_become_labels() {
     let mut r = record(1);
     r.audit_policy.clear();
     collector.deliver(vec![r]).await;
+    collector.settled().await;
 
     let labels: Vec<_> = loki.stored().into_keys().collect();
     assert_eq!(
@@ -70,6 +71,7 @@ async fn label_sets_beyond_the_limit_collapse_to_overflow() {
         })
         .collect();
     collector.deliver(records).await;
+    collector.settled().await;
 
     let stored = loki.stored();
     let per_namespace: BTreeMap<&str, usize> = stored

@@ -76,7 +76,8 @@ async fn deliver_and_check(loki: &FakeLoki, config: LokiConfig) {
         assert_eq!(stream.send(batch(seq, records)).await.unwrap(), seq);
     }
 
-    // Acked means confirmed by Loki: everything is there already.
+    // Acked means in the WAL; the Loki sink follows.
+    collector.settled().await;
     assert_eq!(loki.stored(), expected(&sent, "prod-eu1"));
     for request in loki.requests() {
         for s in &request.streams {
@@ -90,7 +91,7 @@ async fn deliver_and_check(loki: &FakeLoki, config: LokiConfig) {
     assert_eq!(stats.loki_entries_confirmed, 20);
     assert_eq!(stats.loki_push_retries, 0);
     // The local file has everything as well.
-    assert_eq!(collector.lines().len(), 20);
+    assert_eq!(collector.lines().await.len(), 20);
 }
 
 #[tokio::test]
@@ -157,6 +158,7 @@ async fn tenant_and_credentials_are_sent() {
     for config in [bearer, basic] {
         let collector = common::start_with(|c| c.loki = Some(config)).await;
         collector.deliver(vec![record(1)]).await;
+        collector.settled().await;
     }
     let requests = loki.requests();
     assert_eq!(requests[0].tenant, "mesh");
@@ -175,8 +177,9 @@ async fn gap_lines_go_to_loki_as_written_locally() {
         dropped_batches: 1,
     });
     collector.open().await.send(lossy).await.unwrap();
+    collector.settled().await;
 
-    let local = collector.lines();
+    let local = collector.lines().await;
     let gap: serde_json::Value = serde_json::from_str(&local[0]).unwrap();
     let stored = loki.stored();
     let gaps = &stored[&map(&[("job", "observatory")])];
@@ -202,6 +205,7 @@ async fn line_over_256_kib_is_split_into_chunks() {
     let mut big = record(1);
     big.path = format!("/{}", "a".repeat(300 * 1024));
     collector.deliver(vec![big.clone()]).await;
+    collector.settled().await;
 
     let stored = loki.stored();
     let chunks = stored.values().next().unwrap();
@@ -210,7 +214,7 @@ async fn line_over_256_kib_is_split_into_chunks() {
     ordered.sort_by_key(|c| c.metadata["chunk"].parse::<u32>().unwrap());
     let joined: String = ordered.iter().map(|c| c.line.as_str()).collect();
     assert_eq!(joined, line(&big));
-    assert_eq!(joined, collector.lines()[0]);
+    assert_eq!(joined, collector.lines().await[0]);
     for (i, c) in ordered.iter().enumerate() {
         assert_eq!(c.metadata["chunk"], (i + 1).to_string());
         assert_eq!(c.metadata["chunks"], "2");
@@ -230,6 +234,7 @@ async fn batch_max_bytes_splits_a_large_batch_into_several_requests() {
     let collector = common::start_with(|c| c.loki = Some(config)).await;
     let records: Vec<AuditRecord> = (1..=10).map(record).collect();
     collector.deliver(records.clone()).await;
+    collector.settled().await;
 
     // A record is about 700 bytes: two per request.
     let requests = loki.requests();

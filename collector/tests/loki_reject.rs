@@ -46,6 +46,7 @@ async fn partial_400_dead_letters_exactly_the_named_entries() {
     records[3].destination_namespace = "web".into();
     let acked = collector.deliver(records.clone()).await;
     assert_eq!(acked, 1);
+    collector.settled().await;
 
     let mut good: Vec<String> = [2, 4, 5].iter().map(|&i| line(&records[i])).collect();
     good.sort();
@@ -86,6 +87,7 @@ async fn unmappable_400_dead_letters_the_whole_request() {
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let records = vec![record(1), record(2)];
     collector.deliver(records.clone()).await;
+    collector.settled().await;
 
     let dead = dead_letters(&collector);
     assert_eq!(dead.len(), 2);
@@ -111,8 +113,11 @@ async fn too_large_and_unprocessable_are_dead_lettered_not_retried() {
     ]);
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let mut stream = collector.open().await;
+    // One request each: the second is sent once the first is answered.
     assert_eq!(stream.send(batch(1, vec![record(1)])).await.unwrap(), 1);
+    collector.settled().await;
     assert_eq!(stream.send(batch(2, vec![record(2)])).await.unwrap(), 2);
+    collector.settled().await;
 
     let dead = dead_letters(&collector);
     let statuses: Vec<&Value> = dead.iter().map(|d| &d["status"]).collect();

@@ -1,5 +1,5 @@
 //! Loki answers that mean "later" (429, 5xx, no answer) are retried until
-//! Loki takes the entries; the batch is acked only then. After Loki's own
+//! Loki takes the entries, while the batches are acked from the WAL. After Loki's own
 //! dedupe nothing is missing and nothing is doubled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,6 +34,7 @@ async fn rate_limits_and_server_errors_are_retried_until_stored() {
     let sent = [vec![record(1), record(2)], vec![record(3)]];
     for (seq, records) in (1..).zip(&sent) {
         assert_eq!(stream.send(batch(seq, records.clone())).await.unwrap(), seq);
+        collector.settled().await;
     }
 
     assert_eq!(loki.stored_lines(), lines(&sent.concat()));
@@ -52,6 +53,7 @@ async fn retry_after_is_honoured() {
     let collector = common::start_with(|c| c.loki = Some(loki.config())).await;
     let started = Instant::now();
     collector.deliver(vec![record(1)]).await;
+    collector.settled().await;
     let waited = started.elapsed();
     // The configured backoff alone would retry within 10 ms.
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
@@ -70,6 +72,7 @@ async fn unanswered_push_is_timed_out_and_sent_again() {
     let collector = common::start_with(|c| c.loki = Some(config)).await;
     let sent = vec![record(1), record(2), record(3)];
     collector.deliver(sent.clone()).await;
+    collector.settled().await;
 
     // Three identical requests; Loki keeps one copy of each line.
     let requests = loki.requests();
@@ -80,22 +83,34 @@ async fn unanswered_push_is_timed_out_and_sent_again() {
 }
 
 #[tokio::test]
-async fn outage_does_not_block_shutdown_and_leaves_the_batch_unacked() {
-    let loki = FakeLoki::start().await;
-    loki.script(std::iter::repeat_n(Reply::ServerError, 10_000));
-    let mut collector = common::start_with(|c| c.loki = Some(loki.config())).await;
-    let mut stream = collector.open().await;
-    let sending = tokio::spawn(async move { stream.send(batch(1, vec![record(1)])).await });
-    eventually("a few retries", || loki.requests().len() >= 3).await;
+async fn outage_holds_up_neither_acks_nor_shutdown_and_the_wal_keeps_the_rest() {
+    let failing = FakeLoki::start().await;
+    failing.script(std::iter::repeat_n(Reply::ServerError, 10_000));
+    let config = failing.config();
+    let collector = common::start_with(|c| {
+        c.loki = Some(config);
+        c.drain_timeout = Duration::from_millis(200);
+    })
+    .await;
+    // Acked once in the WAL, while Loki refuses.
+    assert_eq!(collector.deliver(vec![record(1)]).await, 1);
+    eventually("a few retries", || failing.requests().len() >= 3).await;
 
-    tokio::time::timeout(Duration::from_secs(10), collector.stop())
-        .await
-        .expect("stop is not held up by Loki")
-        .unwrap();
-    let status = sending.await.unwrap().unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(loki.stored_lines().is_empty());
-    // The local copy was written; the sender will resend the batch.
-    assert_eq!(collector.lines().len(), 1);
-    assert_eq!(collector.stats.snapshot().batches_written, 0);
+    // A Loki that answers, after a restart: the record waited in the WAL.
+    let healthy = FakeLoki::start().await;
+    let config = healthy.config();
+    let restarted = tokio::time::timeout(
+        Duration::from_secs(10),
+        collector.restart(|c| {
+            c.loki = Some(config);
+            c.drain_timeout = Duration::from_millis(200);
+        }),
+    )
+    .await
+    .expect("stop is not held up by Loki");
+    assert!(failing.stored_lines().is_empty());
+    restarted.settled().await;
+    assert_eq!(healthy.stored_lines(), lines(&[record(1)]));
+    // The local file had it before the restart and got it only once.
+    assert_eq!(restarted.lines().await.len(), 1);
 }

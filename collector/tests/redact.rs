@@ -21,7 +21,7 @@ fn leaky_record() -> observatory_proto::audit::AuditRecord {
 async fn records_are_re_redacted_and_the_additions_counted() {
     let collector = start().await;
     assert_eq!(collector.deliver(vec![leaky_record(), record(2)]).await, 1);
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     assert_eq!(lines[0]["path"], "/users/[REDACTED:EMAIL]/orders");
     assert_eq!(lines[0]["user_agent"], "probe (ops: [REDACTED:PHONE])");
     // The filter's own count stays; the collector's findings are added.
@@ -39,7 +39,7 @@ async fn records_are_re_redacted_and_the_additions_counted() {
 async fn re_redaction_can_be_turned_off() {
     let collector = start_with(|c| c.redact = false).await;
     assert_eq!(collector.deliver(vec![leaky_record()]).await, 1);
-    let lines = collector.json_lines();
+    let lines = collector.json_lines().await;
     assert_eq!(lines[0]["path"], "/users/jane.doe@example.com/orders");
     assert_eq!(collector.stats.snapshot().records_redacted, 0);
 }
@@ -55,7 +55,7 @@ async fn the_redaction_config_file_is_used() {
     .unwrap();
     let collector = start_with(|c| c.redaction_config = Some(path)).await;
     collector.deliver(vec![leaky_record()]).await;
-    let path = collector.json_lines()[0]["path"]
+    let path = collector.json_lines().await[0]["path"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-
+use common::process::Process;
 use common::{batch, record, start, Stream};
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use tonic::Code;
@@ -23,7 +21,7 @@ async fn stop_ends_open_streams_and_returns() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.message(), "collector is shutting down");
     stopped.unwrap();
-    assert_eq!(collector.lines().len(), 1);
+    assert_eq!(collector.lines().await.len(), 1);
     // No longer accepting.
     assert!(
         AuditServiceClient::connect(format!("http://{}", collector.addr))
@@ -35,60 +33,19 @@ async fn stop_ends_open_streams_and_returns() {
 #[tokio::test]
 async fn binary_serves_until_sigterm_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_observatory-collector"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("OBSERVATORY_DATA_DIR", dir.path())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    // Reads stderr to the end (so the pipe never fills), reporting the address.
-    let log = std::thread::spawn(move || {
-        let mut addr_tx = Some(addr_tx);
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if let Some((_, addr)) = line.split_once("listening on ") {
-                if let Some(tx) = addr_tx.take() {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-            log.push_str(&line);
-            log.push('\n');
-        }
-        log
-    });
-    let addr = addr_rx.await.expect("no 'listening on' line");
-
-    let mut client = AuditServiceClient::connect(format!("http://{addr}"))
+    let collector = Process::spawn(dir.path(), &[]).await;
+    let mut client = AuditServiceClient::connect(format!("http://{}", collector.addr))
         .await
         .unwrap();
     let mut stream = Stream::open(&mut client).await;
     assert_eq!(stream.heartbeat().await.unwrap(), 0);
     assert_eq!(stream.send(batch(1, vec![record(1)])).await.unwrap(), 1);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let log = log.join().unwrap();
+    collector.signal("TERM");
+    let (status, log) = collector.wait().await;
     assert!(status.success(), "{status:?}\n{log}");
     assert!(log.contains("SIGTERM received"), "{log}");
+    // The sinks were drained before the exit.
     let written = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(written.lines().count(), 1);
 }

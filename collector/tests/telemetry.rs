@@ -5,13 +5,7 @@
 mod common;
 
 use common::loki::FakeLoki;
-use common::{record, start_with};
-
-async fn get(admin: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("http://{admin}{path}")).await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
+use common::{get, record, start_with};
 
 #[tokio::test]
 async fn metrics_count_per_sink_and_readiness_follows_loki() {
@@ -24,12 +18,14 @@ async fn metrics_count_per_sink_and_readiness_follows_loki() {
             .await,
         1
     );
+    collector.settled().await;
 
     let (status, metrics) = get(collector.admin, "/metrics").await;
     assert_eq!(status, 200);
     for line in [
         "observatory_batches_written_total 1",
         "observatory_records_written_total 3",
+        "observatory_wal_records_appended_total 1",
         "observatory_sink_records_confirmed_total{sink=\"jsonl\"} 3",
         "observatory_sink_records_confirmed_total{sink=\"loki\"} 3",
         "observatory_sink_push_latency_seconds_count{sink=\"loki\"} 1",
@@ -42,7 +38,10 @@ async fn metrics_count_per_sink_and_readiness_follows_loki() {
 
     assert_eq!(get(collector.admin, "/healthz").await, (200, "ok\n".into()));
     let (status, body) = get(collector.admin, "/readyz").await;
-    assert_eq!((status, body.as_str()), (200, "data_dir: ok\nloki: ok\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "data_dir: ok\nwal: ok\nloki: ok\n")
+    );
 
     loki.set_ready(false);
     let (status, body) = get(collector.admin, "/readyz").await;
@@ -54,7 +53,7 @@ async fn metrics_count_per_sink_and_readiness_follows_loki() {
     drop(loki);
     let (status, body) = get(collector.admin, "/readyz").await;
     assert_eq!(status, 503);
-    assert!(body.starts_with("data_dir: ok\nloki: "), "{body}");
+    assert!(body.starts_with("data_dir: ok\nwal: ok\nloki: "), "{body}");
 
     assert_eq!(get(collector.admin, "/nowhere").await.0, 404);
     collector.stop().await.unwrap();

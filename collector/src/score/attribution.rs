@@ -1,6 +1,6 @@
 //! Why a record scored: the features that contributed most.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::features::{Feature, WindowId};
 use super::model::{Deviation, Group, Scope};
@@ -10,7 +10,7 @@ pub const TOP: usize = 3;
 
 /// One contributing feature, e.g.
 /// `{"feature":"status_401_403_ratio","scope":"principal","window":"1m","direction":"above","observed":0.95,"expected":0.02,"z":14.1,"share":0.8}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub feature: Feature,
     pub scope: Scope,
@@ -24,7 +24,7 @@ pub struct Reason {
     pub share: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Above,

@@ -6,10 +6,10 @@
 //! lingering as it would in an exponentially decayed counter. Latency
 //! histograms per destination slide the same way.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The two window lengths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowId {
     #[serde(rename = "1m")]
     OneMinute,
@@ -198,7 +198,7 @@ pub enum Kind {
 }
 
 /// Every feature the scorer measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
     RequestRate,

@@ -108,7 +108,7 @@ impl ScoreSettings {
 }
 
 /// One anomalous principal-minute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyEvent {
     /// The principal, or for plaintext traffic the source IP.
     pub principal: String,

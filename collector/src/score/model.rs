@@ -19,7 +19,7 @@
 //! [`Method::MaxZ`] is the naive comparison: plain z-scores (no smoothing, no
 //! count-aware noise, no weights) and only the largest one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::baseline::Baseline;
 use super::features::{from_baseline, to_baseline, Feature, Kind, WindowId};
@@ -86,7 +86,7 @@ impl Default for ScoreConfig {
 }
 
 /// Where a feature was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     Principal,

@@ -1,5 +1,6 @@
-//! Where stored entries go. Every sink gets the same entries in the same
-//! order; the ingest acks a batch only after every sink has returned `Ok`.
+//! Where stored entries go. Every sink reads the same entries in the same
+//! order from the WAL ([`crate::wal`]), at its own pace; the ingest acks a
+//! batch once it is in the WAL, not once sinks have it.
 
 pub mod jsonl;
 pub mod loki;
@@ -9,11 +10,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use observatory_engine::record::CanonicalRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// One line of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 #[allow(
     clippy::large_enum_variant,
@@ -28,7 +29,7 @@ pub enum Entry {
 
 /// Records a sender lost before they reached the collector, made visible in
 /// the trail: `{"ts", "proxy_id", "audit_gap": {...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GapNotice {
     /// When the collector received the batch (RFC 3339 UTC, nanoseconds).
     pub ts: String,
@@ -36,7 +37,7 @@ pub struct GapNotice {
     pub audit_gap: GapDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GapDetail {
     pub instance_id: String,
     /// The batch that reported or revealed the gap.
@@ -54,7 +55,7 @@ pub struct GapDetail {
 /// A principal's window that scored at or above the alert threshold, as
 /// its own line: `{"ts", "anomaly": {...}}` (Loki stream
 /// `{job="observatory", kind="anomaly"}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyNotice {
     /// Record time of the first record that crossed the threshold.
     pub ts: String,
@@ -66,8 +67,7 @@ pub struct AnomalyNotice {
 #[async_trait]
 pub trait Sink: Send + Sync {
     /// Stores `entries` in order and returns once they are durable: the
-    /// batch they came from is acknowledged right after, and the sender
-    /// then forgets it.
+    /// WAL then moves this sink's cursor past them and may delete them.
     async fn write(&self, entries: &[Entry]) -> Result<(), SinkError>;
 }
 
@@ -86,7 +86,7 @@ pub enum SinkError {
     #[error("{0}: writer has stopped")]
     Stopped(PathBuf),
     /// The collector is stopping while Loki still refuses or cannot be
-    /// reached; the batch stays unacknowledged and is sent again later.
+    /// reached; the entries stay in the WAL and are pushed after the restart.
     #[error("{url}: not confirmed by Loki before shutdown")]
     Unconfirmed { url: String },
     #[error("cannot compress a Loki push request: {0}")]

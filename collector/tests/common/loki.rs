@@ -116,6 +116,35 @@ pub struct FakeLoki {
     url: url::Url,
     state: Arc<Mutex<State>>,
     server: JoinHandle<()>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// The accept loop; aborting it ends every connection too (its JoinSet).
+fn accept(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<Mutex<State>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let state = state.clone();
+            let tls = tls.clone();
+            connections.spawn(async move {
+                match tls {
+                    None => serve_http(tcp, state).await,
+                    // A refused handshake is the client's business.
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(tcp).await {
+                            serve_http(stream, state).await;
+                        }
+                    }
+                }
+            });
+            // Reaps finished connections so the set stays small.
+            while connections.try_join_next().is_some() {}
+        }
+    })
 }
 
 impl Drop for FakeLoki {
@@ -149,32 +178,36 @@ impl FakeLoki {
         let addr = listener.local_addr().unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let server = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = shared.clone();
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        None => serve_http(tcp, state).await,
-                        // A refused handshake is the client's business.
-                        Some(tls) => {
-                            if let Ok(stream) = tls.accept(tcp).await {
-                                serve_http(stream, state).await;
-                            }
-                        }
-                    }
-                });
-                // Reaps finished connections so the set stays small.
-                while connections.try_join_next().is_some() {}
-            }
-        });
+        let server = accept(listener, tls.clone(), state.clone());
         FakeLoki {
             url: format!("{scheme}://{addr}").parse().unwrap(),
             state,
             server,
+            tls,
         }
+    }
+
+    /// Goes down: the port refuses connections and open ones are cut.
+    pub fn pause(&self) {
+        self.server.abort();
+    }
+
+    /// Comes back on the same port, with everything stored so far.
+    pub async fn resume(&mut self) {
+        let addr = format!(
+            "{}:{}",
+            self.url.host_str().unwrap(),
+            self.url.port().unwrap()
+        );
+        let mut listener = TcpListener::bind(&addr).await;
+        for _ in 0..100 {
+            if listener.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            listener = TcpListener::bind(&addr).await;
+        }
+        self.server = accept(listener.unwrap(), self.tls.clone(), self.state.clone());
     }
 
     pub fn url(&self) -> url::Url {

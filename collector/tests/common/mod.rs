@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod loki;
+pub mod process;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use observatory_collector::config::ServeConfig;
 use observatory_collector::server::{self, ServeError};
 use observatory_collector::stats::Stats;
+use observatory_collector::wal::Wal;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::{Ack, AuditBatch, AuditRecord};
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +32,7 @@ pub struct Running {
     pub admin: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
     pub stats: Arc<Stats>,
+    pub wal: Arc<Wal>,
     stop: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), ServeError>>,
 }
@@ -38,10 +41,16 @@ pub struct Running {
 /// Scoring is off unless `tweak` turns it on: these tests compare stored
 /// records with the records sent.
 pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), tweak).await
+}
+
+/// Starts a collector whose data directory is `<dir>/data`.
+pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
+        // Stopping with Loki down gives up on it after this long.
+        drain_timeout: std::time::Duration::from_secs(1),
         data_dir: dir.path().join("data"),
         ..ServeConfig::default()
     };
@@ -51,6 +60,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let addr = collector.local_addr();
     let admin = collector.admin_addr();
     let stats = collector.stats();
+    let wal = collector.wal();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(collector.serve(async {
         let _ = stopped.await;
@@ -60,6 +70,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
         admin,
         dir,
         stats,
+        wal,
         stop: Some(stop),
         handle,
     }
@@ -67,6 +78,15 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
 
 pub async fn start() -> Running {
     start_with(|_| {}).await
+}
+
+/// `GET http://{addr}{path}` (the admin server): status and body.
+pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    // Err only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
 }
 
 pub fn limit(n: usize) -> NonZeroUsize {
@@ -94,8 +114,13 @@ impl Running {
         self.dir.path().join("data").join("audit.jsonl")
     }
 
-    /// The lines of `audit.jsonl`, raw.
-    pub fn lines(&self) -> Vec<String> {
+    /// The lines of `audit.jsonl`, raw, once that sink has caught up.
+    pub async fn lines(&self) -> Vec<String> {
+        let wal = self.wal.clone();
+        loki::eventually("audit.jsonl to catch up with the WAL", move || {
+            wal.unconfirmed_by(observatory_collector::sink::jsonl::SINK_NAME) == 0
+        })
+        .await;
         std::fs::read_to_string(self.audit_path())
             .unwrap()
             .lines()
@@ -103,12 +128,34 @@ impl Running {
             .collect()
     }
 
-    /// The lines of `audit.jsonl`, parsed.
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+    /// The lines of `audit.jsonl`, parsed, once that sink has caught up.
+    pub async fn json_lines(&self) -> Vec<serde_json::Value> {
         self.lines()
+            .await
             .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// Waits (bounded) until every sink has confirmed everything in the
+    /// WAL: acks only mean the WAL has a batch, sinks follow on their own.
+    pub async fn settled(&self) {
+        let wal = self.wal.clone();
+        loki::eventually("sinks to catch up with the WAL", move || {
+            wal.unconfirmed() == 0
+        })
+        .await;
+    }
+
+    /// Stops this collector and starts another on the same data directory.
+    pub async fn restart(self, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+        start_in(self.into_dir().await, tweak).await
+    }
+
+    /// Stops this collector and hands over its directory (data in `data/`).
+    pub async fn into_dir(mut self) -> tempfile::TempDir {
+        self.stop().await.unwrap();
+        self.dir
     }
 
     /// Signals shutdown and waits for `serve` to return.
@@ -140,7 +187,9 @@ impl Stream {
     /// Sends a batch and returns what came back: an ack or the status that
     /// ended the stream.
     pub async fn send(&mut self, batch: AuditBatch) -> Result<u64, tonic::Status> {
-        self.batches.send(batch).await.unwrap();
+        if self.batches.send(batch).await.is_err() {
+            return Err(tonic::Status::unavailable("the stream is closed"));
+        }
         let answer = tokio::time::timeout(ANSWER_TIMEOUT, self.acks.message())
             .await
             .expect("neither an ack nor a status within the answer timeout");

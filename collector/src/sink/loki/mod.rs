@@ -1,7 +1,7 @@
 //! The Loki sink: pushes every entry to Grafana Loki's push API
 //! (`/loki/api/v1/push`). `write` returns once Loki has confirmed the
 //! entries, or refused them for good and they are fsynced in the
-//! dead-letter file; until then the batch is not acknowledged.
+//! dead-letter file; until then the WAL keeps them for this sink.
 //!
 //! `write` → [`encode`] (labels, metadata, split lines) → batcher (one push
 //! request per `batch_max_bytes` or `batch_max_wait_ms`, across concurrent
@@ -90,7 +90,7 @@ impl LokiSink {
     /// Checks `config`, reads its secret and CA files, opens the dead-letter
     /// file (default `<data_dir>/loki-dead-letter.jsonl`) and starts the
     /// batcher. Once `shutdown` is cancelled, failed pushes are no longer
-    /// retried: their writes fail and their batches stay unacknowledged.
+    /// retried: their writes fail and the entries stay in the WAL.
     pub fn open(
         config: &LokiConfig,
         data_dir: &Path,

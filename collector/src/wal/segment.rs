@@ -1,0 +1,262 @@
+//! Segment files (`<first index, 20 digits>.wal`), the recovery scan run at
+//! start, and the per-sink cursor files (`cursor-<sink>`).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+
+use tracing::{error, info, warn};
+
+use super::frame::{self, Damage, Next};
+use crate::dedupe::SenderKey;
+
+const SEGMENT_SUFFIX: &str = ".wal";
+const CURSOR_PREFIX: &str = "cursor-";
+
+/// One segment: records `first..next` in `bytes` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub first: u64,
+    pub next: u64,
+    pub bytes: u64,
+    pub path: PathBuf,
+}
+
+pub fn path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}{SEGMENT_SUFFIX}"))
+}
+
+/// A damaged tail that recovery cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub path: PathBuf,
+    /// Where the last good record ends (the new length).
+    pub offset: u64,
+    pub cut_bytes: u64,
+    pub damage: Damage,
+}
+
+/// What the scan at start found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub segments: Vec<Segment>,
+    /// The index the next appended record gets.
+    pub next_index: u64,
+    /// Highest stored seq of every sender with a record in the WAL.
+    pub senders: HashMap<SenderKey, u64>,
+    pub repairs: Vec<Repair>,
+}
+
+/// Scans every segment, cutting each off after its last good record (so a
+/// torn or corrupt tail never stops the start), and drops empty segments
+/// other than the last.
+pub fn recover(dir: &Path) -> io::Result<Recovered> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(first) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(SEGMENT_SUFFIX))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        found.push((first, entry.path()));
+    }
+    found.sort();
+    let mut recovered = Recovered {
+        next_index: 1,
+        ..Recovered::default()
+    };
+    let count = found.len();
+    for (position, (first, path)) in found.into_iter().enumerate() {
+        let segment = scan(first, &path, &mut recovered)?;
+        recovered.next_index = segment.next;
+        if segment.bytes == 0 && position + 1 < count {
+            fs::remove_file(&segment.path)?;
+            continue;
+        }
+        recovered.segments.push(segment);
+    }
+    Ok(recovered)
+}
+
+fn scan(first: u64, path: &Path, recovered: &mut Recovered) -> io::Result<Segment> {
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, &file);
+    let mut next = first;
+    let mut good = 0u64;
+    let damage = loop {
+        match frame::read(&mut reader, next)? {
+            Next::Record(record, size) => {
+                let seq = recovered.senders.entry(record.sender).or_default();
+                *seq = (*seq).max(record.seq);
+                next += 1;
+                good += size as u64;
+            }
+            Next::End => break None,
+            Next::Damaged(damage) => break Some(damage),
+        }
+    };
+    if let Some(damage) = damage {
+        error!(
+            path = %path.display(),
+            offset = good,
+            cut_bytes = len - good,
+            "WAL segment damaged ({damage}): cut off after the last good record"
+        );
+        file.set_len(good)?;
+        file.sync_all()?;
+        recovered.repairs.push(Repair {
+            path: path.to_owned(),
+            offset: good,
+            cut_bytes: len - good,
+            damage,
+        });
+    }
+    Ok(Segment {
+        first,
+        next,
+        bytes: good,
+        path: path.to_owned(),
+    })
+}
+
+/// Creates an empty segment and makes its directory entry durable.
+pub fn create(dir: &Path, first: u64) -> io::Result<(File, Segment)> {
+    let path = path(dir, first);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
+    sync_dir(dir)?;
+    Ok((
+        file,
+        Segment {
+            first,
+            next: first,
+            bytes: 0,
+            path,
+        },
+    ))
+}
+
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The confirmed index of `sink`, 0 when it has none.
+pub fn read_cursor(dir: &Path, sink: &str) -> io::Result<u64> {
+    let path = dir.join(format!("{CURSOR_PREFIX}{sink}"));
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().parse().unwrap_or_else(|_| {
+            warn!(path = %path.display(), "unreadable WAL cursor: the sink starts again from the oldest record");
+            0
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the cursor file atomically (write, rename). Without `sync` the
+/// new value survives a crash of the process but maybe not of the machine,
+/// which then replays a little more (never less: an older cursor).
+pub fn write_cursor(dir: &Path, sink: &str, index: u64, sync: bool) -> io::Result<()> {
+    let path = dir.join(format!("{CURSOR_PREFIX}{sink}"));
+    let tmp = dir.join(format!("{CURSOR_PREFIX}{sink}.tmp"));
+    let mut file = File::create(&tmp)?;
+    writeln!(file, "{index}")?;
+    if sync {
+        file.sync_data()?;
+    }
+    fs::rename(&tmp, &path)?;
+    if sync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Logs what recovery found, once at start.
+pub fn report(segments: &[Segment], repairs: &[Repair]) {
+    let records = segments.iter().map(|s| s.next - s.first).sum::<u64>();
+    info!(
+        segments = segments.len(),
+        records,
+        repaired = repairs.len(),
+        "WAL opened"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sender(n: u32) -> SenderKey {
+        SenderKey {
+            proxy_id: format!("p{n}"),
+            instance_id: "i".into(),
+        }
+    }
+
+    fn segment(dir: &Path, first: u64, seqs: &[(u32, u64)]) -> PathBuf {
+        let mut bytes = Vec::new();
+        for (i, (who, seq)) in seqs.iter().enumerate() {
+            let tail = frame::encode_tail(0, &sender(*who), *seq, b"{}\n");
+            frame::write(&mut bytes, first + i as u64, &tail);
+        }
+        let path = path(dir, first);
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_reported_and_senders_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        segment(dir.path(), 1, &[(1, 1), (2, 5)]);
+        let last = segment(dir.path(), 3, &[(1, 2), (1, 3)]);
+        let good = fs::metadata(&last).unwrap().len();
+        let mut bytes = fs::read(&last).unwrap();
+        bytes.extend_from_slice(&[9, 0, 0]);
+        fs::write(&last, &bytes).unwrap();
+
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(recovered.next_index, 5);
+        assert_eq!(recovered.segments.len(), 2);
+        assert_eq!(recovered.repairs.len(), 1);
+        assert_eq!(recovered.repairs[0].offset, good);
+        assert_eq!(recovered.repairs[0].cut_bytes, 3);
+        assert_eq!(fs::metadata(&last).unwrap().len(), good);
+        assert_eq!(recovered.senders[&sender(1)], 3);
+        assert_eq!(recovered.senders[&sender(2)], 5);
+        // A second start finds nothing to repair.
+        assert!(recover(dir.path()).unwrap().repairs.is_empty());
+    }
+
+    #[test]
+    fn corrupt_record_cuts_the_rest_of_its_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment(dir.path(), 1, &[(1, 1), (1, 2), (1, 3)]);
+        let mut bytes = fs::read(&path).unwrap();
+        let second = bytes.len() / 3 + 12;
+        bytes[second] ^= 0x55;
+        fs::write(&path, &bytes).unwrap();
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(recovered.next_index, 2);
+        assert_eq!(recovered.repairs[0].damage, Damage::BadChecksum);
+    }
+
+    #[test]
+    fn cursor_round_trip_and_default() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_cursor(dir.path(), "loki").unwrap(), 0);
+        write_cursor(dir.path(), "loki", 42, true).unwrap();
+        assert_eq!(read_cursor(dir.path(), "loki").unwrap(), 42);
+        fs::write(dir.path().join("cursor-jsonl"), "junk").unwrap();
+        assert_eq!(read_cursor(dir.path(), "jsonl").unwrap(), 0);
+    }
+}

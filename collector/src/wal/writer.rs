@@ -1,0 +1,123 @@
+//! The one thread that appends to the WAL. Group commit: it takes every
+//! queued append, assigns indexes, writes them in one go and fsyncs once,
+//! then answers all of them; concurrent streams share one fsync. A thread of
+//! its own, because fsync would otherwise stall a runtime worker.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+use super::frame;
+use super::segment;
+use super::Shared;
+
+/// One append and who waits for it: the index it got, once durable.
+pub struct Commit {
+    pub tail: Vec<u8>,
+    pub done: oneshot::Sender<Result<u64, Arc<io::Error>>>,
+}
+
+pub struct Writer {
+    pub dir: PathBuf,
+    pub file: File,
+    /// Length of the active segment up to the last durable commit.
+    pub durable_len: u64,
+    pub next_index: u64,
+    pub segment_bytes: u64,
+    pub fsync: bool,
+    pub shared: Arc<Shared>,
+    /// A failed commit may have left bytes after `durable_len`.
+    pub torn: bool,
+}
+
+impl Writer {
+    pub fn run(mut self, mut pending: mpsc::Receiver<Commit>) {
+        let mut buf = Vec::new();
+        while let Some(first) = pending.blocking_recv() {
+            let mut group = vec![first];
+            while let Ok(next) = pending.try_recv() {
+                group.push(next);
+            }
+            buf.clear();
+            let result = self.commit(&group, &mut buf);
+            self.shared.healthy.store(result.is_ok(), Ordering::Relaxed);
+            let result = result.map_err(|e| {
+                error!(dir = %self.dir.display(), "WAL append failed: {e}");
+                Arc::new(e)
+            });
+            for (i, commit) in group.into_iter().enumerate() {
+                let answer = result
+                    .as_ref()
+                    .map(|first| first + i as u64)
+                    .map_err(Arc::clone);
+                // The waiter may be gone (its task ended); nothing to tell then.
+                let _ = commit.done.send(answer);
+            }
+        }
+    }
+
+    /// Appends the group as records `next_index..` and makes them durable;
+    /// returns the first index. On failure nothing of the group counts: the
+    /// partial write is cut off before the next commit.
+    fn commit(&mut self, group: &[Commit], buf: &mut Vec<u8>) -> io::Result<u64> {
+        if self.torn {
+            self.file.set_len(self.durable_len)?;
+            self.torn = false;
+        }
+        if self.durable_len >= self.segment_bytes {
+            self.rotate()?;
+        }
+        let first = self.next_index;
+        for (i, commit) in group.iter().enumerate() {
+            frame::write(buf, first + i as u64, &commit.tail);
+        }
+        let started = Instant::now();
+        let written = self.file.write_all(buf).and_then(|()| match self.fsync {
+            true => self.file.sync_data(),
+            false => Ok(()),
+        });
+        if let Err(e) = written {
+            self.torn = true;
+            return Err(e);
+        }
+        self.shared
+            .metrics
+            .fsync_latency
+            .observe(started.elapsed().as_secs_f64());
+        let added = buf.len() as u64;
+        self.durable_len += added;
+        self.next_index += group.len() as u64;
+        {
+            let mut segments = self.shared.lock_segments();
+            if let Some(active) = segments.last_mut() {
+                active.next = self.next_index;
+                active.bytes = self.durable_len;
+            }
+        }
+        self.shared.add_bytes(added as i64);
+        self.shared.metrics.appended_bytes.inc_by(added);
+        self.shared
+            .metrics
+            .records_appended
+            .inc_by(group.len() as u64);
+        self.shared.durable.send_replace(self.next_index - 1);
+        Ok(first)
+    }
+
+    /// Starts a new segment at `next_index`; the full one stays until every
+    /// sink has confirmed it.
+    fn rotate(&mut self) -> io::Result<()> {
+        let (file, segment) = segment::create(&self.dir, self.next_index)?;
+        info!(path = %segment.path.display(), "new WAL segment");
+        self.file = file;
+        self.durable_len = 0;
+        self.shared.push_segment(segment);
+        Ok(())
+    }
+}
