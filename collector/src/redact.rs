@@ -79,18 +79,26 @@ impl RecordRedactor {
         RecordRedactor { redactor }
     }
 
-    /// Redacts the free-text fields of `records` in place (identities, ids
-    /// and addresses are the filter's own facts and stay), adds the findings
+    /// Redacts the free-text fields of `records` in place (path, query, user
+    /// agent, recorded headers and body excerpts; identities, ids and
+    /// addresses are the filter's own facts and stay), adds the findings
     /// to each record's `redactions` and counts them in `stats`.
     pub fn apply(&self, records: &mut [AuditRecord], stats: &Stats) {
         for record in records {
             let mut added = BTreeMap::new();
             self.field(&mut record.path, Content::Text, &mut added);
+            self.field(&mut record.query, Content::Query, &mut added);
             self.field(
                 &mut record.user_agent,
                 Content::Header("user-agent"),
                 &mut added,
             );
+            for (name, value) in &mut record.headers {
+                self.field(value, Content::Header(name), &mut added);
+            }
+            // Excerpts may be cut JSON: the engine falls back to text then.
+            self.field(&mut record.request_body, Content::Auto(""), &mut added);
+            self.field(&mut record.response_body, Content::Auto(""), &mut added);
             if added.is_empty() {
                 continue;
             }
@@ -253,7 +261,15 @@ mod tests {
             },
             AuditRecord {
                 path: "/api/orders/7".into(),
+                query: "page=2".into(),
                 user_agent: "curl/8.5.0".into(),
+                ..AuditRecord::default()
+            },
+            AuditRecord {
+                query: "to=joe%40example.com".into(),
+                headers: [("x-api-key".to_owned(), "k-7d1f0c9a8b".to_owned())].into(),
+                request_body: r#"{"password": "hunter22", "note": "#.into(),
+                response_body: "ssn 123-45-6789".into(),
                 ..AuditRecord::default()
             },
         ];
@@ -272,14 +288,22 @@ mod tests {
         assert_eq!(counts, [("CREDIT_CARD", 1), ("EMAIL", 3)]);
         assert_eq!(records[1].path, "/api/orders/7");
         assert!(records[1].redactions.is_empty());
-        assert_eq!(stats.records_redacted.get(), 1);
-        assert_eq!(stats.redactions_added.get(), 2);
+        assert_eq!(records[2].query, "to=[REDACTED:EMAIL]");
+        assert_eq!(records[2].headers["x-api-key"], "[REDACTED:API_KEY]");
+        assert_eq!(
+            records[2].request_body,
+            r#"{"password": "[REDACTED:PASSWORD]", "note": "#
+        );
+        assert_eq!(records[2].response_body, "ssn [REDACTED:US_SSN]");
+        assert_eq!(records[2].redactions.values().sum::<u32>(), 4);
+        assert_eq!(stats.records_redacted.get(), 2);
+        assert_eq!(stats.redactions_added.get(), 6);
 
         // Already redacted records stay as they are.
         let before = records.clone();
         RecordRedactor::new(redactor()).apply(&mut records, &stats);
         assert_eq!(records, before);
-        assert_eq!(stats.redactions_added.get(), 2);
+        assert_eq!(stats.redactions_added.get(), 6);
     }
 
     fn run_lines(input: &str) -> Result<Vec<serde_json::Value>, RedactRunError> {

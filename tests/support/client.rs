@@ -242,6 +242,21 @@ pub async fn get_with_id(client: &reqwest::Client, url: &str, id: &str) -> Resp 
     send(client.get(url).header("x-request-id", id)).await
 }
 
+/// `POST url` with `x-request-id: id`, a `Content-Type` and a body; add headers, then [`send`].
+pub fn post_with_id(
+    client: &reqwest::Client,
+    url: &str,
+    id: &str,
+    content_type: &str,
+    body: String,
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("x-request-id", id)
+        .header("content-type", content_type)
+        .body(body)
+}
+
 /// Like [`send`] but returns transport errors.
 pub async fn try_send(req: reqwest::RequestBuilder) -> Result<Resp, reqwest::Error> {
     let resp = req.send().await?;

@@ -33,13 +33,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use artifacts::{collector_bin, envoy_bin, filter_wasm, workspace_root};
 pub use client::{
-    get_with_id, mtls_client, plain_client, raw_request, send, try_send, RawResponse, Resp,
+    get_with_id, mtls_client, plain_client, post_with_id, raw_request, send, try_send, RawResponse,
+    Resp,
 };
 pub use collector::Collector;
 pub use envoy::{Envoy, EnvoySetup};
 pub use pki::{ClientIdentity, Pki};
 pub use serde_json::{json, Value};
-pub use upstream::{RecordedRequest, Upstream};
+pub use upstream::{RecordedRequest, Upstream, ECHO_HEADER};
 
 /// Default deadline for "eventually" assertions (records arriving, stats moving, ...).
 pub const WAIT: Duration = Duration::from_secs(20);

@@ -1,5 +1,6 @@
 //! The upstream service behind Envoy: an HTTP/1.1 server on 127.0.0.1 that answers
-//! `200 upstream ok\n` and records every request it receives (also a webhook receiver).
+//! `200 upstream ok\n` (or, with [`ECHO_HEADER`], the request body) and records every
+//! request it receives (also a webhook receiver).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,9 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 use crate::UPSTREAM_BODY;
+
+/// A request carrying this header is answered with its own body and `Content-Type`.
+pub const ECHO_HEADER: &str = "x-echo-body";
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -167,10 +171,13 @@ async fn handle(
             )
         })
         .collect();
+    let echo = req.headers().contains_key(ECHO_HEADER);
+    let content_type = req.headers().get(hyper::header::CONTENT_TYPE).cloned();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => Vec::new(),
     };
+    let echoed = echo.then(|| Bytes::from(body.clone()));
     if let Ok(mut r) = requests.lock() {
         r.push(RecordedRequest {
             method,
@@ -179,6 +186,14 @@ async fn handle(
             body_len: body.len(),
             body,
         });
+    }
+    if let Some(body) = echoed {
+        // The request body back, with its type and a Content-Length.
+        let mut resp = Response::new(Full::new(body));
+        if let Some(ct) = content_type {
+            resp.headers_mut().insert(hyper::header::CONTENT_TYPE, ct);
+        }
+        return resp;
     }
     let mut resp = Response::new(Full::new(Bytes::from_static(UPSTREAM_BODY.as_bytes())));
     resp.headers_mut().insert(

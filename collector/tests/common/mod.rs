@@ -227,6 +227,7 @@ pub fn record(n: u32) -> AuditRecord {
         redactions: [("email".to_owned(), 2)].into_iter().collect(),
         proxy_id: PROXY.into(),
         audit_policy: "pci".into(),
+        ..AuditRecord::default()
     }
 }
 

@@ -10,6 +10,8 @@ use std::fmt::Display;
 
 use serde::Deserialize;
 
+use crate::capture::{Capture, RawBodies};
+use crate::dlp::{DlpRules, RawDlpRule};
 use crate::policy::{PolicySet, PolicySpec};
 use crate::redact::{RedactionConfig, Redactor};
 
@@ -32,6 +34,10 @@ pub struct FilterConfig {
     pub proxy_id: Option<String>,
     /// PII redaction; `None` when the `redaction` section is absent.
     pub redaction: Option<Redactor>,
+    /// Headers and body excerpts kept in records (needs `redaction`).
+    pub capture: Capture,
+    /// In-flight response rewriting and request denial (needs `redaction`).
+    pub dlp: DlpRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +110,11 @@ struct RawConfig {
     destination: RawDestination,
     proxy_id: Option<String>,
     redaction: Option<RedactionConfig>,
+    #[serde(default)]
+    record_headers: Vec<String>,
+    record_bodies: Option<RawBodies>,
+    #[serde(default)]
+    dlp: Vec<RawDlpRule>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +177,19 @@ impl RawConfig {
         let proxy_id = non_empty("proxyId", self.proxy_id)?;
         let policies = PolicySet::compile(self.require_mtls, &self.policies)?;
         let redaction = self.redaction.as_ref().map(Redactor::new).transpose()?;
+        let capture = Capture::compile(self.record_headers, self.record_bodies)?;
+        if redaction.is_none() && !capture.is_empty() {
+            let field = if capture.headers.is_empty() {
+                "recordBodies"
+            } else {
+                "recordHeaders"
+            };
+            return Err(ConfigError::new(
+                field,
+                "needs the `redaction` section (nothing is recorded unredacted)",
+            ));
+        }
+        let dlp = DlpRules::compile(&self.dlp, redaction.as_ref())?;
         Ok(FilterConfig {
             collector,
             policies,
@@ -175,6 +199,8 @@ impl RawConfig {
             destination,
             proxy_id,
             redaction,
+            capture,
+            dlp,
         })
     }
 }
@@ -265,7 +291,7 @@ fn non_empty(field: &str, value: Option<String>) -> Result<Option<String>, Confi
 }
 
 /// RFC 9110 `tchar`: the characters of a header field name.
-fn is_token_char(b: u8) -> bool {
+pub(crate) fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -962,6 +988,48 @@ mod tests {
             let e = redaction_error(redaction.clone());
             assert!(e.starts_with(expected), "{redaction}: {e}");
         }
+    }
+
+    #[test]
+    fn recording_and_dlp_need_redaction() {
+        for (extra, expected) in [
+            (
+                json!({"recordHeaders": ["referer"]}),
+                "recordHeaders: needs the `redaction` section",
+            ),
+            (
+                json!({"recordBodies": {}}),
+                "recordBodies: needs the `redaction` section",
+            ),
+            (
+                json!({"dlp": [{"name": "d", "redactResponses": true}]}),
+                "dlp[0]: needs the `redaction` section",
+            ),
+            (
+                json!({"recordBodies": {"maxBytes": 1}, "redaction": {}}),
+                "recordBodies.maxBytes: must be between 16 and 65536, got 1",
+            ),
+            (
+                json!({"recordBodies": {"bytes": 10}, "redaction": {}}),
+                "recordBodies.bytes: unknown field",
+            ),
+        ] {
+            let e = error(&with(extra.clone()));
+            assert!(e.starts_with(expected), "{extra}: {e}");
+        }
+        let c = parse(&with(json!({
+            "redaction": {},
+            "recordHeaders": ["Referer"],
+            "recordBodies": {"maxBytes": 512},
+            "dlp": [{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"]}]
+        })))
+        .unwrap();
+        assert_eq!(c.capture.headers, ["referer"]);
+        assert_eq!(c.capture.body_bytes, Some(512));
+        let (_, rule) = c.dlp.find("/pay/now").unwrap();
+        assert!(rule.denies_requests());
+        let plain = parse(&with(json!({}))).unwrap();
+        assert!(plain.capture.is_empty() && plain.dlp.is_empty());
     }
 
     #[test]

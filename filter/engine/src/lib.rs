@@ -2,8 +2,9 @@
 //!
 //! The data flow of one request, module by module:
 //! [`config`] (plugin JSON → validated, compiled config) →
-//! [`policy`] (decision) → [`redact`] (PII in bodies and headers) →
-//! [`record`] (AU-3 audit record) →
+//! [`policy`] (decision) → [`dlp`] (in-flight rewriting and denial) →
+//! [`redact`] (PII in bodies and headers) → [`capture`] (what a record keeps
+//! of the request, redacted) → [`record`] (AU-3 audit record) →
 //! [`batch`] (bounded outbox with sequence numbers, acks and gap accounting) →
 //! [`stream`] (connection, backoff and delivery health of the gRPC stream).
 //!
@@ -13,7 +14,9 @@
 //! redaction engine in the project.
 
 pub mod batch;
+pub mod capture;
 pub mod config;
+pub mod dlp;
 pub mod policy;
 pub mod record;
 pub mod redact;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::config::ConfigError;
 use matcher::StringMatcher;
 pub use path::normalize_path;
-use path::PathMatcher;
+pub(crate) use path::PathMatcher;
 
 /// Rule name reported when `requireMtls` rejects a plaintext request.
 const REQUIRE_MTLS: &str = "require-mtls";

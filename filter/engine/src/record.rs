@@ -27,11 +27,22 @@ pub struct CanonicalRecord {
     pub destination_namespace: String,
     pub method: String,
     pub path: String,
+    /// Redacted; only recorded with a `redaction` section, left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub query: String,
     pub status: u32,
     pub duration_ms: f64,
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub user_agent: String,
+    /// `recordHeaders`, redacted; left out when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `recordBodies` excerpts, redacted; left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_body: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response_body: String,
     pub decision: String,
     pub shadow_decision: String,
     pub rule: String,
@@ -83,11 +94,15 @@ impl From<&AuditRecord> for CanonicalRecord {
             destination_namespace: r.destination_namespace.clone(),
             method: r.method.clone(),
             path: r.path.clone(),
+            query: r.query.clone(),
             status: r.status,
             duration_ms: r.duration_ms,
             request_bytes: r.request_bytes,
             response_bytes: r.response_bytes,
             user_agent: r.user_agent.clone(),
+            headers: r.headers.clone(),
+            request_body: r.request_body.clone(),
+            response_body: r.response_body.clone(),
             decision: r.decision.clone(),
             shadow_decision: r.shadow_decision.clone(),
             rule: r.rule.clone(),
@@ -226,6 +241,32 @@ mod tests {
         assert_eq!(json["ts"], "2026-11-27T22:44:39.000000000Z");
         let back: CanonicalRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back.correlation_id, "c1");
+    }
+
+    #[test]
+    fn recorded_extras_appear_only_when_set() {
+        let mut r = AuditRecord {
+            path: "/a".into(),
+            query: "q=[REDACTED:EMAIL]".into(),
+            response_body: "{}".into(),
+            ..Default::default()
+        };
+        r.headers
+            .insert("referer".into(), "https://x.example/".into());
+        let text = serde_json::to_string(&CanonicalRecord::from(&r)).unwrap();
+        assert!(
+            text.contains(r#""path":"/a","query":"q=[REDACTED:EMAIL]","status""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#""user_agent":"","headers":{"referer":"https://x.example/"},"response_body":"{}","decision""#
+            ),
+            "{text}"
+        );
+        let back: CanonicalRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.request_body, "");
+        assert_eq!(back.headers["referer"], "https://x.example/");
     }
 
     #[test]

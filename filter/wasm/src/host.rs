@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::time::SystemTime;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MapType, MetricType};
+use proxy_wasm::types::{BufferType, MapType, MetricType};
 
 pub fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH)
@@ -38,6 +38,23 @@ pub fn set_request_header(name: &str, value: &str) {
 
 pub fn set_response_header(name: &str, value: &str) {
     let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+}
+
+pub fn remove_response_header(name: &str) {
+    let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, None);
+}
+
+/// `size` bytes from `start` of the body Envoy holds for this callback.
+pub fn body(which: BufferType, start: usize, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(which, start, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Replaces the first `size` bytes of the buffered body with `data`.
+pub fn replace_body(which: BufferType, size: usize, data: &[u8]) -> bool {
+    hostcalls::set_buffer(which, 0, size, data).is_ok()
 }
 
 pub fn property_string(path: &[&str]) -> Option<String> {
@@ -86,9 +103,12 @@ pub enum Counter {
     RecordsExported,
     RecordsDropped,
     StreamReconnects,
+    DlpRewritten,
+    DlpSkipped,
+    PiiDenied,
 }
 
-const COUNTERS: [&str; 8] = [
+const COUNTERS: [&str; 11] = [
     "observatory_requests_total",
     "observatory_allowed",
     "observatory_denied",
@@ -97,6 +117,9 @@ const COUNTERS: [&str; 8] = [
     "observatory_records_exported",
     "observatory_records_dropped",
     "observatory_stream_reconnects",
+    "observatory_dlp_rewritten",
+    "observatory_dlp_skipped",
+    "observatory_pii_denied",
 ];
 
 /// Counts are kept in the VM and handed to Envoy on each tick: one host

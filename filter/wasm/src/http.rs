@@ -1,5 +1,6 @@
 //! HTTP context: one per request. Decides at request headers, tags the
 //! response with the correlation id, and queues the audit record at log time.
+//! Bodies are only looked at with a `redaction` section (`body.rs`).
 
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -14,6 +15,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+use crate::body::{Extra, Recorded, RequestBody};
 use crate::host::{self, Counter};
 use crate::root::Active;
 
@@ -42,6 +44,8 @@ pub struct Http {
     /// `None` falls back to Envoy's byte counters at log time.
     request_bytes: Option<u64>,
     response_bytes: Option<u64>,
+    /// Recording and DLP state; `None` without a `redaction` section.
+    extra: Option<Box<Extra>>,
 }
 
 impl Http {
@@ -61,14 +65,21 @@ impl Http {
             status: 0,
             request_bytes: None,
             response_bytes: None,
+            extra: None,
         }
     }
 
-    fn read_request(&mut self, end_of_stream: bool) {
+    fn read_request(&mut self, active: &Active, end_of_stream: bool) {
         self.start = host::now();
         if end_of_stream {
             self.request_bytes = Some(0);
         }
+        let capture = &active.config.capture;
+        let mut extra = active
+            .config
+            .redaction
+            .as_ref()
+            .map(|_| Box::<Extra>::default());
         let mut request_id = None;
         let mut traceparent = None;
         // One host call for all headers is cheaper than one per header.
@@ -80,8 +91,16 @@ impl Http {
                 "x-request-id" => request_id = Some(value),
                 "traceparent" => traceparent = Some(value),
                 "content-length" => self.request_bytes = value.parse().ok(),
-                _ => {}
+                _ => {
+                    if let Some(extra) = &mut extra {
+                        extra.request_header(capture, name, value);
+                    }
+                }
             }
+        }
+        if let Some(mut extra) = extra {
+            extra.route(&active.config, &self.path);
+            self.extra = Some(extra);
         }
         self.trace_id = traceparent
             .as_deref()
@@ -140,6 +159,15 @@ impl Http {
             0 => u32::try_from(host::property_u64(&["response", "code"])).unwrap_or(0),
             s => s,
         };
+        let recorded = match (&active.config.redaction, self.extra.take()) {
+            (Some(redactor), Some(extra)) => {
+                extra.into_record(redactor, &active.config.capture, &self.path)
+            }
+            _ => Recorded {
+                path: path_without_query(&self.path).to_string(),
+                ..Recorded::default()
+            },
+        };
         AuditRecord {
             ts_unix_nanos: record::unix_nanos(self.start),
             correlation_id: std::mem::take(&mut self.correlation_id),
@@ -150,7 +178,11 @@ impl Http {
             destination_workload: active.node.workload.clone(),
             destination_namespace: active.node.namespace.clone(),
             method: std::mem::take(&mut self.method),
-            path: path_without_query(&self.path).to_string(),
+            path: recorded.path,
+            query: recorded.query,
+            headers: recorded.headers,
+            request_body: recorded.request_body,
+            response_body: recorded.response_body,
             status,
             // Microsecond resolution: `0.573`, not `0.5730000000000001`.
             duration_ms: duration.as_micros() as f64 / 1000.0,
@@ -164,7 +196,7 @@ impl Http {
             decision: decision.to_string(),
             shadow_decision: shadow.to_string(),
             rule,
-            redactions: Default::default(),
+            redactions: recorded.redactions,
             proxy_id: active.node.proxy_id.clone(),
             audit_policy,
         }
@@ -178,7 +210,7 @@ impl HttpContext for Http {
         let Some(active) = self.active.clone() else {
             return Action::Continue;
         };
-        self.read_request(end_of_stream);
+        self.read_request(&active, end_of_stream);
         active.metrics.add(Counter::Requests, 1);
 
         let d = active.config.policies.decide(&Request {
@@ -217,10 +249,42 @@ impl HttpContext for Http {
             Action::Pause
         } else {
             active.metrics.add(Counter::Allowed, 1);
+            if let Some(extra) = &mut self.extra {
+                extra.scan_request(&active.config, end_of_stream);
+            }
             Action::Continue
         };
         self.outcome = Some(outcome);
         action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(active), Some(extra)) = (self.active.clone(), self.extra.as_mut()) else {
+            return Action::Continue;
+        };
+        let Some(redactor) = &active.config.redaction else {
+            return Action::Continue;
+        };
+        let step = extra.request_body(
+            &active.config,
+            redactor,
+            &active.metrics,
+            body_size,
+            end_of_stream,
+        );
+        match step {
+            RequestBody::Continue => Action::Continue,
+            RequestBody::Pause => Action::Pause,
+            RequestBody::Deny(rule) => {
+                self.status = 403;
+                self.reply(&active, 403, "forbidden", &rule);
+                if let Some(outcome) = &mut self.outcome {
+                    outcome.verdict = Verdict::Deny;
+                    outcome.rule = rule;
+                }
+                Action::Pause
+            }
+        }
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
@@ -230,20 +294,59 @@ impl HttpContext for Http {
         if end_of_stream {
             self.response_bytes = Some(0);
         }
+        let mut content_type = None;
+        let mut encoded = false;
         for (name, value) in host::response_headers() {
             match name.as_str() {
                 ":status" => self.status = value.parse().unwrap_or(self.status),
                 "content-length" => self.response_bytes = value.parse().ok(),
+                "content-type" if self.extra.is_some() => content_type = Some(value),
+                "content-encoding" => encoded = !value.eq_ignore_ascii_case("identity"),
                 _ => {}
             }
         }
         if self.method == "HEAD" {
             self.response_bytes = Some(0);
         }
+        if let Some(extra) = &mut self.extra {
+            let rewriting = extra.response_headers(
+                &active.config,
+                &active.metrics,
+                end_of_stream,
+                content_type,
+                encoded,
+                self.response_bytes,
+            );
+            if rewriting {
+                // The length sent is counted by Envoy.
+                self.response_bytes = None;
+            }
+        }
         if !self.correlation_id.is_empty() {
             host::set_response_header(&active.config.correlation_header, &self.correlation_id);
         }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(active), Some(extra)) = (&self.active, self.extra.as_mut()) else {
+            return Action::Continue;
+        };
+        let Some(redactor) = &active.config.redaction else {
+            return Action::Continue;
+        };
+        let hold = extra.response_body(
+            &active.config,
+            redactor,
+            &active.metrics,
+            body_size,
+            end_of_stream,
+        );
+        if hold {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     fn on_log(&mut self) {

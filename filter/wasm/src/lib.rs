@@ -2,6 +2,7 @@
 //! `observatory-engine` out. All decisions live in the engine; this crate only
 //! reads what Envoy knows, sends what the engine built, and counts.
 
+mod body;
 mod host;
 mod http;
 mod root;

@@ -262,6 +262,19 @@ impl Redactor {
         settings::compile(cfg)
     }
 
+    /// The enabled type of this name (built-in or custom).
+    pub fn enabled_type(&self, name: &str) -> Option<PiiType> {
+        self.types
+            .iter()
+            .find(|t| t.enabled && t.kind.as_str() == name)
+            .map(|t| t.kind.clone())
+    }
+
+    /// Bytes of an input that are scanned (`maxScanBytes`).
+    pub fn max_scan_bytes(&self) -> usize {
+        self.max_scan_bytes
+    }
+
     /// Finds and replaces the PII in `input`.
     pub fn redact<'a>(&self, input: &'a str, content: Content<'_>) -> Redacted<'a> {
         let mut cut = input.len().min(self.max_scan_bytes);

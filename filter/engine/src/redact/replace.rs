@@ -33,6 +33,30 @@ pub(super) enum Repl {
     Text(String),
 }
 
+/// Whether a value is already a replacement (`[REDACTED:EMAIL]`,
+/// `[EMAIL:hmac:k1:…]`, `******4242`): a key rule must not redact it again,
+/// or every second pass (the collector's) would count the same finding twice.
+pub(super) fn is_replacement(value: &[u8]) -> bool {
+    // Text pairs may end a value before the closing bracket.
+    if let Some(inner) = value.strip_prefix(b"[") {
+        let inner = inner.strip_suffix(b"]").unwrap_or(inner);
+        return inner.starts_with(b"REDACTED") || memchr::memmem::find(inner, b":hmac:").is_some();
+    }
+    let stars = value.iter().take_while(|&&b| b == b'*').count();
+    // `partial` keeps at most half of the characters.
+    let kept = value
+        .get(stars..)
+        .unwrap_or_default()
+        .iter()
+        .filter(|&&b| !is_continuation(b))
+        .count();
+    stars > 0 && stars >= kept
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
 /// The HMAC-SHA256 key (precomputed pads) and the id written into every
 /// pseudonym so that a key rotation is visible.
 pub(super) struct Pseudonyms {
@@ -106,6 +130,25 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn replacements_are_recognised() {
+        for yes in [
+            &b"[REDACTED:EMAIL]"[..],
+            b"[REDACTED]",
+            b"[REDACTED:PASSWORD",
+            b"[EMAIL:hmac:k1:0123456789abcdef]",
+            b"************4242",
+            b"****22",
+            b"***",
+            "**Jé".as_bytes(),
+        ] {
+            assert!(is_replacement(yes), "{}", String::from_utf8_lossy(yes));
+        }
+        for no in [&b"hunter22"[..], b"*ab", b"[x]", b"a****", b""] {
+            assert!(!is_replacement(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
 
     #[test]
     fn pseudonyms_are_keyed_and_stable() {

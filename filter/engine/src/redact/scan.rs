@@ -301,7 +301,7 @@ impl Out<'_> {
             return;
         };
         let r = self.redactor;
-        if r.allow_values.contains(value) {
+        if r.allow_values.contains(value) || (by_key && replace::is_replacement(value)) {
             return;
         }
         let Some(entry) = r.types.get(usize::from(ty.0)) else {

@@ -1,0 +1,269 @@
+//! What only a `redaction` section asks of a request: recorded headers and
+//! body excerpts for the record, and the `dlp` rules (request bodies held
+//! and scanned for `denyOnPii`, response bodies buffered and rewritten).
+//! Without that section none of this exists for a request.
+
+use std::collections::BTreeMap;
+
+use observatory_engine::capture::{Capture, Excerpt, RecordRedaction};
+use observatory_engine::config::FilterConfig;
+use observatory_engine::dlp::{buffering, Buffering, DlpRule};
+use observatory_engine::redact::{Content, Redactor};
+use proxy_wasm::types::BufferType;
+
+use crate::host::{self, Counter, Metrics};
+
+/// Per-request state (boxed in the HTTP context: most filters have none).
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// `recordHeaders` values as received; redacted when the record is built.
+    headers: Vec<(String, String)>,
+    request: Side,
+    response: Side,
+    /// Index of the `dlp` rule of this request's path.
+    dlp: Option<usize>,
+    /// Findings of the in-flight scans, for the record.
+    redactions: BTreeMap<String, u32>,
+}
+
+/// One direction's body.
+#[derive(Debug, Default)]
+struct Side {
+    content_type: Option<String>,
+    excerpt: Excerpt,
+    /// Buffering the body for a DLP scan.
+    scanning: bool,
+}
+
+/// Where a body callback stands.
+enum Step<'c> {
+    /// Not (or no longer) buffered: let it go on.
+    Pass,
+    /// Buffering, more to come.
+    Wait,
+    /// All of it is buffered: scan it under this rule.
+    Scan(&'c DlpRule),
+}
+
+impl Side {
+    fn step<'c>(
+        &mut self,
+        which: BufferType,
+        rule: Option<&'c DlpRule>,
+        metrics: &Metrics,
+        size: usize,
+        end_of_stream: bool,
+    ) -> Step<'c> {
+        let rule = match rule {
+            Some(rule) if self.scanning => rule,
+            _ => {
+                take_excerpt(&mut self.excerpt, which, size);
+                return Step::Pass;
+            }
+        };
+        match buffering(size, end_of_stream, rule.max_body_bytes) {
+            Buffering::Wait => Step::Wait,
+            Buffering::TooLarge => {
+                metrics.add(Counter::DlpSkipped, 1);
+                self.scanning = false;
+                take_excerpt(&mut self.excerpt, which, size);
+                Step::Pass
+            }
+            Buffering::Complete => {
+                self.scanning = false;
+                Step::Scan(rule)
+            }
+        }
+    }
+
+    fn content(&self) -> Content<'_> {
+        Content::Auto(self.content_type.as_deref().unwrap_or_default())
+    }
+}
+
+/// What the request body callback answers.
+pub enum RequestBody {
+    Continue,
+    Pause,
+    /// A `denyOnPii` type was found: deny, naming this `dlp` rule.
+    Deny(String),
+}
+
+/// The redacted parts of the record.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub path: String,
+    pub query: String,
+    pub headers: BTreeMap<String, String>,
+    pub request_body: String,
+    pub response_body: String,
+    pub redactions: BTreeMap<String, u32>,
+}
+
+impl Extra {
+    /// Once the request headers are read: the excerpts wanted and the
+    /// `dlp` rule of `path`.
+    pub fn route(&mut self, config: &FilterConfig, path: &str) {
+        let want = config.capture.body_read_bytes();
+        self.request.excerpt = Excerpt::new(want);
+        self.response.excerpt = Excerpt::new(want);
+        self.dlp = config.dlp.find(path).map(|(i, _)| i);
+    }
+
+    /// A request header the fixed ones did not claim.
+    pub fn request_header(&mut self, capture: &Capture, name: String, value: String) {
+        if name == "content-type" {
+            self.request.content_type = Some(value.clone());
+        }
+        if capture.records_header(&name) {
+            self.headers.push((name, value));
+        }
+    }
+
+    fn rule<'c>(&self, config: &'c FilterConfig) -> Option<&'c DlpRule> {
+        self.dlp.and_then(|i| config.dlp.get(i))
+    }
+
+    /// After the policy allowed the request: whether its body is held and
+    /// scanned for `denyOnPii`. The headers go on: proxy-wasm turns a paused
+    /// `on_http_request_headers` into "stop all iteration", after which no
+    /// body callback comes until the request is resumed. So the upstream may
+    /// see the headers of a denied request, but never its body.
+    pub fn scan_request(&mut self, config: &FilterConfig, end_of_stream: bool) {
+        let content_type = self.request.content_type.as_deref();
+        self.request.scanning = !end_of_stream
+            && self
+                .rule(config)
+                .is_some_and(|r| r.denies_requests() && r.covers(content_type));
+    }
+
+    pub fn request_body(
+        &mut self,
+        config: &FilterConfig,
+        redactor: &Redactor,
+        metrics: &Metrics,
+        size: usize,
+        end_of_stream: bool,
+    ) -> RequestBody {
+        let which = BufferType::HttpRequestBody;
+        let rule = self.rule(config);
+        let rule = match self.request.step(which, rule, metrics, size, end_of_stream) {
+            Step::Pass => return RequestBody::Continue,
+            Step::Wait => return RequestBody::Pause,
+            Step::Scan(rule) => rule,
+        };
+        let body = host::body(which, 0, size);
+        let text = String::from_utf8_lossy(&body);
+        let out = redactor.redact(&text, self.request.content());
+        out.count_into(&mut self.redactions);
+        self.request.excerpt.set_redacted(&out.text);
+        match rule.denied_type(&out.findings) {
+            Some(_) => {
+                metrics.add(Counter::PiiDenied, 1);
+                RequestBody::Deny(rule.name.clone())
+            }
+            None => RequestBody::Continue,
+        }
+    }
+
+    /// At response headers: decides whether the body is rewritten, and if so
+    /// drops `Content-Length` (the rewritten body has another length).
+    /// Returns whether it did.
+    pub fn response_headers(
+        &mut self,
+        config: &FilterConfig,
+        metrics: &Metrics,
+        end_of_stream: bool,
+        content_type: Option<String>,
+        encoded: bool,
+        length: Option<u64>,
+    ) -> bool {
+        self.response.content_type = content_type;
+        let Some(rule) = self.rule(config) else {
+            return false;
+        };
+        let covered = rule.redact_responses && rule.covers(self.response.content_type.as_deref());
+        if end_of_stream || !covered {
+            return false;
+        }
+        let too_large = length.is_some_and(|n| n > rule.max_body_bytes as u64);
+        if encoded || too_large {
+            // Compressed bodies cannot be scanned; large ones are not held.
+            metrics.add(Counter::DlpSkipped, 1);
+            return false;
+        }
+        self.response.scanning = true;
+        host::remove_response_header("content-length");
+        true
+    }
+
+    /// Returns whether to hold the body (`true`) or let it go on.
+    pub fn response_body(
+        &mut self,
+        config: &FilterConfig,
+        redactor: &Redactor,
+        metrics: &Metrics,
+        size: usize,
+        end_of_stream: bool,
+    ) -> bool {
+        let which = BufferType::HttpResponseBody;
+        let rule = self.rule(config);
+        match self
+            .response
+            .step(which, rule, metrics, size, end_of_stream)
+        {
+            Step::Pass => return false,
+            Step::Wait => return true,
+            Step::Scan(_) => {}
+        }
+        let Ok(text) = String::from_utf8(host::body(which, 0, size)) else {
+            // Binary content is not rewritten: that would corrupt it.
+            metrics.add(Counter::DlpSkipped, 1);
+            return false;
+        };
+        let out = redactor.redact(&text, self.response.content());
+        if !out.findings.is_empty() && host::replace_body(which, size, out.text.as_bytes()) {
+            metrics.add(Counter::DlpRewritten, 1);
+        }
+        out.count_into(&mut self.redactions);
+        self.response.excerpt.set_redacted(&out.text);
+        false
+    }
+
+    /// The record's path, query, headers and excerpts, redacted, and every
+    /// finding of this request counted.
+    pub fn into_record(self, redactor: &Redactor, capture: &Capture, path: &str) -> Recorded {
+        let mut rr = RecordRedaction::new(redactor);
+        let max = capture.body_bytes.unwrap_or(0);
+        let mut headers = BTreeMap::new();
+        for (name, value) in &self.headers {
+            let redacted = rr.header(name, value);
+            headers.insert(name.clone(), redacted);
+        }
+        let request_type = self.request.content_type.as_deref().unwrap_or_default();
+        let response_type = self.response.content_type.as_deref().unwrap_or_default();
+        let mut recorded = Recorded {
+            path: rr.path(path),
+            query: rr.query(path),
+            headers,
+            request_body: rr.excerpt(self.request.excerpt, request_type, max),
+            response_body: rr.excerpt(self.response.excerpt, response_type, max),
+            redactions: BTreeMap::new(),
+        };
+        let mut counts = rr.finish();
+        for (kind, n) in self.redactions {
+            let count = counts.entry(kind).or_default();
+            *count = count.saturating_add(n);
+        }
+        recorded.redactions = counts;
+        recorded
+    }
+}
+
+/// Appends what the excerpt still wants from the body Envoy holds now.
+fn take_excerpt(excerpt: &mut Excerpt, which: BufferType, size: usize) {
+    let want = excerpt.wanted().min(size);
+    if want > 0 {
+        excerpt.push(&host::body(which, 0, want));
+    }
+}

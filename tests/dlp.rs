@@ -1,0 +1,140 @@
+//! In-flight DLP through Envoy: response bodies of a `redactResponses` rule reach the
+//! client redacted (bodies over `maxBodyBytes` pass unmodified and are counted), and a
+//! `denyOnPii` rule answers a card-carrying request body with the filter's 403 before
+//! the upstream receives the body.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use observatory_e2e::*;
+
+const EMAIL: &str = "jane.doe@example.com";
+const CARD: &str = "4111-1111-1111-1111";
+
+fn config() -> Value {
+    let mut config = plugin_config();
+    config["redaction"] = json!({});
+    config["dlp"] = json!([
+        {"name": "echo-rewrite", "paths": ["/public/echo*"],
+         "contentTypes": ["application/json"], "redactResponses": true, "maxBodyBytes": 2048},
+        {"name": "no-cards", "paths": ["/public/notes*"], "denyOnPii": ["CREDIT_CARD"]}
+    ]);
+    config
+}
+
+async fn post(stack: &Stack, path: &str, id: &str, content_type: &str, body: &str) -> Resp {
+    let url = stack.http_url(path);
+    send(
+        post_with_id(&stack.plain(), &url, id, content_type, body.to_owned())
+            .header(ECHO_HEADER, "1"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_bodies_are_rewritten_for_the_client() {
+    let stack = Stack::start(&config()).await;
+    let id = unique_id("dlp-rewrite");
+    let body = json!({"customer": {"email": EMAIL, "card": CARD}, "total": "12.50"}).to_string();
+    let resp = post(&stack, "/public/echo", &id, "application/json", &body).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        resp.json(),
+        json!({"customer": {"email": "[REDACTED:EMAIL]", "card": "[REDACTED:CREDIT_CARD]"},
+               "total": "12.50"})
+    );
+    // The old length is gone; whatever framing Envoy chose matches the new body.
+    if let Some(length) = resp.header("content-length") {
+        assert_eq!(length.parse::<usize>().unwrap(), resp.body.len());
+    }
+    // The upstream got the request as sent.
+    assert_eq!(
+        stack.upstream.request_with_id(&id).unwrap().body_len,
+        body.len()
+    );
+    let rec = stack.collector.wait_for_record(&id).await;
+    assert_eq!(
+        rec["redactions"],
+        json!({"EMAIL": 1, "CREDIT_CARD": 1}),
+        "{rec}"
+    );
+    assert_eq!(
+        u(&rec, "response_bytes"),
+        Some(resp.body.len() as u64),
+        "{rec}"
+    );
+    let (rewritten, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_dlp_rewritten", WAIT, |v| v >= 1)
+        .await;
+    assert!(ok, "dlp_rewritten = {rewritten}");
+
+    // Other content types and paths are left alone.
+    let id = unique_id("dlp-other");
+    let text = format!("mail {EMAIL}");
+    let resp = post(&stack, "/public/echo", &id, "text/plain", &text).await;
+    assert_eq!(resp.body, text);
+    let resp = post(&stack, "/public/other", &id, "application/json", &body).await;
+    assert_eq!(resp.body, body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_pass_unmodified_and_are_counted() {
+    let stack = Stack::start(&config()).await;
+    let id = unique_id("dlp-large");
+    let body = json!({"email": EMAIL, "pad": "x".repeat(4000)}).to_string();
+    let resp = post(&stack, "/public/echo", &id, "application/json", &body).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, body);
+    let (skipped, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 1)
+        .await;
+    assert!(ok, "dlp_skipped = {skipped}");
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.observatory_dlp_rewritten")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_on_pii_stops_a_card_before_the_upstream_gets_it() {
+    let stack = Stack::start(&config()).await;
+    let id = unique_id("dlp-deny");
+    let body = json!({"note": format!("pay with {CARD} please")}).to_string();
+    let resp = post(&stack, "/public/notes", &id, "application/json", &body).await;
+    assert_forbidden(resp.status, &resp.body, &id, "no-cards");
+    // The headers went on (proxy-wasm cannot hold them while reading the body); the
+    // body never did: the upstream request is reset.
+    let upstream = stack.upstream.request_with_id(&id);
+    assert!(
+        upstream.as_ref().is_none_or(|r| r.body_len == 0),
+        "{upstream:?}"
+    );
+    let rec = stack.collector.wait_for_record(&id).await;
+    assert_common_fields(&rec);
+    assert_eq!(s(&rec, "decision"), "deny", "{rec}");
+    assert_eq!(s(&rec, "rule"), "no-cards", "{rec}");
+    assert_eq!(u(&rec, "status"), Some(403), "{rec}");
+    assert_eq!(rec["redactions"], json!({"CREDIT_CARD": 1}), "{rec}");
+    let (denied, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_pii_denied", WAIT, |v| v >= 1)
+        .await;
+    assert!(ok, "pii_denied = {denied}");
+
+    // Without a card the held request goes through whole.
+    let id = unique_id("dlp-pass");
+    let body = json!({"note": format!("mail {EMAIL}")}).to_string();
+    let resp = post(&stack, "/public/notes", &id, "application/json", &body).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body, body);
+    assert_eq!(
+        stack.upstream.request_with_id(&id).unwrap().body_len,
+        body.len()
+    );
+    let rec = stack.collector.wait_for_record(&id).await;
+    assert_eq!(s(&rec, "decision"), "allow", "{rec}");
+    assert_eq!(rec["redactions"], json!({"EMAIL": 1}), "{rec}");
+}
