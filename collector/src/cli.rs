@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ConfigError, ServeConfig, Settings};
-use crate::{redact, score};
+use crate::{chain, redact, score, verify};
 
 #[derive(Debug, Parser)]
 #[command(name = "observatory-collector", version, about)]
@@ -26,6 +26,74 @@ pub enum Command {
     Score(ScoreArgs),
     /// Redact JSON lines {"id","text"} and report the findings (byte offsets).
     Redact(RedactArgs),
+    /// Check a stored trail (JSON-lines file or Loki) for missing, altered, reordered or injected records.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A JSON-lines trail (audit.jsonl)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "loki",
+        conflicts_with = "loki"
+    )]
+    pub jsonl: Option<PathBuf>,
+    /// Loki's base URL; reads `{job="observatory"}` with query_range
+    #[arg(long, value_name = "URL", requires_all = ["from", "to"])]
+    pub loki: Option<url::Url>,
+    /// Start of the time range (RFC 3339), with --loki
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the time range (RFC 3339), with --loki
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only this proxy's chain
+    #[arg(long, value_name = "ID")]
+    pub proxy: Option<String>,
+    /// X-Scope-OrgID for Loki
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// The checkpoint key: signatures are checked only with it
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Name of that key
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_KEY_ID", value_name = "ID", default_value = crate::config::DEFAULT_CHECKPOINT_KEY_ID)]
+    pub key_id: String,
+}
+
+impl VerifyArgs {
+    pub async fn run(&self) -> Result<chain::Report, verify::VerifyError> {
+        let key = match &self.key_file {
+            Some(path) => Some(chain::CheckpointKey {
+                id: self.key_id.clone(),
+                secret: std::fs::read(path)
+                    .map_err(|error| verify::VerifyError::Read {
+                        path: path.clone(),
+                        error,
+                    })?
+                    .trim_ascii_end()
+                    .to_vec(),
+            }),
+            None => None,
+        };
+        match (&self.jsonl, &self.loki) {
+            (Some(path), _) => verify::jsonl(path, key.as_ref(), self.proxy.as_deref()),
+            (None, Some(url)) => {
+                let query = verify::LokiQuery {
+                    url,
+                    from: self.from.as_deref().unwrap_or_default(),
+                    to: self.to.as_deref().unwrap_or_default(),
+                    proxy: self.proxy.as_deref(),
+                    tenant: self.tenant.as_deref(),
+                };
+                verify::loki(&query, key.as_ref()).await
+            }
+            // clap requires one of the two.
+            (None, None) => Ok(chain::Report::default()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub const DEFAULT_DATA_DIR: &str = "./observatory-data";
 pub const DEFAULT_MAX_BATCH_BYTES: NonZeroUsize = nonzero(4 * 1024 * 1024);
 pub const DEFAULT_MAX_RECORDS_PER_BATCH: NonZeroUsize = nonzero(10_000);
 pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
+/// Key name written in checkpoints when none is configured.
+pub const DEFAULT_CHECKPOINT_KEY_ID: &str = "default";
 /// Time the sinks get at shutdown to catch up with the WAL.
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
@@ -42,6 +44,10 @@ pub struct ServeConfig {
     pub max_senders: NonZeroUsize,
     pub wal: WalConfig,
     pub drain_timeout: Duration,
+    /// Signs chain checkpoints (HMAC-SHA256); none are written without it.
+    pub checkpoint_key_file: Option<PathBuf>,
+    pub checkpoint_key_id: String,
+    pub checkpoint_every: NonZeroU64,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
     /// Re-redact every incoming record before it is stored.
@@ -66,6 +72,10 @@ impl Default for ServeConfig {
             max_senders: DEFAULT_MAX_SENDERS,
             wal: WalConfig::default(),
             drain_timeout: Duration::from_millis(DEFAULT_DRAIN_TIMEOUT_MS),
+            checkpoint_key_file: None,
+            checkpoint_key_id: DEFAULT_CHECKPOINT_KEY_ID.to_owned(),
+            checkpoint_every: NonZeroU64::new(crate::chain::DEFAULT_CHECKPOINT_EVERY)
+                .unwrap_or(NonZeroU64::MIN),
             loki: None,
             redact: true,
             redaction_config: None,
@@ -110,6 +120,15 @@ pub struct Settings {
     /// At shutdown, how long the sinks may take to catch up with the WAL; the rest stays in the WAL [default: 10000]
     #[arg(long, env = "OBSERVATORY_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+    /// File holding the secret that signs chain checkpoints (HMAC-SHA256); without it no checkpoints are written
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_KEY_FILE", value_name = "FILE")]
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Name of that key, written in every checkpoint [default: default]
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_KEY_ID", value_name = "ID")]
+    pub checkpoint_key_id: Option<String>,
+    /// Records of a proxy between two signed checkpoints [default: 1000]
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_EVERY", value_name = "N")]
+    pub checkpoint_every: Option<NonZeroU64>,
     /// Also push every entry to this Grafana Loki (base URL); overrides `url` of the file's [loki] table
     #[arg(long, env = "OBSERVATORY_LOKI_URL", value_name = "URL")]
     #[serde(skip)]
@@ -186,6 +205,13 @@ impl ServeConfig {
             drain_timeout: settings
                 .drain_timeout_ms
                 .map_or(default.drain_timeout, Duration::from_millis),
+            checkpoint_key_file: settings.checkpoint_key_file,
+            checkpoint_key_id: settings
+                .checkpoint_key_id
+                .unwrap_or(default.checkpoint_key_id),
+            checkpoint_every: settings
+                .checkpoint_every
+                .unwrap_or(default.checkpoint_every),
             // A URL flag alone enables Loki with the defaults.
             loki: match (settings.loki, settings.loki_url) {
                 (None, None) => None,
@@ -222,6 +248,9 @@ impl Settings {
             wal_segment_bytes: self.wal_segment_bytes.or(lower.wal_segment_bytes),
             wal_fsync: self.wal_fsync.or(lower.wal_fsync),
             drain_timeout_ms: self.drain_timeout_ms.or(lower.drain_timeout_ms),
+            checkpoint_key_file: self.checkpoint_key_file.or(lower.checkpoint_key_file),
+            checkpoint_key_id: self.checkpoint_key_id.or(lower.checkpoint_key_id),
+            checkpoint_every: self.checkpoint_every.or(lower.checkpoint_every),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
             redact: self.redact.or(lower.redact),

@@ -297,7 +297,7 @@ mod tests {
             max_bytes,
             ..WalConfig::default()
         };
-        let wal = Wal::open(dir, config, &Telemetry::new()).unwrap();
+        let wal = Wal::open(dir, config, Default::default(), &Telemetry::new()).unwrap();
         let senders = SenderTable::new(std::num::NonZeroUsize::MIN);
         senders.seed(wal.recovered_senders());
         Pipeline {

@@ -18,6 +18,7 @@
 //! `observatory-collector redact`.
 
 pub mod alert;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod dedupe;
@@ -29,4 +30,5 @@ pub mod sink;
 pub mod stats;
 pub mod telemetry;
 pub mod validate;
+pub mod verify;
 pub mod wal;

@@ -30,6 +30,22 @@ async fn main() -> anyhow::Result<()> {
             let stats = args.run()?;
             tracing::info!(?stats, "redacted");
         }
+        Command::Verify(args) => {
+            let report = args.run().await?;
+            for finding in &report.findings {
+                println!("{finding}");
+            }
+            println!(
+                "{} records, {} duplicates, {} checkpoints, {} problems",
+                report.records,
+                report.duplicates,
+                report.checkpoints,
+                report.findings.len()
+            );
+            if !report.findings.is_empty() {
+                anyhow::bail!("the trail does not verify");
+            }
+        }
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use tonic::transport::Server;
 use tracing::{info, warn};
 
 use crate::alert::{self, AlertError, AlertStats};
+use crate::chain::{ChainSettings, CheckpointKey};
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 use crate::redact::{self, LoadError, RecordRedactor};
@@ -61,6 +62,11 @@ pub enum ServeError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot read the checkpoint key {path}: {error}")]
+    CheckpointKey {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -87,6 +93,32 @@ pub struct Collector {
     drain_timeout: Duration,
 }
 
+/// Checkpoint signing as configured; the key file is read once, here.
+fn chain_settings(config: &ServeConfig) -> Result<ChainSettings, ServeError> {
+    let key = match &config.checkpoint_key_file {
+        Some(path) => {
+            let secret = std::fs::read(path).map_err(|error| ServeError::CheckpointKey {
+                path: path.clone(),
+                error,
+            })?;
+            // Editors and Kubernetes secrets leave a trailing newline.
+            let secret = secret.trim_ascii_end().to_vec();
+            Some(CheckpointKey {
+                id: config.checkpoint_key_id.clone(),
+                secret,
+            })
+        }
+        None => {
+            warn!("no checkpoint_key_file: records are chained, but no signed checkpoints are written");
+            None
+        }
+    };
+    Ok(ChainSettings {
+        key,
+        every: config.checkpoint_every.get(),
+    })
+}
+
 /// Creates the data directory, opens the sinks and binds `config.listen`
 /// and the admin server on `config.admin_listen`.
 pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
@@ -105,8 +137,15 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     stats.register(&telemetry);
     let shutdown = CancellationToken::new();
     let sinks_stop = CancellationToken::new();
-    let wal =
-        Arc::new(Wal::open(&config.data_dir, config.wal, &telemetry).map_err(ServeError::Wal)?);
+    let wal = Arc::new(
+        Wal::open(
+            &config.data_dir,
+            config.wal,
+            chain_settings(config)?,
+            &telemetry,
+        )
+        .map_err(ServeError::Wal)?,
+    );
     let mut checks: Vec<Arc<dyn ReadyCheck>> = vec![
         Arc::new(DirWritable {
             dir: config.data_dir.join(wal::DIR_NAME),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::process::Process;
 use common::{record, Stream};
+use observatory_collector::chain;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::AuditBatch;
 
@@ -127,6 +128,16 @@ async fn acked_records_survive_sigkill() {
     }
     let duplicates: u64 = copies.values().map(|n| n - 1).sum();
     assert_eq!(copies.len() as u64, expected);
+    // The chains went on across the kill: nothing but duplicates to report.
+    let report = chain::verify(
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| (format!("line {}", i + 1), l)),
+        None,
+        None,
+    );
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.duplicates, duplicates);
     eprintln!(
         "crash: {expected} records stored, {} acked before the kill, {duplicates} duplicates in audit.jsonl",
         progress.iter().map(|(a, _)| a).sum::<u64>() * u64::from(RECORDS)

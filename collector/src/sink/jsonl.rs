@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
-use super::{Entry, Sink, SinkError};
+use super::{Sink, SinkError, Stored};
 use crate::stats::SinkMetrics;
 
 /// The `sink` label of this sink's metrics.
@@ -43,10 +43,10 @@ impl JsonlSink {
 
 #[async_trait]
 impl Sink for JsonlSink {
-    async fn write(&self, entries: &[Entry]) -> Result<(), SinkError> {
-        let mut lines = Vec::new();
-        for entry in entries {
-            serde_json::to_writer(&mut lines, entry).map_err(|e| SinkError::Encode(Arc::new(e)))?;
+    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError> {
+        let mut lines = Vec::with_capacity(entries.iter().map(|e| e.line.len() + 1).sum());
+        for stored in entries {
+            lines.extend_from_slice(stored.line.as_bytes());
             lines.push(b'\n');
         }
         let started = Instant::now();
@@ -226,14 +226,14 @@ fn complete_lines_len(file: &mut File, len: u64) -> io::Result<u64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sink::{GapDetail, GapNotice};
+    use crate::sink::{Entry, GapDetail, GapNotice};
 
     fn metrics() -> SinkMetrics {
         crate::stats::SinkFamilies::default().sink(SINK_NAME)
     }
 
-    fn gap(seq: u64) -> Entry {
-        Entry::Gap(GapNotice {
+    fn gap(seq: u64) -> Stored {
+        let entry = Entry::Gap(GapNotice {
             ts: "2026-01-01T00:00:00.000000001Z".into(),
             proxy_id: "p".into(),
             audit_gap: GapDetail {
@@ -244,7 +244,11 @@ mod tests {
                 missing_seq_from: None,
                 missing_seq_to: None,
             },
-        })
+        });
+        Stored {
+            line: serde_json::to_string(&entry).unwrap(),
+            entry,
+        }
     }
 
     #[tokio::test]

@@ -25,6 +25,35 @@ pub enum Entry {
     Record(CanonicalRecord),
     Gap(GapNotice),
     Anomaly(AnomalyNotice),
+    Checkpoint(CheckpointNotice),
+}
+
+/// A signed checkpoint of one proxy's chain ([`crate::chain`]), as its own
+/// line: `{"ts", "proxy_id", "checkpoint": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointNotice {
+    pub ts: String,
+    pub proxy_id: String,
+    pub checkpoint: crate::chain::Checkpoint,
+}
+
+/// An entry as the WAL holds it: its line in the trail, exactly as sinks
+/// store it (with `seq` and `chain` where chained), and the entry read
+/// from that line for what sinks derive from it (Loki labels, metadata).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub entry: Entry,
+    pub line: String,
+}
+
+impl Stored {
+    /// Reads an entry back from its stored line.
+    pub fn parse(line: &str) -> Result<Stored, serde_json::Error> {
+        Ok(Stored {
+            entry: serde_json::from_str(line)?,
+            line: line.to_owned(),
+        })
+    }
 }
 
 /// Records a sender lost before they reached the collector, made visible in
@@ -68,7 +97,7 @@ pub struct AnomalyNotice {
 pub trait Sink: Send + Sync {
     /// Stores `entries` in order and returns once they are durable: the
     /// WAL then moves this sink's cursor past them and may delete them.
-    async fn write(&self, entries: &[Entry]) -> Result<(), SinkError>;
+    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError>;
 }
 
 /// Causes are part of each message, as these end up in single log lines.

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use super::frame::{self, Next, Record};
 use super::Shared;
-use crate::sink::{Entry, Sink};
+use crate::sink::{Sink, Stored};
 use crate::stats::SinkMetrics;
 
 /// Most bytes of records handed to a sink in one write: large enough that
@@ -117,7 +117,7 @@ impl Consumer {
     /// lasts; `None` when stopped first.
     async fn deliver(
         &self,
-        entries: &[Entry],
+        entries: &[Stored],
         oldest_nanos: i64,
         stop: &CancellationToken,
     ) -> Option<Result<(), crate::sink::SinkError>> {
@@ -180,18 +180,23 @@ async fn pause(stop: &CancellationToken) -> bool {
     }
 }
 
-fn decode(records: &[Record]) -> Result<Vec<Entry>, serde_json::Error> {
+fn decode(records: &[Record]) -> Result<Vec<Stored>, DecodeError> {
     let mut entries = Vec::new();
     for record in records {
-        for line in record
-            .lines
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
-            entries.push(serde_json::from_slice(line)?);
+        let text = std::str::from_utf8(&record.lines)?;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            entries.push(Stored::parse(line)?);
         }
     }
     Ok(entries)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    #[error("not UTF-8: {0}")]
+    Utf8(#[from] std::str::Utf8Error),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// An open segment and the index of the record at its position.

@@ -42,6 +42,7 @@ use tracing::warn;
 use self::consumer::Consumer;
 use self::segment::{Recovered, Segment};
 use self::writer::{Commit, Writer};
+use crate::chain::{ChainSettings, Chains};
 use crate::dedupe::SenderKey;
 use crate::sink::{Entry, Sink};
 use crate::stats::SinkMetrics;
@@ -271,6 +272,7 @@ impl Wal {
     pub fn open(
         data_dir: &Path,
         config: WalConfig,
+        chain: ChainSettings,
         telemetry: &Telemetry,
     ) -> Result<Wal, WalError> {
         let dir = data_dir.join(DIR_NAME);
@@ -282,6 +284,7 @@ impl Wal {
         let metrics = WalMetrics::new(telemetry);
         let Recovered {
             mut segments,
+            chains,
             next_index,
             senders,
             repairs,
@@ -329,6 +332,7 @@ impl Wal {
             fsync: config.fsync,
             shared: shared.clone(),
             torn: false,
+            chains: Chains::new(chains, chain),
         };
         let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
@@ -368,14 +372,28 @@ impl Wal {
             });
         }
         let mut lines = Vec::new();
+        let mut chain_keys = Vec::with_capacity(entries.len());
         for entry in entries {
             serde_json::to_writer(&mut lines, entry).map_err(|e| WalError::Encode(Arc::new(e)))?;
             lines.push(b'\n');
+            chain_keys.push(match entry {
+                Entry::Record(r) => Some(r.proxy_id.clone()),
+                Entry::Gap(g) => Some(g.proxy_id.clone()),
+                // Derived lines, not a proxy's audit trail.
+                Entry::Anomaly(_) | Entry::Checkpoint(_) => None,
+            });
         }
-        let tail = frame::encode_tail(unix_nanos(SystemTime::now()), sender, seq, &lines);
         let (done, answer) = oneshot::channel();
+        let commit = Commit {
+            accepted_nanos: unix_nanos(SystemTime::now()),
+            sender: sender.clone(),
+            seq,
+            lines,
+            chain_keys,
+            done,
+        };
         self.queue
-            .send(Commit { tail, done })
+            .send(commit)
             .await
             .map_err(|_| WalError::Stopped)?;
         answer

@@ -8,11 +8,68 @@ use std::path::{Path, PathBuf};
 
 use tracing::{error, info, warn};
 
+use serde::{Deserialize, Serialize};
+
 use super::frame::{self, Damage, Next};
+use crate::chain::Link;
 use crate::dedupe::SenderKey;
 
 const SEGMENT_SUFFIX: &str = ".wal";
 const CURSOR_PREFIX: &str = "cursor-";
+const CHAINS_FILE: &str = "chains.json";
+
+/// Where every proxy's chain stood when record `next_index` was next.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ChainsAt {
+    pub next_index: u64,
+    pub links: HashMap<String, Link>,
+}
+
+/// Replaces the chains file atomically and durably.
+pub fn write_chains(dir: &Path, next_index: u64, links: &HashMap<String, Link>) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct At<'a> {
+        next_index: u64,
+        links: &'a HashMap<String, Link>,
+    }
+    let tmp = dir.join(format!("{CHAINS_FILE}.tmp"));
+    let mut file = File::create(&tmp)?;
+    serde_json::to_writer(&mut file, &At { next_index, links })?;
+    file.sync_data()?;
+    fs::rename(&tmp, dir.join(CHAINS_FILE))?;
+    sync_dir(dir)
+}
+
+/// The chains file, or the start of everything when there is none yet.
+pub fn read_chains(dir: &Path) -> io::Result<ChainsAt> {
+    match fs::read(dir.join(CHAINS_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ChainsAt {
+            next_index: 1,
+            links: HashMap::new(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Continues `links` over the chained lines of `record`.
+pub fn follow_chains(links: &mut HashMap<String, Link>, record: &frame::Record) {
+    #[derive(Deserialize)]
+    struct Proxy {
+        proxy_id: String,
+    }
+    let Ok(text) = std::str::from_utf8(&record.lines) else {
+        return;
+    };
+    for line in text.lines() {
+        let Some((_, seq, chain)) = crate::chain::split(line) else {
+            continue;
+        };
+        if let Ok(Proxy { proxy_id }) = serde_json::from_str(line) {
+            links.insert(proxy_id, Link { seq, chain });
+        }
+    }
+}
 
 /// One segment: records `first..next` in `bytes` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +98,8 @@ pub struct Repair {
 #[derive(Debug, Default)]
 pub struct Recovered {
     pub segments: Vec<Segment>,
+    /// Every proxy's chain at the end of the WAL.
+    pub chains: HashMap<String, Link>,
     /// The index the next appended record gets.
     pub next_index: u64,
     /// Highest stored seq of every sender with a record in the WAL.
@@ -66,13 +125,15 @@ pub fn recover(dir: &Path) -> io::Result<Recovered> {
         found.push((first, entry.path()));
     }
     found.sort();
+    let at = read_chains(dir)?;
     let mut recovered = Recovered {
         next_index: 1,
+        chains: at.links,
         ..Recovered::default()
     };
     let count = found.len();
     for (position, (first, path)) in found.into_iter().enumerate() {
-        let segment = scan(first, &path, &mut recovered)?;
+        let segment = scan(first, &path, at.next_index, &mut recovered)?;
         recovered.next_index = segment.next;
         if segment.bytes == 0 && position + 1 < count {
             fs::remove_file(&segment.path)?;
@@ -83,7 +144,7 @@ pub fn recover(dir: &Path) -> io::Result<Recovered> {
     Ok(recovered)
 }
 
-fn scan(first: u64, path: &Path, recovered: &mut Recovered) -> io::Result<Segment> {
+fn scan(first: u64, path: &Path, chains_at: u64, recovered: &mut Recovered) -> io::Result<Segment> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     let len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 20, &file);
@@ -92,6 +153,9 @@ fn scan(first: u64, path: &Path, recovered: &mut Recovered) -> io::Result<Segmen
     let damage = loop {
         match frame::read(&mut reader, next)? {
             Next::Record(record, size) => {
+                if record.index >= chains_at {
+                    follow_chains(&mut recovered.chains, &record);
+                }
                 let seq = recovered.senders.entry(record.sender).or_default();
                 *seq = (*seq).max(record.seq);
                 next += 1;

@@ -16,10 +16,19 @@ use tracing::{error, info};
 use super::frame;
 use super::segment;
 use super::Shared;
+use crate::chain::Chains;
+use crate::dedupe::SenderKey;
+use observatory_engine::record::format_ts;
 
 /// One append and who waits for it: the index it got, once durable.
 pub struct Commit {
-    pub tail: Vec<u8>,
+    pub accepted_nanos: i64,
+    pub sender: SenderKey,
+    pub seq: u64,
+    /// The batch's entries as JSON lines, each ending in `\n`.
+    pub lines: Vec<u8>,
+    /// Per line, the proxy whose chain it joins (`None`: not chained).
+    pub chain_keys: Vec<Option<String>>,
     pub done: oneshot::Sender<Result<u64, Arc<io::Error>>>,
 }
 
@@ -34,6 +43,7 @@ pub struct Writer {
     pub shared: Arc<Shared>,
     /// A failed commit may have left bytes after `durable_len`.
     pub torn: bool,
+    pub chains: Chains,
 }
 
 impl Writer {
@@ -74,8 +84,26 @@ impl Writer {
             self.rotate()?;
         }
         let first = self.next_index;
+        let mut stamped = Vec::new();
         for (i, commit) in group.iter().enumerate() {
-            frame::write(buf, first + i as u64, &commit.tail);
+            stamped.clear();
+            let ts = format_ts(commit.accepted_nanos);
+            let lines = commit
+                .lines
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty());
+            for (line, key) in lines.zip(&commit.chain_keys) {
+                match key {
+                    Some(proxy) => self.chains.stamp(proxy, line, &ts, &mut stamped),
+                    None => {
+                        stamped.extend_from_slice(line);
+                        stamped.push(b'\n');
+                    }
+                }
+            }
+            let tail =
+                frame::encode_tail(commit.accepted_nanos, &commit.sender, commit.seq, &stamped);
+            frame::write(buf, first + i as u64, &tail);
         }
         let started = Instant::now();
         let written = self.file.write_all(buf).and_then(|()| match self.fsync {
@@ -84,8 +112,10 @@ impl Writer {
         });
         if let Err(e) = written {
             self.torn = true;
+            self.chains.rollback();
             return Err(e);
         }
+        self.chains.commit();
         self.shared
             .metrics
             .fsync_latency
@@ -113,6 +143,9 @@ impl Writer {
     /// Starts a new segment at `next_index`; the full one stays until every
     /// sink has confirmed it.
     fn rotate(&mut self) -> io::Result<()> {
+        // Where the chains stand at the new segment's start: at the next
+        // start the chains continue from it and the records after it.
+        segment::write_chains(&self.dir, self.next_index, self.chains.links())?;
         let (file, segment) = segment::create(&self.dir, self.next_index)?;
         info!(path = %segment.path.display(), "new WAL segment");
         self.file = file;

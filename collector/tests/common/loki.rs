@@ -12,6 +12,7 @@
 //!   service_name="…", …}' has timestamp too old: …`). Lines over 256 KiB
 //!   are refused the same way (`Max entry size …`).
 //! - `GET /ready`: 200 `ready`, or 503 after `set_ready(false)`.
+//! - `GET /loki/api/v1/query_range` returns what is stored, as Loki does.
 //! - Undecodable bodies: 400 (`snappy: corrupt input`, …); no streams: 422.
 //! - Scripted answers for the next requests: 429 (no `Retry-After`, as Loki),
 //!   429 with `Retry-After`, 500 (`empty ring`), any status, no answer at all,
@@ -246,6 +247,7 @@ impl FakeLoki {
 
     /// Every stored entry per stream, in timestamp order (as a query
     /// returns them).
+    /// Lines without their chain fields (`seq`, `chain`).
     pub fn stored(&self) -> BTreeMap<BTreeMap<String, String>, Vec<LokiLine>> {
         let state = self.state.lock().unwrap();
         state
@@ -256,7 +258,7 @@ impl FakeLoki {
                     .iter()
                     .map(|((ts_nanos, line), metadata)| LokiLine {
                         ts_nanos: *ts_nanos,
-                        line: line.clone(),
+                        line: super::canonical(line),
                         metadata: metadata.clone(),
                     })
                     .collect();
@@ -301,6 +303,12 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Fu
         authorization: header("authorization"),
         streams: Vec::new(),
     };
+    if req.method() == hyper::Method::GET && req.uri().path() == "/loki/api/v1/query_range" {
+        return query_range(
+            req.uri().query().unwrap_or_default(),
+            &state.lock().unwrap(),
+        );
+    }
     if req.method() == hyper::Method::GET && req.uri().path() == "/ready" {
         return match state.lock().unwrap().not_ready {
             false => answer(200, "ready\n"),
@@ -460,6 +468,62 @@ fn loki_rendering(labels: &BTreeMap<String, String>) -> String {
         .map(|(n, v)| format!("{n}={}", serde_json::Value::from(v.as_str())))
         .collect();
     format!("{{{}}}", pairs.join(", "))
+}
+
+/// `query_range` as Loki answers it for `{job="observatory"}` with an
+/// optional `| proxy_id="…"` filter: entries in [start, end), oldest first
+/// (`direction=forward`), at most `limit`, grouped by stream.
+fn query_range(query: &str, state: &State) -> Response<Full<Bytes>> {
+    let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let number = |name: &str| params.get(name).and_then(|v| v.parse::<i64>().ok());
+    let (Some(start), Some(end)) = (number("start"), number("end")) else {
+        return answer(400, "start and end are required\n");
+    };
+    let limit = number("limit").unwrap_or(100) as usize;
+    let proxy = params
+        .get("query")
+        .and_then(|q| q.split_once("proxy_id=\""))
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(proxy, _)| proxy.to_owned());
+    let mut entries: Vec<(i64, &Labels, &String)> = state
+        .store
+        .iter()
+        .flat_map(|(labels, entries)| {
+            entries
+                .iter()
+                .filter(|((ts, _), metadata)| {
+                    (start..end).contains(ts)
+                        && proxy
+                            .as_ref()
+                            .is_none_or(|p| metadata.get("proxy_id") == Some(p))
+                })
+                .map(move |((ts, line), _)| (*ts, labels, line))
+        })
+        .collect();
+    entries.sort_by_key(|(ts, _, _)| *ts);
+    entries.truncate(limit);
+    let mut streams: BTreeMap<&Labels, Vec<(String, &String)>> = BTreeMap::new();
+    for (ts, labels, line) in entries {
+        streams
+            .entry(labels)
+            .or_default()
+            .push((ts.to_string(), line));
+    }
+    let result: Vec<serde_json::Value> = streams
+        .into_iter()
+        .map(|(labels, values)| serde_json::json!({"stream": labels, "values": values}))
+        .collect();
+    let body = serde_json::json!({
+        "status": "success",
+        "data": {"resultType": "streams", "result": result},
+    });
+    let mut response = answer(200, &body.to_string());
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response
 }
 
 fn answer(status: u16, body: &str) -> Response<Full<Bytes>> {

@@ -80,6 +80,14 @@ pub async fn start() -> Running {
     start_with(|_| {}).await
 }
 
+/// A stored line without its chain fields (unchanged if it has none).
+pub fn canonical(line: &str) -> String {
+    match observatory_collector::chain::split(line) {
+        Some((canonical, _, _)) => canonical,
+        None => line.to_owned(),
+    }
+}
+
 /// `GET http://{addr}{path}` (the admin server): status and body.
 pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     // Err only means a provider is installed already.
@@ -115,7 +123,18 @@ impl Running {
     }
 
     /// The lines of `audit.jsonl`, raw, once that sink has caught up.
+    /// Without the chain fields (`seq`, `chain`), as the entries were
+    /// accepted; see [`Running::chained_lines`].
     pub async fn lines(&self) -> Vec<String> {
+        self.chained_lines()
+            .await
+            .iter()
+            .map(|l| canonical(l))
+            .collect()
+    }
+
+    /// The lines of `audit.jsonl` as stored, once that sink has caught up.
+    pub async fn chained_lines(&self) -> Vec<String> {
         let wal = self.wal.clone();
         loki::eventually("audit.jsonl to catch up with the WAL", move || {
             wal.unconfirmed_by(observatory_collector::sink::jsonl::SINK_NAME) == 0

@@ -132,8 +132,15 @@ impl Encoder {
 
     /// Appends the Loki entries of `entry` (more than one when its line is
     /// split) to `out`.
+    #[cfg(test)]
     pub fn encode(&self, entry: &Entry, out: &mut Vec<LokiEntry>) -> Result<(), serde_json::Error> {
-        let line = serde_json::to_string(entry)?;
+        self.encode_line(entry, serde_json::to_string(entry)?, out);
+        Ok(())
+    }
+
+    /// Appends the Loki entries of `entry`, whose stored line is `line`
+    /// (more than one when the line is split), to `out`.
+    pub fn encode_line(&self, entry: &Entry, line: String, out: &mut Vec<LokiEntry>) {
         let (ts, values, metadata) = match entry {
             Entry::Record(r) => (
                 &r.ts,
@@ -154,14 +161,18 @@ impl Encoder {
                 vec![String::new(); self.fields.len()],
                 vec![("proxy_id", g.proxy_id.clone())],
             ),
+            Entry::Checkpoint(c) => (
+                &c.ts,
+                vec![String::new(); self.fields.len()],
+                vec![("proxy_id", c.proxy_id.clone())],
+            ),
             Entry::Anomaly(a) => {
                 let metadata = vec![("source_principal", a.anomaly.principal.clone())];
                 push(self.anomaly_labels.clone(), &a.ts, line, metadata, out);
-                return Ok(());
+                return;
             }
         };
         push(self.labels(values), ts, line, metadata, out);
-        Ok(())
     }
 
     /// The label set for these configured-label values, or the overflow set

@@ -41,7 +41,7 @@ use self::client::{Answer, Client};
 use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
 use self::encode::{Encoder, LokiEntry};
 use super::jsonl::JsonlFile;
-use super::{Entry, Sink, SinkError};
+use super::{Sink, SinkError, Stored};
 use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::health::ReadyCheck;
 
@@ -185,12 +185,11 @@ impl ReadyCheck for LokiReady {
 
 #[async_trait]
 impl Sink for LokiSink {
-    async fn write(&self, entries: &[Entry]) -> Result<(), SinkError> {
+    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError> {
         let mut encoded = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for stored in entries {
             self.encoder
-                .encode(entry, &mut encoded)
-                .map_err(|e| SinkError::Encode(Arc::new(e)))?;
+                .encode_line(&stored.entry, stored.line.clone(), &mut encoded);
         }
         // Shares of at most batch_max_bytes (one larger entry goes alone), all
         // queued before waiting, so they travel in as few requests as possible.
