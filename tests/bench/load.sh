@@ -6,6 +6,8 @@
 #   (a) listener -> router -> upstream                       envoy-a.yaml
 #   (b) (a) + native RBAC (same rules) + JSON file access log envoy-b.yaml
 #   (c) (a) + Observatory wasm filter (V8) -> local collector envoy-c.yaml
+#   (d) (c) with redaction: PLUGIN_JSON plus REDACTION_JSON   envoy-c.yaml
+#       (compare d with c for what redaction adds, e.g. with BODY_FILE)
 #
 # The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
 # (a second Envoy answering with direct_response) and the collector run on CPU 1
@@ -22,6 +24,10 @@
 #   WARMUP=2         seconds of warm-up per setup (0..30)
 #   CONNECTIONS=16   wrk connections;  THREADS=1  wrk threads
 #   REQUEST_PATH=/bench/orders/1       the request (allowed by every setup's rules)
+#   BODY_FILE=       POST this file as the request body instead of a GET
+#                    (tests/bench/body-4k.json: 4 KiB JSON with an email, a card
+#                    and a phone number)
+#   BODY_TYPE=application/json         its Content-Type
 #   PIN=1            pin processes with taskset when possible
 #   PIN_UPSTREAM=1   pin the upstream Envoy to CPU 1 too (0 = let the kernel place it)
 #   RESULTS_DIR=...  where raw results go (default: tests/bench/results/<time> if
@@ -30,6 +36,9 @@
 #   WASM=target/wasm32-wasip1/release/observatory_filter.wasm
 #   COLLECTOR=target/release/observatory-collector
 #   PLUGIN_JSON=...  plugin configuration for setup (c) (default below)
+#   REDACTION_JSON=...  keys added to PLUGIN_JSON for setup (d) (default: a
+#                    `redaction` section and `recordBodies` of 4096 bytes, so
+#                    the request body is redacted for the record)
 #   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
 set -euo pipefail
 
@@ -43,6 +52,8 @@ WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 THREADS=${THREADS:-1}
 REQUEST_PATH=${REQUEST_PATH:-/bench/orders/1}
+BODY_FILE=${BODY_FILE:-}
+BODY_TYPE=${BODY_TYPE:-application/json}
 PIN=${PIN:-1}
 PIN_UPSTREAM=${PIN_UPSTREAM:-1}
 KEEP_WORK=${KEEP_WORK:-0}
@@ -53,8 +64,11 @@ STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60}
 
 # Same policies as istio/wasmplugin.yaml plus "bench" (last) allowing the
 # benchmark request; plaintext client, so requireMtls is off.
-DEFAULT_PLUGIN_JSON='{"collector":{"cluster":"observatory_collector"},"requireMtls":false,"auditFailureMode":"open","batch":{"maxRecords":64,"maxAgeMs":1000,"maxBufferedBytes":4194304},"correlationHeader":"x-correlation-id","policies":[{"name":"frontend-reads","action":"ALLOW","rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/frontend"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/api/orders/{*}","/healthz"]}}]}]},{"name":"no-admin","action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]},{"name":"audit-exports","action":"AUDIT","rules":[{"to":[{"operation":{"paths":["/api/export*"]}}]}]},{"name":"bench","action":"ALLOW","rules":[{"to":[{"operation":{"methods":["GET"],"paths":["/bench*"]}}]}]}]}'
+DEFAULT_PLUGIN_JSON='{"collector":{"cluster":"observatory_collector"},"requireMtls":false,"auditFailureMode":"open","batch":{"maxRecords":64,"maxAgeMs":1000,"maxBufferedBytes":4194304},"correlationHeader":"x-correlation-id","policies":[{"name":"frontend-reads","action":"ALLOW","rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/frontend"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/api/orders/{*}","/healthz"]}}]}]},{"name":"no-admin","action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]},{"name":"audit-exports","action":"AUDIT","rules":[{"to":[{"operation":{"paths":["/api/export*"]}}]}]},{"name":"bench","action":"ALLOW","rules":[{"to":[{"operation":{"methods":["GET","POST"],"paths":["/bench*"]}}]}]}]}'
 PLUGIN_JSON=${PLUGIN_JSON:-$DEFAULT_PLUGIN_JSON}
+REDACTION_JSON=${REDACTION_JSON:-'"redaction":{},"recordBodies":{"maxBytes":4096}'}
+# PLUGIN_JSON with the REDACTION_JSON keys first.
+PLUGIN_JSON_D="{$REDACTION_JSON,${PLUGIN_JSON#\{}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -71,10 +85,12 @@ int_in_range CONNECTIONS "$CONNECTIONS" 1 1024
 int_in_range THREADS "$THREADS" 1 64
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
 [[ $REQUEST_PATH == /* ]] || die "REQUEST_PATH must start with /"
+[[ -z $BODY_FILE || -f $BODY_FILE ]] || die "BODY_FILE=$BODY_FILE: no such file"
+[[ -z $BODY_FILE ]] || BODY_FILE=$(cd "$(dirname "$BODY_FILE")" && pwd)/$(basename "$BODY_FILE")
 read -r -a SETUP_LIST <<<"$SETUPS"
 ((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
 for s in "${SETUP_LIST[@]}"; do
-  [[ $s == a || $s == b || $s == c ]] || die "unknown setup '$s' in SETUPS (want a, b, c)"
+  [[ $s == a || $s == b || $s == c || $s == d ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d)"
 done
 want_setup() { [[ " ${SETUP_LIST[*]} " == *" $1 "* ]]; }
 
@@ -215,7 +231,12 @@ cpu_busy() {
   echo "0 0"
 }
 
-http_code() { curl -s -o /dev/null -m 5 -A observatory-bench/curl -w '%{http_code}' "$1" || true; }
+# http_code URL [BODY_FILE]: the status of a GET, or of a POST of the file.
+http_code() {
+  local body=()
+  [[ -z ${2:-} ]] || body=(-H "Content-Type: $BODY_TYPE" --data-binary "@$2")
+  curl -s -o /dev/null -m 5 -A observatory-bench/curl -w '%{http_code}' "${body[@]}" "$1" || true
+}
 
 # start_envoy NAME CONFIG CPU_PREFIX... ; sets ENVOY_PID, ENVOY_ADMIN, ENVOY_PORT.
 start_envoy() {
@@ -250,7 +271,8 @@ start_envoy() {
 # once (cleanup then stops it); `timeout` bounds it even if it hangs.
 run_wrk() {
   local pid rc=0
-  timeout --kill-after=5 $(($1 + 30)) "${PIN_AUX[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" \
+  BENCH_BODY_FILE=$BODY_FILE BENCH_BODY_TYPE=$BODY_TYPE \
+    timeout --kill-after=5 $(($1 + 30)) "${PIN_AUX[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" \
     --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" \
     </dev/null >"$2" 2>&1 &
   pid=$!
@@ -315,10 +337,10 @@ measure() {
 
 check_requests() { # SETUP
   local code
-  code=$(http_code "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH")
+  code=$(http_code "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" "$BODY_FILE")
   [[ $code == 200 ]] || {
     tail -n 30 "$WORK/front-$1.log" >&2 2>/dev/null || true
-    die "($1) GET $REQUEST_PATH returned '$code', want 200"
+    die "($1) $([[ -n $BODY_FILE ]] && echo POST || echo GET) $REQUEST_PATH returned '$code', want 200"
   }
   if [[ $1 != a ]]; then
     code=$(http_code "http://127.0.0.1:$ENVOY_PORT/admin/x")
@@ -336,8 +358,9 @@ run_setup() {
       ACCESS_LOG=$WORK/access-b.log
       render "$BENCH_DIR/envoy-b.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG"
       ;;
-    c)
-      local cport data=$WORK/collector-data deadline
+    c | d)
+      local cport data=$WORK/collector-data deadline plugin=$PLUGIN_JSON
+      [[ $setup == c ]] || plugin=$PLUGIN_JSON_D
       cport=$(free_port)
       mkdir -p "$data"
       "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" --admin-listen 127.0.0.1:0 \
@@ -353,9 +376,9 @@ run_setup() {
         ((SECONDS < deadline)) || die "collector not listening on 127.0.0.1:$cport after ${STARTUP_TIMEOUT}s"
         sleep 0.1
       done
-      log "(c) collector pid $COLLECTOR_PID on 127.0.0.1:$cport"
+      log "($setup) collector pid $COLLECTOR_PID on 127.0.0.1:$cport"
       render "$BENCH_DIR/envoy-c.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$cport" \
-        "WASM=$WASM" "PLUGIN_JSON=$PLUGIN_JSON"
+        "WASM=$WASM" "PLUGIN_JSON=$plugin"
       ;;
   esac
   cp "$cfg" "$RESULTS_DIR/"
@@ -363,18 +386,19 @@ run_setup() {
   log "($setup) front Envoy pid $ENVOY_PID, listener 127.0.0.1:$ENVOY_PORT, admin $ENVOY_ADMIN"
   check_requests "$setup"
   measure "$setup"
-  if [[ $setup == c ]]; then sleep 2; fi # let the last batch (maxAgeMs) reach the collector
+  if [[ -n $COLLECTOR_PID ]]; then sleep 2; fi # let the last batch (maxAgeMs) reach the collector
   curl -s -m 5 "http://$ENVOY_ADMIN/stats" >"$RESULTS_DIR/$setup-stats.txt" || true
-  if [[ $setup == c ]]; then
-    log "(c) collector cluster / wasm stats:"
+  if [[ -n $COLLECTOR_PID ]]; then
+    log "($setup) collector cluster / wasm stats:"
     grep -E '^cluster\.observatory_collector\.(upstream_cx_total|upstream_cx_active|upstream_rq_total|upstream_rq_active|grpc)|^wasm|^observatory_|^wasmcustom' \
-      "$RESULTS_DIR/c-stats.txt" | grep -v ': 0$' | head -n 25 >&2 || true
-    log "(c) collector data dir: $(du -sb "$WORK/collector-data" | cut -f1) bytes"
+      "$RESULTS_DIR/$setup-stats.txt" | grep -v ': 0$' | head -n 25 >&2 || true
+    log "($setup) collector data dir: $(du -sb "$WORK/collector-data" | cut -f1) bytes"
+    rm -rf "$WORK/collector-data"
   fi
   stop_pid "$ENVOY_PID"
   [[ -z $COLLECTOR_PID ]] || stop_pid "$COLLECTOR_PID"
   cp "$WORK/front-$setup.log" "$RESULTS_DIR/" 2>/dev/null || true
-  [[ $setup != c ]] || cp "$WORK/collector.log" "$RESULTS_DIR/" 2>/dev/null || true
+  [[ -z $COLLECTOR_PID ]] || cp "$WORK/collector.log" "$RESULTS_DIR/$setup-collector.log" 2>/dev/null || true
 }
 
 summarize() {
@@ -393,7 +417,8 @@ for line in open(sys.argv[1]):
         "rps": req / (dur / 1e6), "p50": p50, "p99": p99, "cpu": cpu / req,
         "util": cpu / dur * 100, "non2xx": non2xx, "errs": errs, "cpu1": cpu1, "cpu0": cpu0,
         "coll": coll / req if coll is not None else None})
-names = {"a": "a: router only", "b": "b: RBAC + JSON access log", "c": "c: Observatory wasm"}
+names = {"a": "a: router only", "b": "b: RBAC + JSON access log", "c": "c: Observatory wasm",
+         "d": "d: Observatory wasm + redaction"}
 med = {}
 for s in sorted(rows):
     runs = rows[s]
@@ -415,11 +440,15 @@ def ratio(x, y, k):
     return "%.2f" % (med[x][k] / med[y][k]) if x in med and y in med and med[y][k] else "n/a"
 print("| ratio | req/s | CPU µs/req | p99 |")
 print("|---|---:|---:|---:|")
-for x, y in (("c", "b"), ("c", "a"), ("b", "a")):
+for x, y in (("c", "b"), ("c", "a"), ("b", "a"), ("d", "c")):
     print("| %s/%s | %s | %s | %s |" % (x, y, ratio(x, y, "rps"), ratio(x, y, "cpu"), ratio(x, y, "p99")))
 print()
-if "c" in med and med["c"]["coll"] is not None:
-    print("collector CPU (c, not included above): %.1f µs/req" % med["c"]["coll"])
+for s in ("c", "d"):
+    if s in med and med[s]["coll"] is not None:
+        print("collector CPU (%s, not included above): %.1f µs/req" % (s, med[s]["coll"]))
+if "c" in med and "d" in med:
+    print("redaction adds (d - c): p50 %+.1f µs, Envoy CPU %+.1f µs/req" % (
+        med["d"]["p50"] - med["c"]["p50"], med["d"]["cpu"] - med["c"]["cpu"]))
 print("wasm size: %s" % (sys.argv[2] + " bytes" if sys.argv[2] else "n/a (not built)"))
 if any(m["util"] < 90 for m in med.values()):
     print("note: the front Envoy used < 90 % of CPU 0 in some setup: req/s and latency there are limited")
@@ -436,7 +465,7 @@ command -v python3 >/dev/null || die "python3 is needed"
 CLK_TCK=$(getconf CLK_TCK)
 ensure_wrk
 ensure_envoy
-if want_setup c; then
+if want_setup c || want_setup d; then
   ensure_wasm
   ensure_collector
 fi
@@ -459,7 +488,7 @@ printf 'setup\trun\trequests\tduration_us\tp50_us\tp99_us\tnon2xx\tsocket_errors
   echo "envoy: $("$ENVOY_BIN" --version 2>/dev/null | sed -n 's/.*version: //p')"
   echo "wrk: $(wrk -v 2>&1 | head -n 1)"
   echo "cpus: $(nproc)  setups: ${SETUP_LIST[*]}  duration: ${DURATION}s  runs: $RUNS  warmup: ${WARMUP}s"
-  echo "connections: $CONNECTIONS  threads: $THREADS  path: $REQUEST_PATH"
+  echo "connections: $CONNECTIONS  threads: $THREADS  path: $REQUEST_PATH  body: ${BODY_FILE:-none}"
   echo "wasm: $WASM (${WASM_SIZE:-missing} bytes)"
 } >"$RESULTS_DIR/meta.txt"
 

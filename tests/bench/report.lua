@@ -1,8 +1,17 @@
--- wrk script for tests/bench/load.sh: sends a fixed GET with a User-Agent
--- (no per-request Lua: the request is built once) and prints one
+-- wrk script for tests/bench/load.sh: sends a fixed GET with a User-Agent,
+-- or a POST of the file BENCH_BODY_FILE (Content-Type BENCH_BODY_TYPE), with
+-- no per-request Lua (the request is built once), and prints one
 -- machine-readable summary line at the end. Latencies are in microseconds.
 wrk.method = "GET"
 wrk.headers["User-Agent"] = "observatory-bench/wrk"
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = os.getenv("BENCH_BODY_TYPE") or "application/json"
+end
 
 done = function(summary, latency, requests)
   local e = summary.errors
