@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use observatory_engine::capture::redact_field;
 use observatory_engine::redact::{Content, RedactionConfig, Redactor};
 use observatory_proto::audit::AuditRecord;
 use serde::{Deserialize, Serialize};
@@ -111,10 +112,9 @@ impl RecordRedactor {
         }
     }
 
+    /// Nothing past the scan limit is kept (see [`redact_field`]).
     fn field(&self, value: &mut String, content: Content<'_>, added: &mut BTreeMap<String, u32>) {
-        let out = self.redactor.redact(value, content);
-        out.count_into(added);
-        if let Cow::Owned(text) = out.text {
+        if let Cow::Owned(text) = redact_field(&self.redactor, value, content, added) {
             *value = text;
         }
     }

@@ -3,6 +3,7 @@
 //! always redacted before the record is queued, with the findings counted
 //! into the record's `redactions`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -189,10 +190,33 @@ impl<'r> RecordRedaction<'r> {
     }
 
     fn text(&mut self, input: &str, content: Content<'_>) -> String {
-        let out = self.redactor.redact(input, content);
-        out.count_into(&mut self.counts);
-        out.text.into_owned()
+        redact_field(self.redactor, input, content, &mut self.counts).into_owned()
     }
+}
+
+/// Ends a recorded value whose rest was past `maxScanBytes`.
+pub const TRUNCATED: &str = "[TRUNCATED]";
+
+/// `input` redacted as `content` for a record, its findings counted into
+/// `counts`. What lies past `maxScanBytes` was not scanned, so it is not
+/// kept either: it is replaced by [`TRUNCATED`].
+pub fn redact_field<'a>(
+    redactor: &Redactor,
+    input: &'a str,
+    content: Content<'_>,
+    counts: &mut BTreeMap<String, u32>,
+) -> Cow<'a, str> {
+    let out = redactor.redact(input, content);
+    out.count_into(counts);
+    if !out.truncated {
+        return out.text;
+    }
+    // The output ends with the unscanned rest of the input, as it was.
+    let rest = input.len() - redactor.scan_end(input);
+    let mut text = out.text.into_owned();
+    text.truncate(text.len() - rest);
+    text.push_str(TRUNCATED);
+    Cow::Owned(text)
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -280,6 +304,27 @@ mod tests {
         assert_eq!(rr.excerpt(e, "", 20), "scanned [REDACTED:CR");
         assert_eq!(rr.excerpt(Excerpt::new(0), "", 20), "");
         assert!(rr.finish().is_empty());
+    }
+
+    #[test]
+    fn nothing_past_the_scan_limit_is_kept() {
+        let r = Redactor::new(
+            &serde_json::from_str::<RedactionConfig>(r#"{"maxScanBytes": 1024}"#).unwrap(),
+        )
+        .unwrap();
+        let mut counts = BTreeMap::new();
+        let input = format!("a@b.example {}é jane@example.com", "x".repeat(1010));
+        let out = redact_field(&r, &input, Content::Text, &mut counts);
+        assert!(out.starts_with("[REDACTED:EMAIL] xxx"), "{out}");
+        assert!(out.ends_with(&format!("xé{TRUNCATED}")), "{out}");
+        assert!(!out.contains("jane"));
+        assert_eq!(counts["EMAIL"], 1);
+        // Short values come back as they are, borrowed.
+        let out = redact_field(&r, "plain", Content::Text, &mut counts);
+        assert!(matches!(out, Cow::Borrowed("plain")));
+        let mut rr = RecordRedaction::new(&r);
+        let long_query = format!("/a?q={}&email=jane%40example.com", "y".repeat(2000));
+        assert!(rr.query(&long_query).ends_with(TRUNCATED));
     }
 
     #[test]

@@ -275,12 +275,19 @@ impl Redactor {
         self.max_scan_bytes
     }
 
-    /// Finds and replaces the PII in `input`.
-    pub fn redact<'a>(&self, input: &'a str, content: Content<'_>) -> Redacted<'a> {
+    /// Where scanning of `input` stops: `maxScanBytes`, on a character
+    /// boundary (the input's length when it is shorter).
+    pub fn scan_end(&self, input: &str) -> usize {
         let mut cut = input.len().min(self.max_scan_bytes);
         while !input.is_char_boundary(cut) {
             cut -= 1;
         }
+        cut
+    }
+
+    /// Finds and replaces the PII in `input`.
+    pub fn redact<'a>(&self, input: &'a str, content: Content<'_>) -> Redacted<'a> {
+        let cut = self.scan_end(input);
         let scanned = input.as_bytes().get(..cut).unwrap_or_default();
         let mut range = 0..cut;
         let walk = match content {
