@@ -1,0 +1,37 @@
+//! The engine on any input, as every kind of content: no panic, no hang,
+//! well-formed findings (see `common::check`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use observatory_engine::capture::RecordRedaction;
+use observatory_engine::redact::Content;
+
+#[path = "common.rs"]
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let input = String::from_utf8_lossy(rest);
+    let content = match selector % 9 {
+        0 => Content::Json,
+        1 => Content::Form,
+        2 => Content::Query,
+        3 => Content::Header("authorization"),
+        4 => Content::Header("cookie"),
+        5 => Content::Header("x-api-key"),
+        6 => Content::Auto("application/json; charset=utf-8"),
+        7 => Content::Auto(""),
+        _ => Content::Text,
+    };
+    let redactors = common::redactors();
+    if let Some(r) = redactors.get(usize::from(selector / 9) % redactors.len().max(1)) {
+        let out = r.redact(&input, content);
+        common::check(&input, &out);
+        // What a record keeps of a body: redacted, then cut on a boundary.
+        let mut record = RecordRedaction::new(r);
+        let excerpt = record.body(rest, "", usize::from(selector) * 4);
+        assert!(excerpt.len() <= usize::from(selector) * 4);
+    }
+});
