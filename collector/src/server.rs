@@ -179,6 +179,12 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     let consumers = wal.start(sinks).map_err(ServeError::Wal)?;
     let tasks = TaskTracker::new();
     let (scorer, alerts) = scoring(config, &shutdown)?;
+    if let Some(scorer) = &scorer {
+        scorer.stats().register(&telemetry);
+    }
+    if let Some(alerts) = &alerts {
+        alerts.register(&telemetry);
+    }
     let ingest = Ingest::new(
         config,
         wal.clone(),

@@ -26,6 +26,13 @@ impl Counter {
     }
 }
 
+/// Exports each `(count, name, help)` on `/metrics` as `observatory_<name>_total`.
+pub fn register_counters(telemetry: &Telemetry, counters: &[(&Counter, &str, &str)]) {
+    for (counter, name, help) in counters {
+        telemetry.register(name, help, counter.0.clone());
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Stats {
     pub batches_received: Counter,

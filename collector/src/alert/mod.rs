@@ -27,7 +27,11 @@ use self::config::{redacted, AlertConfig, SecretError, WebhookKind};
 use self::dedupe::{Dedupe, Notice, Suppressed};
 use crate::score::attribution::Reason;
 use crate::score::live::AnomalyEvent;
-use crate::stats::Counter;
+use crate::stats::{register_counters, Counter};
+use crate::telemetry::Telemetry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter as PromCounter;
+use prometheus_client::metrics::family::Family;
 
 /// Anomaly events waiting for the alerter.
 const EVENT_QUEUE: usize = 1024;
@@ -48,7 +52,7 @@ pub enum AlertError {
     Client(String),
 }
 
-/// What alerting did.
+/// What alerting did; exported on `/metrics` by [`AlertStats::register`].
 #[derive(Debug, Default)]
 pub struct AlertStats {
     /// Firing and resolve notifications decided (each goes to every webhook).
@@ -62,16 +66,88 @@ pub struct AlertStats {
     pub failed: Counter,
     /// Notifications dropped because a webhook's queue was full.
     pub queue_full: Counter,
-    suppressed: Mutex<Suppressed>,
+    /// Events not notified, by cause.
+    suppressed: Family<CauseLabel, PromCounter>,
+    /// The totals behind `suppressed`, to add only what is new.
+    suppressed_seen: Mutex<Suppressed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
 }
 
 impl AlertStats {
-    /// Events not notified, by cause (rate cap, cooldown, duplicates).
+    pub fn register(&self, telemetry: &Telemetry) {
+        register_counters(
+            telemetry,
+            &[
+                (
+                    &self.firing,
+                    "alerts_firing",
+                    "Firing alert notifications decided",
+                ),
+                (
+                    &self.resolved,
+                    "alerts_resolved",
+                    "Resolve notifications decided",
+                ),
+                (
+                    &self.delivered,
+                    "alert_webhook_delivered",
+                    "Webhook calls answered 2xx",
+                ),
+                (
+                    &self.retries,
+                    "alert_webhook_retries",
+                    "Webhook attempts that failed and were retried",
+                ),
+                (
+                    &self.failed,
+                    "alert_webhook_failed",
+                    "Notifications a webhook refused or never took",
+                ),
+                (
+                    &self.queue_full,
+                    "alert_webhook_queue_full",
+                    "Notifications dropped at a full webhook queue",
+                ),
+            ],
+        );
+        telemetry.register(
+            "alerts_suppressed",
+            "Anomaly events not notified, by cause (duplicate, cooldown, rate_cap, overflow)",
+            self.suppressed.clone(),
+        );
+    }
+
+    /// Events not notified so far, by cause.
     pub fn suppressed(&self) -> Suppressed {
         *self
-            .suppressed
+            .suppressed_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the dedupe's totals; the counters grow by the difference.
+    fn set_suppressed(&self, now: Suppressed) {
+        let mut seen = self
+            .suppressed_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (cause, new, old) in [
+            ("duplicate", now.duplicate, seen.duplicate),
+            ("cooldown", now.cooldown, seen.cooldown),
+            ("rate_cap", now.rate_cap, seen.rate_cap),
+            ("overflow", now.overflow, seen.overflow),
+        ] {
+            if new > old {
+                self.suppressed
+                    .get_or_create(&CauseLabel { cause })
+                    .inc_by(new - old);
+            }
+        }
+        *seen = now;
     }
 }
 
@@ -150,11 +226,7 @@ impl Alerter {
             for notice in &notices {
                 self.send(notice);
             }
-            *self
-                .stats
-                .suppressed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = self.dedupe.suppressed();
+            self.stats.set_suppressed(self.dedupe.suppressed());
         }
     }
 
@@ -340,6 +412,33 @@ mod tests {
 
     const EXPLORE: &str =
         "https://grafana.example/explore?p={principal}&id={correlation_id}&from={from}&to={to}";
+
+    #[test]
+    fn suppressed_events_are_counted_by_cause() {
+        let stats = AlertStats::default();
+        let telemetry = Telemetry::new();
+        stats.register(&telemetry);
+        stats.set_suppressed(Suppressed {
+            duplicate: 3,
+            rate_cap: 1,
+            ..Suppressed::default()
+        });
+        stats.set_suppressed(Suppressed {
+            duplicate: 5,
+            rate_cap: 1,
+            ..Suppressed::default()
+        });
+        let text = telemetry.encode();
+        assert!(
+            text.contains("observatory_alerts_suppressed_total{cause=\"duplicate\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("observatory_alerts_suppressed_total{cause=\"rate_cap\"} 1"),
+            "{text}"
+        );
+        assert_eq!(stats.suppressed().duplicate, 5);
+    }
 
     #[test]
     fn slack_message_has_text_and_blocks_with_everything_on_call_needs() {

@@ -30,7 +30,9 @@ use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
 use crate::sink::{AnomalyNotice, Entry};
-use crate::stats::Counter;
+use crate::stats::{register_counters, Counter};
+use crate::telemetry::Telemetry;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 /// Correlation ids of example records kept per anomaly event.
 pub const EXAMPLE_IDS: usize = 5;
@@ -122,8 +124,13 @@ pub struct AnomalyEvent {
     pub correlation_ids: Vec<String>,
 }
 
-/// What live scoring did.
-#[derive(Debug, Default)]
+/// Upper bounds of the score histogram's buckets: fine around the threshold.
+const SCORE_BUCKETS: [f64; 12] = [
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99,
+];
+
+/// What live scoring did; exported on `/metrics` by [`LiveStats::register`].
+#[derive(Debug)]
 pub struct LiveStats {
     pub records_scored: Counter,
     /// Records whose `ts` did not parse (stored without a score).
@@ -133,9 +140,72 @@ pub struct LiveStats {
     pub alerts_dropped: Counter,
     pub checkpoints_written: Counter,
     pub checkpoint_failures: Counter,
-    /// Time spent scoring, and the longest a batch held the scorer.
-    pub scoring_micros: Counter,
-    pub slowest_batch_micros: std::sync::atomic::AtomicU64,
+    /// Scores of the records.
+    pub scores: Histogram,
+    /// How long a batch held the scorer.
+    pub batch_seconds: Histogram,
+}
+
+impl Default for LiveStats {
+    fn default() -> Self {
+        LiveStats {
+            records_scored: Counter::default(),
+            records_unscored: Counter::default(),
+            anomaly_events: Counter::default(),
+            alerts_dropped: Counter::default(),
+            checkpoints_written: Counter::default(),
+            checkpoint_failures: Counter::default(),
+            scores: Histogram::new(SCORE_BUCKETS),
+            // 50 µs to ~0.8 s.
+            batch_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 15)),
+        }
+    }
+}
+
+impl LiveStats {
+    pub fn register(&self, telemetry: &Telemetry) {
+        register_counters(
+            telemetry,
+            &[
+                (&self.records_scored, "score_records", "Records scored"),
+                (
+                    &self.records_unscored,
+                    "score_records_unscored",
+                    "Records stored without a score (their ts did not parse)",
+                ),
+                (
+                    &self.anomaly_events,
+                    "anomaly_events",
+                    "Principal-minutes at or above the threshold after warm-up",
+                ),
+                (
+                    &self.alerts_dropped,
+                    "anomaly_events_not_alerted",
+                    "Anomaly events the alerter's full queue could not take",
+                ),
+                (
+                    &self.checkpoints_written,
+                    "score_checkpoints",
+                    "Scorer state checkpoints written",
+                ),
+                (
+                    &self.checkpoint_failures,
+                    "score_checkpoint_failures",
+                    "Scorer state checkpoints that failed",
+                ),
+            ],
+        );
+        telemetry.register(
+            "anomaly_score",
+            "Anomaly scores of the stored records",
+            self.scores.clone(),
+        );
+        telemetry.register(
+            "score_batch_seconds",
+            "Time a batch held the scorer",
+            self.batch_seconds.clone(),
+        );
+    }
 }
 
 /// The scoring task died (a bug); the batch is not stored, so its sender
@@ -218,11 +288,7 @@ impl LiveScorer {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             let events = state.score_batch(&mut entries, threshold, &stats);
             drop(state);
-            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            stats.scoring_micros.add(micros);
-            stats
-                .slowest_batch_micros
-                .fetch_max(micros, std::sync::atomic::Ordering::Relaxed);
+            stats.batch_seconds.observe(started.elapsed().as_secs_f64());
             (entries, events)
         })
         .await;
@@ -300,6 +366,7 @@ impl State {
             };
             let scored = self.scorer.score(t, &obs);
             stats.records_scored.add(1);
+            stats.scores.observe(scored.score);
             record.anomaly_score = Some(round(scored.score));
             record.anomaly_reasons = scored
                 .reasons
@@ -530,6 +597,31 @@ mod tests {
             checkpoint::load(&dir.path().join("state.json"), ScoreConfig::default())
                 .unwrap()
                 .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn scores_and_events_are_on_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LiveScorer::open(&settings(dir.path()), dir.path());
+        let telemetry = Telemetry::new();
+        s.stats().register(&telemetry);
+        s.score(vec![
+            record(T0, "a", "/", 200),
+            record(T0 + 1, "a", "/", 200),
+        ])
+        .await
+        .unwrap();
+        let text = telemetry.encode();
+        assert!(text.contains("observatory_anomaly_score_count 2"), "{text}");
+        assert!(
+            text.contains("observatory_anomaly_score_bucket{le=\"0.85\"}"),
+            "{text}"
+        );
+        assert!(text.contains("observatory_score_records_total 2"), "{text}");
+        assert!(
+            text.contains("observatory_anomaly_events_total 0"),
+            "{text}"
         );
     }
 
