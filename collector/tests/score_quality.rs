@@ -52,8 +52,13 @@ fn scorer_beats_floors_and_the_naive_baseline() {
         let delay = robust.scenarios.get(&fast).and_then(|s| s.0);
         assert!(delay.is_some_and(|d| d <= 60.0), "{fast:?}: {delay:?}");
     }
-    for slow in [Scenario::SlowExfiltration, Scenario::LatencyDegradation] {
+    // The targets: a slow leak within 10 minutes; latency degrading
+    // is a service-health signal, within 15.
+    for (slow, limit) in [
+        (Scenario::SlowExfiltration, 600.0),
+        (Scenario::LatencyDegradation, 900.0),
+    ] {
         let delay = robust.scenarios.get(&slow).and_then(|s| s.0);
-        assert!(delay.is_some_and(|d| d <= 900.0), "{slow:?}: {delay:?}");
+        assert!(delay.is_some_and(|d| d <= limit), "{slow:?}: {delay:?}");
     }
 }

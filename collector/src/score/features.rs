@@ -47,9 +47,19 @@ pub enum Count {
     TemplateInWindow,
     Bytes,
     Redactions,
+    /// A response far larger than this caller usually gets from this
+    /// destination (see [`LARGE_FACTOR`]).
+    Large,
 }
 
-pub const N_COUNTS: usize = 13;
+pub const N_COUNTS: usize = 14;
+
+/// A response this many times the (principal, destination)'s expected
+/// bytes per request is large: a trickle of them is a slow leak even
+/// when the pair's totals hide it among busy traffic.
+pub const LARGE_FACTOR: f64 = 50.0;
+/// Expected bytes per request assumed at least (new pairs, empty baselines).
+pub const LARGE_FLOOR_BYTES: f64 = 1000.0;
 
 /// One request's contribution to a window.
 pub type Event = [f64; N_COUNTS];
@@ -180,6 +190,7 @@ impl Window {
             Feature::BytesTotal => self.get(Count::Bytes),
             Feature::BytesPerRequest => per_request(Count::Bytes),
             Feature::RedactionsPerRequest => per_request(Count::Redactions),
+            Feature::LargeResponses => self.get(Count::Large),
             _ => per_request(feature.numerator()?),
         };
         Some((v, n))
@@ -219,6 +230,7 @@ pub enum Feature {
     BytesPerRequest,
     BytesTotal,
     RedactionsPerRequest,
+    LargeResponses,
     LatencyP50Ms,
     LatencyP95Ms,
     NewPrincipal,
@@ -246,13 +258,17 @@ pub const PRINCIPAL_FEATURES: [Feature; 14] = [
 /// Features of a (principal, destination) pair's windows: what one caller
 /// sees of one service, and what it takes from it (a busy principal hides a
 /// slow leak from one service in its own totals).
-pub const PAIR_FEATURES: [Feature; 5] = [
+pub const PAIR_FEATURES: [Feature; 6] = [
     Feature::RequestRate,
     Feature::Status4xxRatio,
     Feature::Status5xxRatio,
     Feature::BytesPerRequest,
     Feature::RedactionsPerRequest,
+    Feature::LargeResponses,
 ];
+
+/// Where [`Feature::BytesPerRequest`] sits in [`PAIR_FEATURES`].
+pub const PAIR_BYTES_PER_REQUEST: usize = 3;
 
 /// Features of a destination's latency histograms.
 pub const DESTINATION_FEATURES: [Feature; 2] = [Feature::LatencyP50Ms, Feature::LatencyP95Ms];

@@ -215,7 +215,7 @@ impl Group {
             | F::NovelDestination
             | F::DistinctTemplates
             | F::NewPrincipal => Group::Novelty,
-            F::BytesPerRequest | F::BytesTotal => Group::Data,
+            F::BytesPerRequest | F::BytesTotal | F::LargeResponses => Group::Data,
             F::RedactionsPerRequest => Group::Pii,
             F::PlaintextShare => Group::Transport,
             F::LatencyP50Ms | F::LatencyP95Ms => Group::Latency,

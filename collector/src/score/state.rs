@@ -8,9 +8,11 @@ use lru::LruCache;
 
 use super::attribution::{top_reasons, Reason};
 use super::baseline::Baseline;
+use super::features::Kind;
 use super::features::{
     Count, Event, Feature, LatencyHistogram, RingSnapshot, Window, WindowId, DESTINATION_FEATURES,
-    N_COUNTS, PAIR_FEATURES, PRINCIPAL_FEATURES,
+    LARGE_FACTOR, LARGE_FLOOR_BYTES, N_COUNTS, PAIR_BYTES_PER_REQUEST, PAIR_FEATURES,
+    PRINCIPAL_FEATURES,
 };
 use super::input::Observation;
 use super::model::{Deviation, Scope, ScoreConfig};
@@ -119,6 +121,12 @@ impl<S: Source, const N: usize> Tracked<S, N> {
                 }
             }
         }
+    }
+
+    /// The 15-minute expectation of feature `i` in natural units.
+    fn expected(&self, i: usize, prior: &Baselines<N>) -> f64 {
+        let b = self.baselines[1][i].blend(&prior[1][i]);
+        super::features::from_baseline(Kind::Log, b.mean)
     }
 
     /// Learns the current window values once per [`LEARN_EVERY_SECS`],
@@ -304,6 +312,10 @@ impl Scorer {
             };
         };
         event[Count::NovelDestination as usize] = if novel_dest { 1.0 } else { 0.0 };
+        let expected_bytes = pair.expected(PAIR_BYTES_PER_REQUEST, &self.prior_pair);
+        let large =
+            obs.response_bytes as f64 > LARGE_FACTOR * expected_bytes.max(LARGE_FLOOR_BYTES);
+        event[Count::Large as usize] = if large { 1.0 } else { 0.0 };
         for (w, window) in WindowId::ALL.into_iter().enumerate() {
             let mut e = event;
             let fresh = last_used.is_none_or(|seen| t - seen > window.tau());
@@ -601,6 +613,24 @@ mod tests {
             "{scored:?}"
         );
         assert!(has(&scored, Feature::RedactionsPerRequest), "{scored:?}");
+    }
+
+    #[test]
+    fn a_trickle_of_large_responses_in_a_busy_pair_pages() {
+        let mut s = Scorer::new(config());
+        steady(&mut s, "a", 0.0, 1800.0, 0.5);
+        let mut big = obs("a", "orders", "/api/orders/1/statements", 200);
+        big.response_bytes = 400_000;
+        let mut last = None;
+        // One large response every 30 s among two ordinary ones a second.
+        for i in 0..10 {
+            let t = 1800.0 + f64::from(i) * 30.0;
+            steady(&mut s, "a", t, t + 30.0, 0.5);
+            last = Some(s.score(T0 + t + 29.9, &big));
+        }
+        let last = or_quiet(last);
+        assert!(last.score >= 0.85, "{last:?}");
+        assert!(has(&last, Feature::LargeResponses), "{last:?}");
     }
 
     #[test]
