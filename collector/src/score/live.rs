@@ -4,9 +4,9 @@
 //!
 //! One scorer behind one lock, shared by every stream. A batch is scored on
 //! the blocking pool so that the async workers keep receiving and acking
-//! other streams meanwhile; scoring costs a few microseconds per record
-//! (see the `score_quality` example), so a full batch holds the lock for
-//! milliseconds.
+//! other streams meanwhile; scoring costs about 2 µs per record (see the
+//! `score_quality` example), so a full 10 000-record batch holds the lock
+//! for about 20 ms (`observatory_score_batch_seconds`).
 //!
 //! A principal-minute whose score reaches the threshold (after warm-up)
 //! becomes one [`AnomalyEvent`], stored as its own entry and handed to the
