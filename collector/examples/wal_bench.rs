@@ -5,7 +5,7 @@
 //! CPU second of the whole process (load client and Loki stand-in
 //! included), ack latency and WAL bytes per record.
 //!
-//! `cargo run --release -p observatory-collector --example wal_bench -- --seconds 10`
+//! `cargo run --release -p observatory-collector --example wal_bench -- --seconds 10 [--redact false --score false]`
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -36,12 +36,18 @@ struct Args {
     /// Concurrent streams (each one sender instance)
     #[arg(long, default_value_t = 8)]
     streams: u32,
-    /// Records per batch
-    #[arg(long, default_value_t = 256)]
+    /// Records per batch (the filter's default is 64)
+    #[arg(long, default_value_t = 64)]
     batch: u32,
     /// Batches a stream may have unacked
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     window: usize,
+    /// Re-redact records (the collector's default)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    redact: bool,
+    /// Score records live (the collector's default)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    score: bool,
 }
 
 #[tokio::main]
@@ -51,8 +57,9 @@ async fn main() -> anyhow::Result<()> {
     let template = record();
     let line = serde_json::to_string(&CanonicalRecord::from(&template))?.len();
     println!(
-        "{} streams, {} records/batch, window {}, {} s per run, record line {line} bytes",
-        args.streams, args.batch, args.window, args.seconds
+        "{} streams, {} records/batch, window {}, {} s per run, record line {line} bytes \
+         before seq/chain, redact {}, score {}",
+        args.streams, args.batch, args.window, args.seconds, args.redact, args.score
     );
     println!("mode       records/s  cpu-s  records/cpu-s  ack p50 ms  ack p99 ms  WAL B/record  loki drained");
     for fsync in [true, false] {
@@ -103,6 +110,8 @@ async fn run(
         ..ServeConfig::default()
     };
     config.wal.fsync = fsync;
+    config.redact = args.redact;
+    config.score.enabled = args.score;
     let collector = server::bind(&config).await?;
     let addr = collector.local_addr();
     let wal = collector.wal();
@@ -252,7 +261,6 @@ fn record() -> AuditRecord {
     AuditRecord {
         ts_unix_nanos: 1_764_283_479_123_456_789,
         correlation_id: "00000000-0000-4000-8000-000000000000".into(),
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),
         source_ip: "10.0.0.9".into(),
         mtls: true,
@@ -266,8 +274,8 @@ fn record() -> AuditRecord {
         response_bytes: 54,
         user_agent: "curl/8.5.0".into(),
         decision: "allow".into(),
-        rule: "orders-write/allow-web".into(),
-        proxy_id: "sidecar~10.0.0.1~web-1.shop~shop.svc.cluster.local".into(),
+        rule: "orders/allow".into(),
+        proxy_id: "web-1.shop".into(),
         ..AuditRecord::default()
     }
 }

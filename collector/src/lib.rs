@@ -4,9 +4,10 @@
 //! Data flow of one batch, module by module:
 //! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
 //! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
-//! [`redact`] (re-redaction, on by default) → [`wal`] (append, fsync) →
-//! ack; the [`sink`]s ([`sink::jsonl`], and [`sink::loki`] when
-//! configured) drain the WAL on their own.
+//! [`redact`] (re-redaction, on by default) → score → [`wal`] (append,
+//! fsync, [`chain`] stamps) → ack; the [`sink`]s ([`sink::jsonl`], and
+//! [`sink::loki`] when configured) drain the WAL on their own, and
+//! [`verify`] checks what they stored.
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
