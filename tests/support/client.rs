@@ -108,18 +108,35 @@ pub async fn raw_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<RawResponse> {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    raw_request_bytes(port, method, target, &headers, body).await
+}
+
+/// [`raw_request`] with header values as bytes, so a test can send what HTTP
+/// allows but UTF-8 does not.
+pub async fn raw_request_bytes(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
     let fut = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let mut req =
-            format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+            format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+                .into_bytes();
         for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+            req.extend_from_slice(k.as_bytes());
+            req.extend_from_slice(b": ");
+            req.extend_from_slice(v);
+            req.extend_from_slice(b"\r\n");
         }
         if !body.is_empty() || method != "GET" {
-            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
         }
-        req.push_str("\r\n");
-        stream.write_all(req.as_bytes()).await?;
+        req.extend_from_slice(b"\r\n");
+        stream.write_all(&req).await?;
         stream.write_all(body).await?;
         let mut buf = Vec::new();
         stream.read_to_end(&mut buf).await?;

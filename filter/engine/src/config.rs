@@ -238,12 +238,17 @@ impl RawCollector {
     }
 }
 
+/// Records per batch unless configured. Each batch costs Envoy a stream
+/// message and an ack; a batch is sent as soon as it seals, so larger
+/// batches do not bunch work up (256 records ≈ 80 KB).
+const DEFAULT_MAX_RECORDS: usize = 256;
+
 impl RawBatch {
     fn validate(self) -> Result<BatchConfig, ConfigError> {
         Ok(BatchConfig {
             max_records: in_range(
                 "batch.maxRecords",
-                self.max_records.unwrap_or(64),
+                self.max_records.unwrap_or(DEFAULT_MAX_RECORDS),
                 1,
                 10_000,
             )?,
@@ -441,7 +446,7 @@ mod tests {
         assert_eq!(
             c.batch,
             BatchConfig {
-                max_records: 64,
+                max_records: 256,
                 max_age_ms: 1000,
                 max_buffered_bytes: 4 * 1024 * 1024
             }

@@ -2,6 +2,7 @@
 //!
 //! The data flow of one request, module by module:
 //! [`config`] (plugin JSON → validated, compiled config) →
+//! [`peer`] (who is calling, cached per connection) →
 //! [`policy`] (decision) → [`dlp`] (in-flight rewriting and denial) →
 //! [`redact`] (PII in bodies and headers) → [`capture`] (what a record keeps
 //! of the request, redacted) → [`record`] (AU-3 audit record) →
@@ -17,6 +18,8 @@ pub mod batch;
 pub mod capture;
 pub mod config;
 pub mod dlp;
+pub mod header_map;
+pub mod peer;
 pub mod policy;
 pub mod record;
 pub mod redact;

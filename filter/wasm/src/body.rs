@@ -111,12 +111,22 @@ impl Extra {
     }
 
     /// A request header the fixed ones did not claim.
-    pub fn request_header(&mut self, capture: &Capture, name: String, value: String) {
-        if name == "content-type" {
+    pub fn request_header(&mut self, capture: &Capture, name: &[u8], value: &[u8]) {
+        // Header names are tokens (ASCII); anything else is not one we keep.
+        let Ok(name) = std::str::from_utf8(name) else {
+            return;
+        };
+        let content_type = name == "content-type";
+        let recorded = capture.records_header(name);
+        if !content_type && !recorded {
+            return;
+        }
+        let value = String::from_utf8_lossy(value).into_owned();
+        if content_type {
             self.request.content_type = Some(value.clone());
         }
-        if capture.records_header(&name) {
-            self.headers.push((name, value));
+        if recorded {
+            self.headers.push((name.to_string(), value));
         }
     }
 

@@ -7,8 +7,10 @@
 use std::cell::Cell;
 use std::time::SystemTime;
 
+use log::warn;
+use observatory_engine::header_map;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, MetricType};
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
 pub fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH)
@@ -24,12 +26,76 @@ pub fn millis(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+#[link(wasm_import_module = "env")]
+extern "C" {
+    /// The ABI call behind the SDK's `get_map`, which would allocate two
+    /// `String`s per header and panic on a non-UTF-8 value or a non-Ok status.
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> Status;
+
+    /// Behind the SDK's `send_http_response`, which panics on a non-Ok status.
+    #[allow(clippy::too_many_arguments, reason = "the ABI's signature")]
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> Status;
 }
 
-pub fn response_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default()
+/// Answers the request locally. `details` (no spaces) is what Envoy's
+/// access log shows as `%RESPONSE_CODE_DETAILS%`.
+pub fn send_local_response(
+    status: u32,
+    details: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), Status> {
+    let headers = header_map::serialize(headers);
+    // SAFETY: every pointer/length pair describes a live buffer the host
+    // only reads during the call.
+    let result = unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    };
+    match result {
+        Status::Ok => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Calls `visit` with each header of `map` (one host call, no copies);
+/// nothing when the map is unavailable or malformed.
+pub fn for_each_header(map: MapType, visit: impl FnMut(&[u8], &[u8])) {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host only writes the two out-parameters.
+    let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
+    if status != Status::Ok || data.is_null() {
+        return;
+    }
+    // SAFETY: on Ok the host returns a buffer of `size` bytes that it
+    // allocated through this module's `proxy_on_memory_allocate` (the Rust
+    // global allocator), handing ownership to us; the SDK frees it the same way.
+    let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+    if let Err(e) = header_map::for_each(&bytes, visit) {
+        warn!("{e}");
+    }
 }
 
 pub fn set_request_header(name: &str, value: &str) {

@@ -7,13 +7,13 @@ use std::time::SystemTime;
 
 use log::warn;
 use observatory_engine::config::FailureMode;
+use observatory_engine::peer::Peer;
 use observatory_engine::policy::{Request, Verdict};
 use observatory_engine::record::{
     self, ip_of_address, path_without_query, trace_id_from_traceparent, AuditRecord,
 };
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, MapType};
 
 use crate::body::{Extra, Recorded, RequestBody};
 use crate::host::{self, Counter};
@@ -83,21 +83,19 @@ impl Http {
         let mut request_id = None;
         let mut traceparent = None;
         // One host call for all headers is cheaper than one per header.
-        for (name, value) in host::request_headers() {
-            match name.as_str() {
-                ":method" => self.method = value,
-                ":path" => self.path = value,
-                "user-agent" => self.user_agent = value,
-                "x-request-id" => request_id = Some(value),
-                "traceparent" => traceparent = Some(value),
-                "content-length" => self.request_bytes = value.parse().ok(),
-                _ => {
-                    if let Some(extra) = &mut extra {
-                        extra.request_header(capture, name, value);
-                    }
+        host::for_each_header(MapType::HttpRequestHeaders, |name, value| match name {
+            b":method" => self.method = text(value),
+            b":path" => self.path = text(value),
+            b"user-agent" => self.user_agent = text(value),
+            b"x-request-id" => request_id = Some(text(value)),
+            b"traceparent" => traceparent = Some(text(value)),
+            b"content-length" => self.request_bytes = number(value),
+            _ => {
+                if let Some(extra) = &mut extra {
+                    extra.request_header(capture, name, value);
                 }
             }
-        }
+        });
         if let Some(mut extra) = extra {
             extra.route(&active.config, &self.path);
             self.extra = Some(extra);
@@ -107,15 +105,15 @@ impl Http {
             .and_then(trace_id_from_traceparent)
             .map(str::to_string)
             .unwrap_or_default();
-        // Plaintext (the cheap answer) needs no certificate lookup.
-        self.mtls = host::property_bool(&["connection", "mtls"]);
-        if self.mtls {
-            self.principal = host::property_string(&["connection", "uri_san_peer_certificate"])
-                .unwrap_or_default();
-        }
-        self.source_ip = host::property_string(&["source", "address"])
-            .map(|a| ip_of_address(&a).to_string())
-            .unwrap_or_default();
+        let peer = match active.peers.try_borrow_mut() {
+            Ok(mut peers) => {
+                peers.get_or_read(host::property_u64(&["connection", "id"]), read_peer)
+            }
+            Err(_) => read_peer(),
+        };
+        self.mtls = peer.mtls;
+        self.principal = peer.principal;
+        self.source_ip = peer.source_ip;
         self.correlation_id = match request_id {
             Some(id) if !id.is_empty() => id,
             _ => {
@@ -130,14 +128,15 @@ impl Http {
     /// Answers the request locally with a JSON error body.
     fn reply(&self, active: &Active, status: u32, error: &str, rule: &str) {
         let body = record::local_reply_body(error, &self.correlation_id, rule);
-        let headers = vec![
+        let headers = [
             ("content-type", "application/json"),
             (
                 active.config.correlation_header.as_str(),
                 self.correlation_id.as_str(),
             ),
         ];
-        if let Err(e) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
+        let details = format!("observatory_{error}");
+        if let Err(e) = host::send_local_response(status, &details, &headers, body.as_bytes()) {
             warn!("cannot send local reply {status}: {e:?}");
         }
     }
@@ -200,6 +199,34 @@ impl Http {
             proxy_id: active.node.proxy_id.clone(),
             audit_policy,
         }
+    }
+}
+
+/// A header value as text; bytes that are not UTF-8 become U+FFFD.
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The downstream peer as Envoy knows it: one host call per fact.
+fn read_peer() -> Peer {
+    // Plaintext (the cheap answer) needs no certificate lookup.
+    let mtls = host::property_bool(&["connection", "mtls"]);
+    let principal = if mtls {
+        host::property_string(&["connection", "uri_san_peer_certificate"]).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let source_ip = host::property_string(&["source", "address"])
+        .map(|a| ip_of_address(&a).to_string())
+        .unwrap_or_default();
+    Peer {
+        mtls,
+        principal,
+        source_ip,
     }
 }
 
@@ -296,15 +323,14 @@ impl HttpContext for Http {
         }
         let mut content_type = None;
         let mut encoded = false;
-        for (name, value) in host::response_headers() {
-            match name.as_str() {
-                ":status" => self.status = value.parse().unwrap_or(self.status),
-                "content-length" => self.response_bytes = value.parse().ok(),
-                "content-type" if self.extra.is_some() => content_type = Some(value),
-                "content-encoding" => encoded = !value.eq_ignore_ascii_case("identity"),
-                _ => {}
-            }
-        }
+        let recording = self.extra.is_some();
+        host::for_each_header(MapType::HttpResponseHeaders, |name, value| match name {
+            b":status" => self.status = number(value).unwrap_or(self.status),
+            b"content-length" => self.response_bytes = number(value),
+            b"content-type" if recording => content_type = Some(text(value)),
+            b"content-encoding" => encoded = !value.eq_ignore_ascii_case(b"identity"),
+            _ => {}
+        });
         if self.method == "HEAD" {
             self.response_bytes = Some(0);
         }
@@ -355,10 +381,13 @@ impl HttpContext for Http {
         };
         let now = host::now();
         let record = self.build_record(&active, now);
-        let dropped = match active.export.try_borrow_mut() {
-            Ok(mut ex) => ex.outbox.push(&record, host::millis(now)),
-            Err(_) => return,
+        let Ok(mut ex) = active.export.try_borrow_mut() else {
+            return;
         };
+        let now_ms = host::millis(now);
+        let dropped = ex.outbox.push(&record, now_ms);
+        ex.send_unsent(now_ms);
+        drop(ex);
         active.count_dropped(dropped);
     }
 }

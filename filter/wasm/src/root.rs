@@ -8,6 +8,7 @@ use std::time::Duration;
 use log::{error, info, warn};
 use observatory_engine::batch::{Dropped, Outbox};
 use observatory_engine::config::FilterConfig;
+use observatory_engine::peer::PeerCache;
 use observatory_engine::record::uuid_v4;
 use observatory_engine::stream::Link;
 use observatory_proto::audit::Ack;
@@ -25,6 +26,8 @@ const METHOD: &str = "Stream";
 const GRPC_INVALID_ARGUMENT: u32 = 3;
 const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+/// Downstream connections whose peer a VM remembers (a few hundred bytes each).
+const PEER_CACHE_CONNECTIONS: usize = 4096;
 
 /// Identity of this proxy and of the workload it fronts.
 #[derive(Debug)]
@@ -50,6 +53,7 @@ pub struct Active {
     pub node: Node,
     pub metrics: Metrics,
     pub export: Rc<RefCell<Export>>,
+    pub peers: RefCell<PeerCache>,
 }
 
 impl Active {
@@ -129,6 +133,7 @@ impl Root {
             node,
             metrics,
             export,
+            peers: RefCell::new(PeerCache::new(PEER_CACHE_CONNECTIONS)),
         }));
         Ok(())
     }
@@ -180,15 +185,27 @@ impl Root {
             }
         }
 
-        if let Some(token) = ex.link.token() {
-            while let Some((seq, bytes)) = ex.outbox.next_unsent() {
-                if let Err(e) = hostcalls::send_grpc_stream_message(token, Some(bytes), false) {
-                    warn!("collector stream {token}: send of batch {seq} failed: {e:?}");
-                    break;
-                }
-                ex.outbox.mark_sent(seq);
-                ex.link.sent(now);
+        ex.send_unsent(now);
+    }
+}
+
+impl Export {
+    /// Sends sealed batches on the open stream, if any. Called as soon as a
+    /// batch seals, so sends are spread over requests rather than bunched
+    /// on the tick (a burst of batches stalls the worker and shows in p99).
+    pub fn send_unsent(&mut self, now_ms: u64) {
+        let Some(token) = self.link.token() else {
+            return;
+        };
+        while let Some((seq, bytes)) = self.outbox.next_unsent() {
+            // The host routes stream calls to the root context that opened
+            // the stream, so HTTP contexts may send too.
+            if let Err(e) = hostcalls::send_grpc_stream_message(token, Some(bytes), false) {
+                warn!("collector stream {token}: send of batch {seq} failed: {e:?}");
+                break;
             }
+            self.outbox.mark_sent(seq);
+            self.link.sent(now_ms);
         }
     }
 }
