@@ -51,6 +51,8 @@ pub struct Stats {
     pub loki_push_retries: Counter,
     /// Entries whose labels were collapsed to `_overflow` by `max_label_sets`.
     pub loki_label_overflows: Counter,
+    /// Entries sent to a `late` stream: too far behind their own stream.
+    pub loki_late_entries: Counter,
     /// Records the collector's re-redaction had to change.
     pub records_redacted: Counter,
     /// Findings the collector's re-redaction added (beyond the filter's).
@@ -147,6 +149,7 @@ pub struct Snapshot {
     pub loki_push_retries: u64,
     pub loki_entries_dead_lettered: u64,
     pub loki_label_overflows: u64,
+    pub loki_late_entries: u64,
     pub records_redacted: u64,
     pub redactions_added: u64,
 }
@@ -204,6 +207,11 @@ impl Stats {
                 &self.loki_label_overflows,
                 "loki_label_overflows",
                 "Loki entries whose labels were collapsed to _overflow",
+            ),
+            (
+                &self.loki_late_entries,
+                "loki_late_entries",
+                "Loki entries sent to a late stream, too far behind their own stream",
             ),
             (
                 &self.records_redacted,
@@ -267,6 +275,7 @@ impl Stats {
             loki_push_retries: self.loki_push_retries.get(),
             loki_entries_dead_lettered: count(&self.sinks.dead_lettered, loki),
             loki_label_overflows: self.loki_label_overflows.get(),
+            loki_late_entries: self.loki_late_entries.get(),
             records_redacted: self.records_redacted.get(),
             redactions_added: self.redactions_added.get(),
         }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{batch, record, start, INSTANCE, PROXY};
 use observatory_engine::record::CanonicalRecord;
-use observatory_proto::audit::AuditGap;
+use observatory_proto::audit::{AuditGap, AuditRecord};
 use serde_json::json;
 
 #[tokio::test]
@@ -22,11 +22,12 @@ async fn batches_are_acked_and_written_once_as_canonical_json() {
     let collector = start().await;
     let mut stream = collector.open().await;
     assert_eq!(stream.heartbeat().await.unwrap(), 0);
-    let sent = [
-        vec![record(1), record(2)],
-        vec![record(3)],
-        vec![record(4), record(5), record(6)],
-    ];
+    // A fixed time, so the JSON can be spelled out below.
+    let at = |n: u32| AuditRecord {
+        ts_unix_nanos: 1_764_283_479_123_456_789 + i64::from(n),
+        ..record(n)
+    };
+    let sent = [vec![at(1), at(2)], vec![at(3)], vec![at(4), at(5), at(6)]];
     for (seq, records) in (1..).zip(&sent) {
         assert_eq!(stream.send(batch(seq, records.clone())).await.unwrap(), seq);
     }

@@ -11,10 +11,11 @@ use serde_json::Value;
 
 const MILLI: i64 = 1_000_000;
 
-/// Record `n`, `ms` milliseconds after the first; denied when `denied`.
+/// Record `n`, `ms` milliseconds after a fixed start (scoring runs in
+/// record time, and its windows are aligned to it); denied when `denied`.
 fn at(n: u32, ms: i64, denied: bool) -> AuditRecord {
     let mut r = record(n);
-    r.ts_unix_nanos += ms * MILLI;
+    r.ts_unix_nanos = 1_764_283_479_123_456_789 + i64::from(n) + ms * MILLI;
     r.path = "/orders/1".into();
     if denied {
         (r.status, r.decision, r.path) = (403, "deny".into(), "/admin/users".into());

@@ -17,19 +17,6 @@ fn line(r: &AuditRecord) -> String {
     serde_json::to_string(&CanonicalRecord::from(r)).unwrap()
 }
 
-fn dead_letters(collector: &common::Running) -> Vec<Value> {
-    let path = collector
-        .dir
-        .path()
-        .join("data")
-        .join("loki-dead-letter.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn partial_400_dead_letters_exactly_the_named_entries() {
     let loki = FakeLoki::start().await;
@@ -54,7 +41,7 @@ async fn partial_400_dead_letters_exactly_the_named_entries() {
     stored.sort();
     assert_eq!(stored, good);
 
-    let dead = dead_letters(&collector);
+    let dead = collector.dead_letters();
     // The line as pushed, chain fields included.
     let mut dead_lines: Vec<String> = dead
         .iter()
@@ -93,7 +80,7 @@ async fn unmappable_400_dead_letters_the_whole_request() {
     collector.deliver(records.clone()).await;
     collector.settled().await;
 
-    let dead = dead_letters(&collector);
+    let dead = collector.dead_letters();
     assert_eq!(dead.len(), 2);
     for (d, r) in dead.iter().zip(&records) {
         assert_eq!(d["reason"], "proto: illegal wireType 7");
@@ -123,7 +110,7 @@ async fn too_large_and_unprocessable_are_dead_lettered_not_retried() {
     assert_eq!(stream.send(batch(2, vec![record(2)])).await.unwrap(), 2);
     collector.settled().await;
 
-    let dead = dead_letters(&collector);
+    let dead = collector.dead_letters();
     let statuses: Vec<&Value> = dead.iter().map(|d| &d["status"]).collect();
     assert_eq!(statuses, [413, 422]);
     assert!(dead[0]["reason"]

@@ -11,6 +11,10 @@
 //!   groups Loki's messages (`N errors like: entry for stream '{…,
 //!   service_name="…", …}' has timestamp too old: …`). Lines over 256 KiB
 //!   are refused the same way (`Max entry size …`).
+//! - Out-of-order window (the ingester's, `max_chunk_age / 2` = 1 h): an
+//!   entry more than an hour behind the newest entry of its stream is
+//!   refused with the ingester's message (`entry with timestamp … ignored,
+//!   reason: 'entry too far behind, …'`), a partial 400 as well.
 //! - `GET /ready`: 200 `ready`, or 503 after `set_ready(false)`.
 //! - `GET /loki/api/v1/query_range` returns what is stored, as Loki does.
 //! - Undecodable bodies: 400 (`snappy: corrupt input`, …); no streams: 422.
@@ -39,6 +43,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 const MAX_LINE_BYTES: usize = 256 * 1024;
+/// The ingester's out-of-order window: `max_chunk_age` (2 h) / 2.
+const OUT_OF_ORDER_WINDOW_NANOS: i64 = 3_600_000_000_000;
 /// Loki's default `discover_service_name` list, in order.
 const SERVICE_NAME_FROM: [&str; 13] = [
     "service",
@@ -108,6 +114,8 @@ struct State {
     requests: Vec<Pushed>,
     /// Labels → (ts, line) → metadata: what a query would return.
     store: BTreeMap<Labels, BTreeMap<(i64, String), Labels>>,
+    /// Labels → newest timestamp stored: the ingester's out-of-order window.
+    newest: BTreeMap<Labels, i64>,
     reject_older_than: Option<i64>,
     /// `GET /ready` answers 503, as Loki does while starting.
     not_ready: bool,
@@ -379,6 +387,7 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Fu
     }
     let mut state = state.lock().unwrap();
     let mut errors: Vec<(String, usize)> = Vec::new();
+    let mut behind = Vec::new();
     for stream in &streams {
         let mut valid = Vec::new();
         for entry in &stream.entries {
@@ -390,10 +399,21 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Fu
                 },
             }
         }
-        store(&mut state, stream, valid.into_iter());
+        let (kept, ignored) = within_window(&mut state, &stream.labels, valid);
+        store(&mut state, stream, kept.into_iter());
+        if !ignored.is_empty() {
+            behind.push(too_far_behind(
+                &stream.labels,
+                &ignored,
+                stream.entries.len(),
+            ));
+        }
+    }
+    if errors.is_empty() && behind.is_empty() {
+        return answer(204, "");
     }
     if errors.is_empty() {
-        return answer(204, "");
+        return answer(400, &behind.join("\n"));
     }
     // util.GroupedErrors: "N errors like: " unless there is a single error.
     let grouped: Vec<String> = errors
@@ -420,6 +440,60 @@ fn store<'a>(
         kept.entry((e.ts_nanos, e.line.clone()))
             .or_insert_with(|| e.metadata.clone());
     }
+}
+
+/// The ingester's out-of-order check, entry by entry in push order: what is
+/// more than the window behind the stream's newest entry is ignored.
+fn within_window<'a>(
+    state: &mut State,
+    labels: &Labels,
+    entries: Vec<&'a LokiLine>,
+) -> (Vec<&'a LokiLine>, Vec<(&'a LokiLine, i64)>) {
+    let newest = state.newest.entry(labels.clone()).or_insert(i64::MIN);
+    let (mut kept, mut ignored) = (Vec::new(), Vec::new());
+    for e in entries {
+        let oldest = newest.saturating_sub(OUT_OF_ORDER_WINDOW_NANOS);
+        if e.ts_nanos < oldest {
+            ignored.push((e, oldest));
+        } else {
+            *newest = (*newest).max(e.ts_nanos);
+            kept.push(e);
+        }
+    }
+    (kept, ignored)
+}
+
+/// The ingester's error for one stream (`pkg/ingester/stream.go`).
+fn too_far_behind(labels: &Labels, ignored: &[(&LokiLine, i64)], total: usize) -> String {
+    let mut text = String::new();
+    for (e, oldest) in ignored {
+        let ts = go_rfc3339(e.ts_nanos);
+        text.push_str(&format!(
+            "entry with timestamp {} ignored, reason: 'entry too far behind, entry timestamp is: {ts}, oldest acceptable timestamp is: {}',\n",
+            go_time_string(e.ts_nanos),
+            go_rfc3339(*oldest),
+        ));
+    }
+    text.push_str(&format!(
+        "total ignored: {} out of {total} for stream: {}",
+        ignored.len(),
+        loki_rendering(labels)
+    ));
+    text
+}
+
+/// Go's `time.Time.String()` in UTC, to the second (`2022-10-10 13:25:44 +0000 UTC`).
+fn go_time_string(ts_nanos: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(ts_nanos.div_euclid(1_000_000_000)).unwrap();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} +0000 UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Loki's distributor checks, with its messages (`pkg/validation`).

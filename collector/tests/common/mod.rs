@@ -156,6 +156,16 @@ impl Running {
             .collect()
     }
 
+    /// The entries of the Loki sink's dead-letter file, parsed.
+    pub fn dead_letters(&self) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join("data").join("loki-dead-letter.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// Waits (bounded) until every sink has confirmed everything in the
     /// WAL: acks only mean the WAL has a batch, sinks follow on their own.
     pub async fn settled(&self) {
@@ -223,9 +233,16 @@ impl Stream {
     }
 }
 
+/// Record `n`, stamped `n` ns after a start time shared by the test process
+/// (recent, as live traffic is: Loki's stream windows apply).
 pub fn record(n: u32) -> AuditRecord {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let now = observatory_engine::record::unix_nanos(std::time::SystemTime::now());
+        now - now % 1_000_000_000 + 123_456_789
+    });
     AuditRecord {
-        ts_unix_nanos: 1_764_283_479_123_456_789 + i64::from(n),
+        ts_unix_nanos: start + i64::from(n),
         correlation_id: format!("corr-{n}"),
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
         source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),

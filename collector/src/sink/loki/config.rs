@@ -17,7 +17,7 @@ use super::LokiError;
 pub const DEAD_LETTER_FILE_NAME: &str = "loki-dead-letter.jsonl";
 
 /// Label names the sink sets itself.
-const RESERVED_LABELS: [&str; 2] = ["job", "cluster"];
+const RESERVED_LABELS: [&str; 3] = ["job", "cluster", super::encode::LATE];
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,6 +42,10 @@ pub struct LokiConfig {
     pub labels: BTreeMap<String, LabelField>,
     /// Distinct label sets before new ones collapse to `_overflow`.
     pub max_label_sets: NonZeroUsize,
+    /// How far behind the newest entry of its stream Loki still takes an
+    /// entry (`max_chunk_age / 2`, 1 h by default); older ones go to a
+    /// `late` stream. 0: never (Loki may then refuse them).
+    pub out_of_order_window_secs: u64,
     /// Uncompressed size at which a push request is sent without waiting.
     pub batch_max_bytes: NonZeroUsize,
     /// How long the first entry of a push request waits for more.
@@ -111,6 +115,7 @@ impl Default for LokiConfig {
             .map(|(name, field)| (name.to_owned(), field))
             .collect(),
             max_label_sets: NonZeroUsize::new(1000).unwrap_or(NonZeroUsize::MIN),
+            out_of_order_window_secs: 3600,
             batch_max_bytes: NonZeroUsize::new(1024 * 1024).unwrap_or(NonZeroUsize::MIN),
             batch_max_wait_ms: 200,
             max_concurrent_requests: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
@@ -160,6 +165,17 @@ impl LokiConfig {
             return Err(invalid(
                 "bearer_token_file",
                 "set either basic_auth or bearer_token_file".into(),
+            ));
+        }
+        if self.out_of_order_window_secs != 0
+            && !(60..=7 * 86_400).contains(&self.out_of_order_window_secs)
+        {
+            return Err(invalid(
+                "out_of_order_window_secs",
+                format!(
+                    "must be 0 (off) or between 60 and 604800, got {}",
+                    self.out_of_order_window_secs
+                ),
             ));
         }
         if self.min_backoff_ms > self.max_backoff_ms {
@@ -279,6 +295,9 @@ mod tests {
             err("url = \"http://x\"\nlabels = { \"a-b\" = \"decision\" }").contains("not a valid")
         );
         assert!(err("url = \"http://x\"\ngzip = true").contains("only with encoding"));
+        assert!(err("url = \"http://x\"\nlabels = { late = \"decision\" }").contains("reserved"));
+        assert!(err("url = \"http://x\"\nout_of_order_window_secs = 5")
+            .contains("loki.out_of_order_window_secs: must be 0 (off) or between 60 and 604800"));
         assert!(
             err("url = \"http://x\"\nmin_backoff_ms = 5\nmax_backoff_ms = 4")
                 .contains("max_backoff_ms")

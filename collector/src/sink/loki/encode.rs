@@ -7,6 +7,14 @@
 //! - Line: the canonical record JSON, or the gap line JSON, exactly as the
 //!   JSON-lines sink writes it.
 //! - Timestamp: the entry's own `ts`.
+//! - Late entries: Loki refuses an entry more than `out_of_order_window`
+//!   behind the newest entry of its stream (`entry too far behind`), e.g.
+//!   records a proxy buffered through a long outage while other proxies kept
+//!   the stream current, or a WAL backlog replayed after a restart. Such
+//!   entries go to a sibling stream with a `late` label naming the window
+//!   they fall in (`late="2026-11-28T01:00:00Z"`): all entries of that
+//!   stream lie within one window, so Loki can take every one of them, and
+//!   a query by the usual labels still finds them at their own time.
 //! - Structured metadata: `correlation_id`, `trace_id`, `source_principal`,
 //!   `proxy_id` (when not empty), so they can be filtered on without being
 //!   labels.
@@ -18,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -41,14 +49,31 @@ pub const MAX_LINE_BYTES: usize = 256 * 1024;
 /// Value of every configured label once `max_label_sets` is reached.
 pub const OVERFLOW: &str = "_overflow";
 const JOB: (&str, &str) = ("job", "observatory");
+/// Label of the streams that hold late entries.
+pub const LATE: &str = "late";
+/// How far ahead of the collector's clock Loki accepts entries (its
+/// `creation_grace_period`): the newest entry it can hold in a stream.
+const FUTURE_GRACE_NANOS: i64 = 600 * 1_000_000_000;
 
 /// A label set and its Prometheus rendering (`{a="b", c="d"}`, sorted),
 /// which is both what Loki parses and the key streams are grouped by.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Labels {
     pairs: BTreeMap<String, String>,
     rendered: String,
+    /// Newest timestamp (unix ns) sent to this stream, capped at the newest
+    /// Loki accepts; starts at "now", since Loki may hold newer entries from
+    /// before a restart.
+    newest: AtomicI64,
 }
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        self.rendered == other.rendered
+    }
+}
+
+impl Eq for Labels {}
 
 impl Labels {
     fn new(pairs: BTreeMap<String, String>) -> Self {
@@ -63,7 +88,11 @@ impl Labels {
             rendered.push_str(&serde_json::Value::from(value.as_str()).to_string());
         }
         rendered.push('}');
-        Labels { pairs, rendered }
+        Labels {
+            pairs,
+            rendered,
+            newest: AtomicI64::new(unix_nanos(SystemTime::now())),
+        }
     }
 
     pub fn pairs(&self) -> &BTreeMap<String, String> {
@@ -100,6 +129,10 @@ pub struct Encoder {
     /// Configured-label values → label set; bounded by `max_label_sets`
     /// (plus the overflow set).
     seen: Mutex<HashMap<Vec<String>, Arc<Labels>>>,
+    /// Loki's out-of-order window in ns; `None`: no late streams.
+    window_nanos: Option<i64>,
+    /// (label set, window start) → its late stream; bounded by `max_label_sets`.
+    late: Mutex<HashMap<(String, i64), Arc<Labels>>>,
     /// `job`, `kind="anomaly"` and `cluster`: anomaly events are their own stream.
     anomaly_labels: Arc<Labels>,
     overflow_warned: AtomicBool,
@@ -125,6 +158,10 @@ impl Encoder {
                 .collect(),
             max_label_sets: config.max_label_sets.get(),
             seen: Mutex::default(),
+            window_nanos: (config.out_of_order_window_secs > 0)
+                .then(|| i64::try_from(config.out_of_order_window_secs).unwrap_or(i64::MAX))
+                .map(|secs| secs.saturating_mul(1_000_000_000)),
+            late: Mutex::default(),
             overflow_warned: AtomicBool::new(false),
             stats,
         }
@@ -168,11 +205,50 @@ impl Encoder {
             ),
             Entry::Anomaly(a) => {
                 let metadata = vec![("source_principal", a.anomaly.principal.clone())];
-                push(self.anomaly_labels.clone(), &a.ts, line, metadata, out);
+                let ts_nanos = parse_ts(&a.ts);
+                let labels = self.stream_for(self.anomaly_labels.clone(), ts_nanos);
+                push(labels, ts_nanos, line, metadata, out);
                 return;
             }
         };
-        push(self.labels(values), ts, line, metadata, out);
+        let ts_nanos = parse_ts(ts);
+        let labels = self.stream_for(self.labels(values), ts_nanos);
+        push(labels, ts_nanos, line, metadata, out);
+    }
+
+    /// `labels`, or its late stream when an entry at `ts_nanos` could be
+    /// too far behind the newest entry Loki holds for `labels` (a tenth of
+    /// the window is kept as margin for other collector replicas writing to
+    /// the same stream).
+    fn stream_for(&self, labels: Arc<Labels>, ts_nanos: i64) -> Arc<Labels> {
+        let Some(window) = self.window_nanos else {
+            return labels;
+        };
+        let cap = unix_nanos(SystemTime::now()).saturating_add(FUTURE_GRACE_NANOS);
+        let newest = labels
+            .newest
+            .fetch_max(ts_nanos.min(cap), Ordering::Relaxed);
+        if newest.saturating_sub(ts_nanos) <= window - window / 10 {
+            return labels;
+        }
+        let start = ts_nanos.div_euclid(window).saturating_mul(window);
+        let mut late = self.late.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (labels.rendered.clone(), start);
+        if let Some(stream) = late.get(&key) {
+            self.stats.loki_late_entries.add(1);
+            return stream.clone();
+        }
+        if late.len() >= self.max_label_sets {
+            // Loki may refuse it: it then goes to the dead-letter file.
+            self.stats.loki_label_overflows.add(1);
+            return labels;
+        }
+        let mut pairs = labels.pairs.clone();
+        pairs.insert(LATE.to_owned(), window_label(start));
+        self.stats.loki_late_entries.add(1);
+        late.entry(key)
+            .or_insert_with(|| Arc::new(Labels::new(pairs)))
+            .clone()
     }
 
     /// The label set for these configured-label values, or the overflow set
@@ -220,12 +296,11 @@ impl Encoder {
 /// Appends one entry, split into pieces when its line is too long.
 fn push(
     labels: Arc<Labels>,
-    ts: &str,
+    ts_nanos: i64,
     line: String,
     metadata: Vec<(&'static str, String)>,
     out: &mut Vec<LokiEntry>,
 ) {
-    let ts_nanos = parse_ts(ts);
     let chunks = split_line(&line);
     if chunks.len() == 1 {
         out.push(LokiEntry {
@@ -278,6 +353,15 @@ fn parse_ts(ts: &str) -> i64 {
             );
             unix_nanos(SystemTime::now())
         })
+}
+
+/// The start of a late entry's window, to the second
+/// (`2026-11-28T01:00:00Z`).
+fn window_label(start_nanos: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(start_nanos.div_euclid(1_000_000_000))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| start_nanos.to_string())
 }
 
 /// `line` in pieces of at most [`MAX_LINE_BYTES`], cut at char boundaries.
@@ -450,8 +534,77 @@ mod tests {
         }
     }
 
+    /// The fixtures have fixed timestamps in the past: late streams are off
+    /// here and tested on their own below.
     fn encoder(config: LokiConfig) -> Encoder {
-        Encoder::new(&config, Arc::default())
+        Encoder::new(
+            &LokiConfig {
+                out_of_order_window_secs: 0,
+                ..config
+            },
+            Arc::default(),
+        )
+    }
+
+    const HOUR: i64 = 3_600_000_000_000;
+
+    fn at(enc: &Encoder, ts_nanos: i64) -> Arc<Labels> {
+        let mut r = record(1, "shop");
+        r.ts = observatory_engine::record::format_ts(ts_nanos);
+        let e = encode(enc, Entry::Record(r));
+        assert_eq!(e[0].ts_nanos, ts_nanos);
+        e[0].labels.clone()
+    }
+
+    #[test]
+    fn entries_too_far_behind_their_stream_go_to_a_late_stream_of_their_hour() {
+        let stats = Arc::new(Stats::default());
+        let enc = Encoder::new(&LokiConfig::default(), stats.clone());
+        let now = unix_nanos(SystemTime::now());
+        let current = at(&enc, now);
+        assert!(!current.pairs().contains_key(LATE));
+        // Within the window (less its margin): the stream itself.
+        assert!(Arc::ptr_eq(&at(&enc, now - HOUR / 2), &current));
+
+        let hour = (now - 3 * HOUR).div_euclid(HOUR) * HOUR;
+        let late = at(&enc, hour + HOUR / 6);
+        let mut expected = current.pairs().clone();
+        expected.insert(LATE.into(), window_label(hour));
+        assert_eq!(late.pairs(), &expected);
+        assert!(late.rendered().contains(r#"late=""#), "{}", late.rendered());
+        // The same hour shares the late stream, another hour has its own.
+        assert!(Arc::ptr_eq(&at(&enc, hour + HOUR - 1), &late));
+        let earlier = at(&enc, hour - 1);
+        assert_eq!(earlier.pairs()[LATE], window_label(hour - HOUR));
+        assert_eq!(stats.snapshot().loki_late_entries, 3);
+        assert!(Arc::ptr_eq(&at(&enc, now), &current));
+    }
+
+    #[test]
+    fn a_stream_starts_at_now_and_a_future_entry_does_not_push_it_ahead() {
+        let enc = Encoder::new(&LokiConfig::default(), Arc::default());
+        let now = unix_nanos(SystemTime::now());
+        // Loki may hold entries up to now from before a restart.
+        assert!(at(&enc, now - 2 * HOUR).pairs().contains_key(LATE));
+        // A clock far ahead: Loki refuses it anyway, so it must not turn
+        // the entries after it into late ones.
+        assert!(!at(&enc, now + 5 * HOUR).pairs().contains_key(LATE));
+        assert!(!at(&enc, now - HOUR / 3).pairs().contains_key(LATE));
+    }
+
+    #[test]
+    fn window_zero_never_routes_late() {
+        let enc = encoder(LokiConfig::default());
+        let now = unix_nanos(SystemTime::now());
+        assert!(!at(&enc, now - 30 * HOUR).pairs().contains_key(LATE));
+    }
+
+    #[test]
+    fn late_window_label_is_rfc3339_to_the_second() {
+        assert_eq!(
+            window_label(1_772_359_200_000_000_000),
+            "2026-03-01T10:00:00Z"
+        );
     }
 
     fn encode(encoder: &Encoder, entry: Entry) -> Vec<LokiEntry> {
@@ -556,6 +709,7 @@ mod tests {
         let enc = Encoder::new(
             &LokiConfig {
                 max_label_sets: NonZeroUsize::new(2).unwrap(),
+                out_of_order_window_secs: 0,
                 ..LokiConfig::default()
             },
             stats.clone(),

@@ -189,9 +189,14 @@ mod tests {
     use crate::sink::Entry;
     use observatory_engine::record::CanonicalRecord;
 
-    /// Records in namespace `ns` at 2026-03-01T10:00:<secs>Z.
+    /// Records in namespace `ns` at 2026-03-01T10:00:<secs>Z (in the past:
+    /// no late streams).
     fn entries(specs: &[(&str, u32)]) -> Vec<LokiEntry> {
-        let enc = Encoder::new(&LokiConfig::default(), Arc::default());
+        let config = LokiConfig {
+            out_of_order_window_secs: 0,
+            ..LokiConfig::default()
+        };
+        let enc = Encoder::new(&config, Arc::default());
         let mut out = Vec::new();
         for (ns, secs) in specs {
             let r = CanonicalRecord {
