@@ -16,7 +16,8 @@
 //! re-redaction and the sinks ([`score::live`]), offline with
 //! `observatory-collector score`; [`alert`] turns anomaly events into
 //! webhook notifications; [`redact`] also backs
-//! `observatory-collector redact`.
+//! `observatory-collector redact`. Both streaming commands share one
+//! JSON-lines loop (`lines`).
 
 pub mod alert;
 pub mod chain;
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod dedupe;
 pub mod ingest;
+mod lines;
 pub mod redact;
 pub mod score;
 pub mod server;

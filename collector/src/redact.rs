@@ -21,6 +21,7 @@ use observatory_proto::audit::AuditRecord;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::lines::{map_json_lines, LinesError};
 use crate::stats::Stats;
 
 #[derive(Debug, Error)]
@@ -143,21 +144,21 @@ enum Kind {
 }
 
 #[derive(Serialize)]
-struct Output<'a> {
-    id: &'a serde_json::Value,
-    redacted: &'a str,
-    findings: Vec<FindingOut<'a>>,
+struct Output {
+    id: serde_json::Value,
+    redacted: String,
+    findings: Vec<FindingOut>,
     /// Only the first `maxScanBytes` bytes were scanned.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
 }
 
 #[derive(Serialize)]
-struct FindingOut<'a> {
+struct FindingOut {
     start: usize,
     end: usize,
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: String,
 }
 
 #[derive(Debug, Error)]
@@ -175,6 +176,18 @@ pub enum RedactRunError {
     Write(#[source] std::io::Error),
 }
 
+impl LinesError for RedactRunError {
+    fn read(line: u64, source: std::io::Error) -> Self {
+        RedactRunError::Read { line, source }
+    }
+    fn parse(line: u64, source: serde_json::Error) -> Self {
+        RedactRunError::Parse { line, source }
+    }
+    fn write(source: std::io::Error) -> Self {
+        RedactRunError::Write(source)
+    }
+}
+
 /// What a `redact` run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -188,55 +201,39 @@ pub struct RunStats {
 /// it; blank lines are skipped.
 pub fn run(
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
     redactor: &Redactor,
 ) -> Result<RunStats, RedactRunError> {
     let mut stats = RunStats::default();
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = line.map_err(|source| RedactRunError::Read {
-            line: line_no,
-            source,
-        })?;
-        if line.trim().is_empty() {
-            stats.skipped_blank_lines += 1;
-            continue;
-        }
-        let sample: Sample =
-            serde_json::from_str(&line).map_err(|source| RedactRunError::Parse {
-                line: line_no,
-                source,
-            })?;
+    stats.skipped_blank_lines = map_json_lines(input, output, |line, sample: Sample| {
         let content = match (sample.kind, sample.header.as_deref()) {
             (Some(Kind::Json), _) => Content::Json,
             (Some(Kind::Form), _) => Content::Form,
             (Some(Kind::Query), _) => Content::Query,
             (Some(Kind::Header), Some(name)) => Content::Header(name),
-            (Some(Kind::Header), None) => return Err(RedactRunError::HeaderName { line: line_no }),
+            (Some(Kind::Header), None) => return Err(RedactRunError::HeaderName { line }),
             (Some(Kind::Text), _) => Content::Text,
             (None, _) => Content::Auto(""),
         };
         let out = redactor.redact(&sample.text, content);
         stats.lines += 1;
         stats.findings += out.findings.len() as u64;
-        let line = Output {
-            id: &sample.id,
-            redacted: &out.text,
-            findings: out
-                .findings
-                .iter()
-                .map(|f| FindingOut {
-                    start: f.start,
-                    end: f.end,
-                    kind: f.kind.as_str(),
-                })
-                .collect(),
+        let findings = out
+            .findings
+            .iter()
+            .map(|f| FindingOut {
+                start: f.start,
+                end: f.end,
+                kind: f.kind.as_str().to_owned(),
+            })
+            .collect();
+        Ok(Some(Output {
+            id: sample.id,
+            redacted: out.text.into_owned(),
+            findings,
             truncated: out.truncated,
-        };
-        serde_json::to_writer(&mut output, &line).map_err(|e| RedactRunError::Write(e.into()))?;
-        output.write_all(b"\n").map_err(RedactRunError::Write)?;
-    }
-    output.flush().map_err(RedactRunError::Write)?;
+        }))
+    })?;
     Ok(stats)
 }
 

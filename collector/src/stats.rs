@@ -4,11 +4,12 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter as PromCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 
 use crate::telemetry::Telemetry;
 
@@ -26,10 +27,14 @@ impl Counter {
     }
 }
 
-/// Exports each `(count, name, help)` on `/metrics` as `observatory_<name>_total`.
-pub fn register_counters(telemetry: &Telemetry, counters: &[(&Counter, &str, &str)]) {
-    for (counter, name, help) in counters {
-        telemetry.register(name, help, counter.0.clone());
+/// Exported as the counter it wraps (`observatory_<name>_total`).
+impl EncodeMetric for Counter {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
     }
 }
 
@@ -157,7 +162,7 @@ pub struct Snapshot {
 impl Stats {
     /// Puts every counter on `telemetry`'s `/metrics`.
     pub fn register(&self, telemetry: &Telemetry) {
-        let counters = [
+        telemetry.register_all(&[
             (
                 &self.batches_received,
                 "batches_received",
@@ -223,12 +228,9 @@ impl Stats {
                 "redactions_added",
                 "Findings the collector's re-redaction added beyond the filter's",
             ),
-        ];
-        for (counter, name, help) in counters {
-            telemetry.register(name, help, counter.0.clone());
-        }
+        ]);
         let sinks = &self.sinks;
-        let sink_counters = [
+        telemetry.register_all(&[
             (
                 &sinks.confirmed,
                 "sink_records_confirmed",
@@ -244,10 +246,7 @@ impl Stats {
                 "sink_records_dead_lettered",
                 "Records a sink's destination refused for good (kept in a dead-letter file)",
             ),
-        ];
-        for (family, name, help) in sink_counters {
-            telemetry.register(name, help, family.clone());
-        }
+        ]);
         telemetry.register(
             "sink_backlog_age_seconds",
             "Age of the oldest record a sink has not confirmed yet (0 when caught up)",

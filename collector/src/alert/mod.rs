@@ -27,7 +27,7 @@ use self::config::{redacted, AlertConfig, SecretError, WebhookKind};
 use self::dedupe::{Dedupe, Notice, Suppressed};
 use crate::score::attribution::Reason;
 use crate::score::live::AnomalyEvent;
-use crate::stats::{register_counters, Counter};
+use crate::stats::Counter;
 use crate::telemetry::Telemetry;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter as PromCounter;
@@ -79,41 +79,38 @@ struct CauseLabel {
 
 impl AlertStats {
     pub fn register(&self, telemetry: &Telemetry) {
-        register_counters(
-            telemetry,
-            &[
-                (
-                    &self.firing,
-                    "alerts_firing",
-                    "Firing alert notifications decided",
-                ),
-                (
-                    &self.resolved,
-                    "alerts_resolved",
-                    "Resolve notifications decided",
-                ),
-                (
-                    &self.delivered,
-                    "alert_webhook_delivered",
-                    "Webhook calls answered 2xx",
-                ),
-                (
-                    &self.retries,
-                    "alert_webhook_retries",
-                    "Webhook attempts that failed and were retried",
-                ),
-                (
-                    &self.failed,
-                    "alert_webhook_failed",
-                    "Notifications a webhook refused or never took",
-                ),
-                (
-                    &self.queue_full,
-                    "alert_webhook_queue_full",
-                    "Notifications dropped at a full webhook queue",
-                ),
-            ],
-        );
+        telemetry.register_all(&[
+            (
+                &self.firing,
+                "alerts_firing",
+                "Firing alert notifications decided",
+            ),
+            (
+                &self.resolved,
+                "alerts_resolved",
+                "Resolve notifications decided",
+            ),
+            (
+                &self.delivered,
+                "alert_webhook_delivered",
+                "Webhook calls answered 2xx",
+            ),
+            (
+                &self.retries,
+                "alert_webhook_retries",
+                "Webhook attempts that failed and were retried",
+            ),
+            (
+                &self.failed,
+                "alert_webhook_failed",
+                "Notifications a webhook refused or never took",
+            ),
+            (
+                &self.queue_full,
+                "alert_webhook_queue_full",
+                "Notifications dropped at a full webhook queue",
+            ),
+        ]);
         telemetry.register(
             "alerts_suppressed",
             "Anomaly events not notified, by cause (duplicate, cooldown, rate_cap, overflow)",

@@ -30,7 +30,7 @@ use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
 use crate::sink::{AnomalyNotice, Entry};
-use crate::stats::{register_counters, Counter};
+use crate::stats::Counter;
 use crate::telemetry::Telemetry;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -164,37 +164,34 @@ impl Default for LiveStats {
 
 impl LiveStats {
     pub fn register(&self, telemetry: &Telemetry) {
-        register_counters(
-            telemetry,
-            &[
-                (&self.records_scored, "score_records", "Records scored"),
-                (
-                    &self.records_unscored,
-                    "score_records_unscored",
-                    "Records stored without a score (their ts did not parse)",
-                ),
-                (
-                    &self.anomaly_events,
-                    "anomaly_events",
-                    "Principal-minutes at or above the threshold after warm-up",
-                ),
-                (
-                    &self.alerts_dropped,
-                    "anomaly_events_not_alerted",
-                    "Anomaly events the alerter's full queue could not take",
-                ),
-                (
-                    &self.checkpoints_written,
-                    "score_checkpoints",
-                    "Scorer state checkpoints written",
-                ),
-                (
-                    &self.checkpoint_failures,
-                    "score_checkpoint_failures",
-                    "Scorer state checkpoints that failed",
-                ),
-            ],
-        );
+        telemetry.register_all(&[
+            (&self.records_scored, "score_records", "Records scored"),
+            (
+                &self.records_unscored,
+                "score_records_unscored",
+                "Records stored without a score (their ts did not parse)",
+            ),
+            (
+                &self.anomaly_events,
+                "anomaly_events",
+                "Principal-minutes at or above the threshold after warm-up",
+            ),
+            (
+                &self.alerts_dropped,
+                "anomaly_events_not_alerted",
+                "Anomaly events the alerter's full queue could not take",
+            ),
+            (
+                &self.checkpoints_written,
+                "score_checkpoints",
+                "Scorer state checkpoints written",
+            ),
+            (
+                &self.checkpoint_failures,
+                "score_checkpoint_failures",
+                "Scorer state checkpoints that failed",
+            ),
+        ]);
         telemetry.register(
             "anomaly_score",
             "Anomaly scores of the stored records",

@@ -516,18 +516,46 @@ mod tests {
         assert!(steady(&mut s, "a", 1800.0, 3600.0, 2.0) < 0.3);
     }
 
+    /// An attack on a scorer that saw half an hour of steady traffic from
+    /// "a" (a request every `baseline_every` seconds): `count` records made
+    /// by `record`, one every `every` seconds, with the steady traffic going
+    /// on in between when `baseline_goes_on`.
+    struct Attack {
+        baseline_every: f64,
+        baseline_goes_on: bool,
+        count: u32,
+        every: f64,
+        record: fn(u32) -> Observation,
+    }
+
+    impl Attack {
+        /// The score of the last attack record.
+        fn last_score(&self) -> Scored {
+            let mut s = Scorer::new(config());
+            steady(&mut s, "a", 0.0, 1800.0, self.baseline_every);
+            let mut last = None;
+            for i in 0..self.count {
+                let mut t = 1800.0 + f64::from(i) * self.every;
+                if self.baseline_goes_on {
+                    steady(&mut s, "a", t, t + self.every, self.baseline_every);
+                    t += self.every - 0.1;
+                }
+                last = Some(s.score(T0 + t, &(self.record)(i)));
+            }
+            or_quiet(last)
+        }
+    }
+
     #[test]
     fn credential_stuffing_pages_with_its_reason() {
-        let mut s = Scorer::new(config());
-        steady(&mut s, "a", 0.0, 1800.0, 2.0);
-        let mut last = None;
-        for i in 0..600 {
-            last = Some(s.score(
-                T0 + 1800.0 + f64::from(i) * 0.5,
-                &obs("a", "auth", "/api/login", 401),
-            ));
+        let last = Attack {
+            baseline_every: 2.0,
+            baseline_goes_on: false,
+            count: 600,
+            every: 0.5,
+            record: |_| obs("a", "auth", "/api/login", 401),
         }
-        let last = or_quiet(last);
+        .last_score();
         assert!(last.score >= 0.85, "{last:?}");
         let top = &last.reasons[0];
         assert!(
@@ -542,20 +570,52 @@ mod tests {
     }
 
     #[test]
-    fn enumeration_counts_distinct_templates() {
-        let mut s = Scorer::new(config());
-        steady(&mut s, "a", 0.0, 1800.0, 2.0);
-        let mut last = None;
-        for i in 0..120 {
-            let path = format!("/scan{i}/x.php");
-            last = Some(s.score(T0 + 1800.0 + f64::from(i), &obs("a", "orders", &path, 404)));
+    fn attacks_page_with_their_reason() {
+        let one_a_second = |count: u32, record: fn(u32) -> Observation| Attack {
+            baseline_every: 2.0,
+            baseline_goes_on: false,
+            count,
+            every: 1.0,
+            record,
+        };
+        let attacks: [(&str, Attack, &[Feature]); 3] = [
+            (
+                "enumeration counts distinct templates",
+                one_a_second(120, |i| obs("a", "orders", &format!("/scan{i}/x.php"), 404)),
+                &[Feature::DistinctTemplates, Feature::NovelPathTemplate],
+            ),
+            (
+                // One large response every 30 s among two ordinary ones a second.
+                "a trickle of large responses in a busy pair",
+                Attack {
+                    baseline_every: 0.5,
+                    baseline_goes_on: true,
+                    count: 10,
+                    every: 30.0,
+                    record: |_| Observation {
+                        response_bytes: 400_000,
+                        ..obs("a", "orders", "/api/orders/1/statements", 200)
+                    },
+                },
+                &[Feature::LargeResponses],
+            ),
+            (
+                "latency per destination",
+                Attack {
+                    baseline_every: 1.0,
+                    ..one_a_second(900, |_| Observation {
+                        duration_ms: 2_000.0,
+                        ..obs("a", "orders", "/api/orders/1", 200)
+                    })
+                },
+                &[Feature::LatencyP95Ms, Feature::LatencyP50Ms],
+            ),
+        ];
+        for (name, attack, reasons) in attacks {
+            let last = attack.last_score();
+            assert!(last.score >= 0.85, "{name}: {last:?}");
+            assert!(reasons.iter().any(|f| has(&last, *f)), "{name}: {last:?}");
         }
-        let last = or_quiet(last);
-        assert!(last.score >= 0.85, "{last:?}");
-        assert!(
-            has(&last, Feature::DistinctTemplates) || has(&last, Feature::NovelPathTemplate),
-            "{last:?}"
-        );
     }
 
     #[test]
@@ -613,42 +673,6 @@ mod tests {
             "{scored:?}"
         );
         assert!(has(&scored, Feature::RedactionsPerRequest), "{scored:?}");
-    }
-
-    #[test]
-    fn a_trickle_of_large_responses_in_a_busy_pair_pages() {
-        let mut s = Scorer::new(config());
-        steady(&mut s, "a", 0.0, 1800.0, 0.5);
-        let mut big = obs("a", "orders", "/api/orders/1/statements", 200);
-        big.response_bytes = 400_000;
-        let mut last = None;
-        // One large response every 30 s among two ordinary ones a second.
-        for i in 0..10 {
-            let t = 1800.0 + f64::from(i) * 30.0;
-            steady(&mut s, "a", t, t + 30.0, 0.5);
-            last = Some(s.score(T0 + t + 29.9, &big));
-        }
-        let last = or_quiet(last);
-        assert!(last.score >= 0.85, "{last:?}");
-        assert!(has(&last, Feature::LargeResponses), "{last:?}");
-    }
-
-    #[test]
-    fn latency_per_destination() {
-        let mut s = Scorer::new(config());
-        steady(&mut s, "a", 0.0, 1800.0, 1.0);
-        let mut slow = obs("a", "orders", "/api/orders/1", 200);
-        slow.duration_ms = 2_000.0;
-        let mut last = None;
-        for i in 0..900 {
-            last = Some(s.score(T0 + 1800.0 + f64::from(i), &slow));
-        }
-        let last = or_quiet(last);
-        assert!(last.score >= 0.85, "{last:?}");
-        assert!(
-            has(&last, Feature::LatencyP95Ms) || has(&last, Feature::LatencyP50Ms),
-            "{last:?}"
-        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use thiserror::Error;
 use super::attribution::{round, Reason};
 use super::input::Observation;
 use super::state::{Evictions, Scorer};
+use crate::lines::{map_json_lines, LinesError};
 
 #[derive(Debug, Error)]
 pub enum ScoreError {
@@ -43,40 +44,39 @@ pub struct RunStats {
 
 /// One output line.
 #[derive(Serialize)]
-struct Line<'a> {
-    correlation_id: &'a str,
+struct Line {
+    correlation_id: String,
     score: f64,
     warmup: bool,
-    reasons: &'a [Reason],
+    reasons: Vec<Reason>,
+}
+
+impl LinesError for ScoreError {
+    fn read(line: u64, source: std::io::Error) -> Self {
+        ScoreError::Read { line, source }
+    }
+    fn parse(line: u64, source: serde_json::Error) -> Self {
+        ScoreError::Parse { line, source }
+    }
+    fn write(source: std::io::Error) -> Self {
+        ScoreError::Write(source)
+    }
 }
 
 /// Scores every record of `input` (JSON lines, time order) into `output`.
 pub fn run(
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
     scorer: &mut Scorer,
 ) -> Result<RunStats, ScoreError> {
     let mut stats = RunStats::default();
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let line = line.map_err(|source| ScoreError::Read {
-            line: line_no,
-            source,
-        })?;
-        if line.trim().is_empty() {
-            stats.skipped_blank_lines += 1;
-            continue;
-        }
-        let obs: Observation = serde_json::from_str(&line).map_err(|source| ScoreError::Parse {
-            line: line_no,
-            source,
-        })?;
+    stats.skipped_blank_lines = map_json_lines(input, output, |line, obs: Observation| {
         if obs.audit_gap.is_some() || obs.anomaly.is_some() {
             stats.skipped_gap_lines += 1;
-            continue;
+            return Ok(None);
         }
         let t = obs.time().ok_or_else(|| ScoreError::Time {
-            line: line_no,
+            line,
             ts: obs.ts.clone(),
         })?;
         let scored = scorer.score(t, &obs);
@@ -84,16 +84,13 @@ pub fn run(
         if scored.score >= super::model::ALERT {
             stats.alerts += 1;
         }
-        let out = Line {
-            correlation_id: &obs.correlation_id,
+        Ok(Some(Line {
+            correlation_id: obs.correlation_id,
             score: round(scored.score),
             warmup: scored.warmup,
-            reasons: &scored.reasons,
-        };
-        serde_json::to_writer(&mut output, &out).map_err(|e| ScoreError::Write(e.into()))?;
-        output.write_all(b"\n").map_err(ScoreError::Write)?;
-    }
-    output.flush().map_err(ScoreError::Write)?;
+            reasons: scored.reasons,
+        }))
+    })?;
     stats.evictions = scorer.evictions();
     Ok(stats)
 }

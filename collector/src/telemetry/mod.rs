@@ -55,6 +55,15 @@ impl Telemetry {
         self.lock().register(name, help, metric);
     }
 
+    /// [`Telemetry::register`] for each `(metric, name, help)`: a module
+    /// lists its metrics of one kind in one table.
+    pub fn register_all<M: Metric + Clone>(&self, metrics: &[(&M, &str, &str)]) {
+        let mut registry = self.lock();
+        for (metric, name, help) in metrics {
+            registry.register(*name, *help, (*metric).clone());
+        }
+    }
+
     /// The OpenMetrics text exposition of every registered metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();

@@ -115,14 +115,11 @@ impl WalMetrics {
             repaired_bytes: Counter::default(),
             fsync_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         };
-        let gauges = [
+        telemetry.register_all(&[
             (&metrics.bytes, "wal_bytes", "Bytes of WAL segments on disk"),
             (&metrics.segments, "wal_segments", "WAL segments on disk"),
-        ];
-        for (gauge, name, help) in gauges {
-            telemetry.register(name, help, gauge.clone());
-        }
-        let counters = [
+        ]);
+        telemetry.register_all(&[
             (
                 &metrics.records_appended,
                 "wal_records_appended",
@@ -143,10 +140,7 @@ impl WalMetrics {
                 "wal_repaired_bytes",
                 "Bytes of torn or corrupt WAL tails cut off at start",
             ),
-        ];
-        for (counter, name, help) in counters {
-            telemetry.register(name, help, counter.clone());
-        }
+        ]);
         telemetry.register(
             "wal_fsync_latency_seconds",
             "Duration of one group commit (write and fsync)",
