@@ -1,11 +1,12 @@
 //! Loki goes down under load and comes back: acks never wait for it, the
-//! WAL holds the backlog, and afterwards Loki has exactly what was sent.
+//! WAL holds the backlog (its age grows on `/metrics` meanwhile), and
+//! afterwards Loki has exactly what was sent.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::loki::FakeLoki;
-use common::{record, start_with, Stream};
+use common::{metric_until, record, start_with, Stream};
 use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::AuditBatch;
 
@@ -54,9 +55,16 @@ async fn outage_under_load_loses_nothing_and_the_backlog_drains() {
     // The local file is not held back by Loki.
     let local = collector.lines().await;
     assert_eq!(local.len(), sent.len());
+    // The age of Loki's backlog grows while Loki is down; jsonl has none.
+    let loki_age = r#"observatory_sink_backlog_age_seconds{sink="loki"}"#;
+    let first = metric_until(collector.admin, loki_age, |age| age > 0.0).await;
+    metric_until(collector.admin, loki_age, |age| age > first).await;
+    let jsonl_age = r#"observatory_sink_backlog_age_seconds{sink="jsonl"}"#;
+    metric_until(collector.admin, jsonl_age, |age| age == 0.0).await;
 
     loki.resume().await;
     collector.settled().await;
+    metric_until(collector.admin, loki_age, |age| age == 0.0).await;
     let mut stored = loki.stored_lines();
     stored.sort();
     sent.sort();

@@ -5,10 +5,12 @@
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use observatory_engine::record::unix_nanos;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +19,6 @@ use tracing::{debug, error, info, warn};
 use super::frame::{self, Next, Record};
 use super::Shared;
 use crate::sink::{Sink, Stored};
-use crate::stats::SinkMetrics;
 
 /// Most bytes of records handed to a sink in one write: large enough that
 /// one write at a time keeps up (Loki splits it into concurrent pushes).
@@ -28,13 +29,66 @@ const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// Pause after a failed read or write before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How often the backlog age gauge follows a long write.
+/// How often [`follow_backlogs`] refreshes the backlog age gauges.
 const GAUGE_EVERY: Duration = Duration::from_secs(1);
+
+/// When the oldest record a sink has not confirmed was accepted, behind the
+/// sink's backlog age gauge. The consumer sets it as it reads and catches
+/// up; [`follow_backlogs`] turns it into an age on a timer, so the gauge
+/// grows while the sink is stuck (a Loki outage, a failing disk).
+#[derive(Debug)]
+pub struct Backlog {
+    /// Unix nanoseconds; 0 while the sink is caught up.
+    oldest_nanos: AtomicI64,
+    gauge: Gauge<f64, AtomicU64>,
+}
+
+impl Backlog {
+    pub fn new(gauge: Gauge<f64, AtomicU64>) -> Self {
+        Backlog {
+            oldest_nanos: AtomicI64::new(0),
+            gauge,
+        }
+    }
+
+    fn waiting_since(&self, accepted_nanos: i64) {
+        self.oldest_nanos.store(accepted_nanos, Ordering::Relaxed);
+        self.show(unix_nanos(SystemTime::now()));
+    }
+
+    fn caught_up(&self) {
+        self.oldest_nanos.store(0, Ordering::Relaxed);
+        self.gauge.set(0.0);
+    }
+
+    fn show(&self, now_nanos: i64) {
+        let age = match self.oldest_nanos.load(Ordering::Relaxed) {
+            0 => 0,
+            oldest => now_nanos.saturating_sub(oldest).max(0),
+        };
+        self.gauge.set(age as f64 / 1e9);
+    }
+}
+
+/// Refreshes every backlog age gauge each [`GAUGE_EVERY`] until `stop`.
+pub async fn follow_backlogs(backlogs: Vec<Arc<Backlog>>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(GAUGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let now = unix_nanos(SystemTime::now());
+        for backlog in &backlogs {
+            backlog.show(now);
+        }
+    }
+}
 
 pub struct Consumer {
     pub name: String,
     pub sink: Arc<dyn Sink>,
-    pub metrics: SinkMetrics,
+    pub backlog: Arc<Backlog>,
     pub shared: Arc<Shared>,
     /// Highest index the sink has confirmed.
     pub cursor: u64,
@@ -51,7 +105,7 @@ impl Consumer {
         loop {
             let last = *durable.borrow_and_update();
             if self.cursor >= last {
-                self.metrics.backlog_age.set(0.0);
+                self.backlog.caught_up();
                 if drain.is_cancelled() {
                     break;
                 }
@@ -76,7 +130,8 @@ impl Consumer {
             let (Some(first), Some(end)) = (records.first(), records.last()) else {
                 continue;
             };
-            let (oldest, end) = (first.accepted_nanos, end.index);
+            self.backlog.waiting_since(first.accepted_nanos);
+            let end = end.index;
             let entries = match decode(&records) {
                 Ok(entries) => entries,
                 Err(e) => {
@@ -89,7 +144,7 @@ impl Consumer {
                     continue;
                 }
             };
-            match self.deliver(&entries, oldest, &stop).await {
+            match self.deliver(&entries, &stop).await {
                 Some(Ok(())) => {
                     self.cursor = end;
                     self.shared.set_confirmed(&self.name, end);
@@ -113,26 +168,15 @@ impl Consumer {
         debug!(sink = %self.name, cursor = self.cursor, "WAL consumer stopped");
     }
 
-    /// The sink's write, with the backlog gauge kept current while it
-    /// lasts; `None` when stopped first.
+    /// The sink's write; `None` when stopped first.
     async fn deliver(
         &self,
         entries: &[Stored],
-        oldest_nanos: i64,
         stop: &CancellationToken,
     ) -> Option<Result<(), crate::sink::SinkError>> {
-        let write = self.sink.write(entries);
-        tokio::pin!(write);
-        let mut tick = tokio::time::interval(GAUGE_EVERY);
-        loop {
-            tokio::select! {
-                result = &mut write => return Some(result),
-                _ = tick.tick() => {
-                    let age = unix_nanos(SystemTime::now()).saturating_sub(oldest_nanos);
-                    self.metrics.backlog_age.set(age.max(0) as f64 / 1e9);
-                }
-                () = stop.cancelled() => return None,
-            }
+        tokio::select! {
+            result = self.sink.write(entries) => Some(result),
+            () = stop.cancelled() => None,
         }
     }
 

@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-use self::consumer::Consumer;
+use self::consumer::{Backlog, Consumer};
 use self::segment::{Recovered, Segment};
 use self::writer::{Commit, Writer};
 use crate::chain::{ChainSettings, Chains};
@@ -406,6 +406,7 @@ impl Wal {
             drain: CancellationToken::new(),
             stop: CancellationToken::new(),
         };
+        let mut backlogs = Vec::with_capacity(sinks.len());
         for (name, sink, metrics) in sinks {
             let stored =
                 segment::read_cursor(&self.shared.dir, &name).map_err(|error| WalError::Open {
@@ -425,10 +426,12 @@ impl Wal {
                 .insert(name.clone(), cursor);
             self.shared.set_confirmed(&name, cursor);
             consumer::report_start(&name, cursor, self.next_index);
+            let backlog = Arc::new(Backlog::new(metrics.backlog_age));
+            backlogs.push(backlog.clone());
             let consumer = Consumer {
                 name,
                 sink,
-                metrics,
+                backlog,
                 shared: self.shared.clone(),
                 cursor,
             };
@@ -437,6 +440,8 @@ impl Wal {
                 .spawn(consumer.run(consumers.drain.clone(), consumers.stop.clone()));
         }
         consumers.tasks.close();
+        // Not tracked: it would hold up the drain; it ends with the consumers.
+        tokio::spawn(consumer::follow_backlogs(backlogs, consumers.stop.clone()));
         Ok(consumers)
     }
 

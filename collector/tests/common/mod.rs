@@ -1,6 +1,6 @@
 //! Shared harness: an in-process collector on 127.0.0.1:0 with a temporary
 //! data directory, and a typed client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod loki;
 pub mod process;
@@ -95,6 +95,31 @@ pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
+}
+
+/// Polls `/metrics` (bounded) until the sample `series` (name and labels,
+/// e.g. `observatory_wal_segments`) satisfies `condition`; returns it.
+pub async fn metric_until(
+    admin: std::net::SocketAddr,
+    series: &str,
+    condition: impl Fn(f64) -> bool,
+) -> f64 {
+    let mut last = None;
+    for _ in 0..250 {
+        let (_, text) = get(admin, "/metrics").await;
+        last = text.lines().find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
+        if let Some(value) = last.filter(|v| condition(*v)) {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {series} (last {last:?})");
 }
 
 pub fn limit(n: usize) -> NonZeroUsize {
