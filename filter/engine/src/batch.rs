@@ -8,11 +8,12 @@
 
 use std::collections::VecDeque;
 
-use observatory_proto::audit::{AuditBatch, AuditGap, AuditRecord};
+use observatory_proto::audit::{AuditBatch, AuditGap};
 use prost::encoding;
 use prost::Message;
 
 use crate::config::BatchConfig;
+use crate::record::RecordView;
 
 /// Field numbers of `AuditBatch` (see `audit.proto`).
 const BATCH_PROXY_ID: u32 = 1;
@@ -54,6 +55,8 @@ pub struct Outbox {
     /// are appended when it is sealed: protobuf accepts fields in any order,
     /// so sealing never copies the records.
     open: Vec<u8>,
+    /// One record's encoding, reused: its length must precede it in `open`.
+    scratch: Vec<u8>,
     open_records: u64,
     open_since_ms: u64,
     sealed: VecDeque<Sealed>,
@@ -69,6 +72,7 @@ impl Outbox {
             proxy_id,
             instance_id,
             open: Vec::new(),
+            scratch: Vec::new(),
             open_records: 0,
             open_since_ms: 0,
             sealed: VecDeque::new(),
@@ -80,12 +84,20 @@ impl Outbox {
 
     /// Adds a record; seals the batch when it is full. Returns what had to be
     /// dropped to stay within `maxBufferedBytes`.
-    pub fn push(&mut self, record: &AuditRecord, now_ms: u64) -> Dropped {
+    pub fn push(&mut self, record: &RecordView, now_ms: u64) -> Dropped {
         if self.open_records == 0 {
             self.open_since_ms = now_ms;
         }
+        self.scratch.clear();
+        record.encode_raw(&mut self.scratch);
         let before = self.open.len();
-        encoding::message::encode(BATCH_RECORDS, record, &mut self.open);
+        encoding::encode_key(
+            BATCH_RECORDS,
+            encoding::WireType::LengthDelimited,
+            &mut self.open,
+        );
+        encoding::encode_varint(self.scratch.len() as u64, &mut self.open);
+        self.open.extend_from_slice(&self.scratch);
         self.buffered_bytes += self.open.len() - before;
         self.open_records += 1;
         if self.open_records >= self.limits.max_records as u64 || self.open.len() >= MAX_BATCH_BYTES
@@ -238,6 +250,7 @@ impl Outbox {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use observatory_proto::audit::AuditRecord;
 
     fn decode_batch(bytes: &[u8]) -> AuditBatch {
         AuditBatch::decode(bytes).unwrap()
@@ -262,6 +275,10 @@ mod tests {
         }
     }
 
+    fn push(o: &mut Outbox, r: &AuditRecord, now_ms: u64) -> Dropped {
+        o.push(&RecordView::from(r), now_ms)
+    }
+
     fn outbox(l: BatchConfig) -> Outbox {
         Outbox::new(l, "proxy-a".into(), "inst-1".into())
     }
@@ -270,7 +287,7 @@ mod tests {
     fn full_batch_is_sealed_with_header_and_records_in_order() {
         let mut o = outbox(limits(3, 1000, 1 << 20));
         for n in 0..3 {
-            o.push(&record(n), 5);
+            push(&mut o, &record(n), 5);
         }
         let (seq, bytes) = o.next_unsent().unwrap();
         assert_eq!(seq, 1);
@@ -290,7 +307,7 @@ mod tests {
     #[test]
     fn partial_batch_is_sealed_only_when_old_enough() {
         let mut o = outbox(limits(64, 100, 1 << 20));
-        o.push(&record(1), 1_000);
+        push(&mut o, &record(1), 1_000);
         o.seal_due(1_050);
         assert!(o.next_unsent().is_none());
         o.seal_due(1_100);
@@ -305,7 +322,7 @@ mod tests {
     fn ack_releases_batches_up_to_seq_and_counts_records() {
         let mut o = outbox(limits(2, 1000, 1 << 20));
         for n in 0..6 {
-            o.push(&record(n), 0);
+            push(&mut o, &record(n), 0);
         }
         assert_eq!(o.pending_records(), 6);
         assert_eq!(o.on_ack(2), 4);
@@ -321,7 +338,7 @@ mod tests {
     fn disconnect_makes_unacked_batches_unsent_again_in_order() {
         let mut o = outbox(limits(1, 1000, 1 << 20));
         for n in 0..3 {
-            o.push(&record(n), 0);
+            push(&mut o, &record(n), 0);
         }
         for seq in 1..=3 {
             o.mark_sent(seq);
@@ -338,14 +355,14 @@ mod tests {
     fn over_the_bound_oldest_batches_are_dropped_counted_and_reported_in_a_gap() {
         let one = {
             let mut o = outbox(limits(1, 1000, 1 << 20));
-            o.push(&record(0), 0);
+            push(&mut o, &record(0), 0);
             o.buffered_bytes()
         };
         // Room for about three one-record batches.
         let mut o = outbox(limits(1, 1000, one * 3 + one / 2));
         let mut dropped = Dropped::default();
         for n in 0..10 {
-            let d = o.push(&record(n), 0);
+            let d = push(&mut o, &record(n), 0);
             dropped.records += d.records;
             dropped.batches += d.batches;
         }
@@ -363,7 +380,7 @@ mod tests {
             o.mark_sent(seq);
         }
         o.on_ack(u64::MAX);
-        o.push(&record(99), 0);
+        push(&mut o, &record(99), 0);
         let b = decode_batch(o.next_unsent().unwrap().1);
         reported += b.gap.map_or(0, |g| g.dropped_records);
         assert_eq!(reported, dropped.records);
@@ -375,7 +392,7 @@ mod tests {
     fn dropped_gap_notice_is_carried_forward() {
         let one = {
             let mut o = outbox(limits(1, 1000, 1 << 20));
-            o.push(&record(0), 0);
+            push(&mut o, &record(0), 0);
             o.buffered_bytes()
         };
         let mut o = outbox(limits(1, 1000, one * 2 + one / 2));
@@ -383,9 +400,9 @@ mod tests {
         // batches that themselves carry a gap notice.
         let mut dropped = 0;
         for n in 0..6 {
-            dropped += o.push(&record(n), 0).records;
+            dropped += push(&mut o, &record(n), 0).records;
         }
-        dropped += o.push(&record(6), 0).records;
+        dropped += push(&mut o, &record(6), 0).records;
         let mut delivered = Vec::new();
         let mut reported = 0;
         while let Some((seq, bytes)) = o.next_unsent() {
@@ -412,7 +429,7 @@ mod tests {
         // One huge record: the open batch alone exceeds the bound.
         let mut big = record(1);
         big.path = "x".repeat(1000);
-        let d = o.push(&big, 0);
+        let d = push(&mut o, &big, 0);
         assert_eq!(d.records, 1);
         assert_eq!(o.pending_records(), 0);
         o.seal_due(1);
@@ -424,8 +441,8 @@ mod tests {
     #[test]
     fn reject_oldest_drops_the_head_and_reports_it() {
         let mut o = outbox(limits(1, 1000, 1 << 20));
-        o.push(&record(0), 0);
-        o.push(&record(1), 0);
+        push(&mut o, &record(0), 0);
+        push(&mut o, &record(1), 0);
         let d = o.reject_oldest();
         assert_eq!(
             d,
@@ -436,7 +453,7 @@ mod tests {
         );
         assert_eq!(o.next_unsent().map(|(s, _)| s), Some(2));
         o.on_ack(2);
-        o.push(&record(2), 0);
+        push(&mut o, &record(2), 0);
         let b = decode_batch(o.next_unsent().unwrap().1);
         assert_eq!(b.gap.unwrap().dropped_records, 1);
     }
@@ -447,7 +464,7 @@ mod tests {
         let mut big = record(0);
         big.path = "p".repeat(100 * 1024);
         for _ in 0..11 {
-            o.push(&big, 0);
+            push(&mut o, &big, 0);
         }
         let (_, bytes) = o.next_unsent().unwrap();
         assert!(bytes.len() < MAX_BATCH_BYTES + 110 * 1024);

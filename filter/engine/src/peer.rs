@@ -8,6 +8,7 @@
 //! another connection; the cache only has to stay bounded.
 
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 /// The downstream peer of one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,10 +22,11 @@ pub struct Peer {
 
 /// Bounded map from connection id to [`Peer`]; the oldest entry goes first
 /// when it is full (connections that ended are never told to the filter).
+/// Entries are shared, so a request takes its peer without copying it.
 #[derive(Debug)]
 pub struct PeerCache {
     capacity: usize,
-    peers: HashMap<u64, Peer>,
+    peers: HashMap<u64, Rc<Peer>>,
     order: VecDeque<u64>,
 }
 
@@ -39,14 +41,14 @@ impl PeerCache {
 
     /// The peer of `connection`, read with `read` on the first request of
     /// the connection. Connection id 0 (unknown) is never cached.
-    pub fn get_or_read(&mut self, connection: u64, read: impl FnOnce() -> Peer) -> Peer {
+    pub fn get_or_read(&mut self, connection: u64, read: impl FnOnce() -> Peer) -> Rc<Peer> {
         if connection == 0 {
-            return read();
+            return Rc::new(read());
         }
         if let Some(peer) = self.peers.get(&connection) {
-            return peer.clone();
+            return Rc::clone(peer);
         }
-        let peer = read();
+        let peer = Rc::new(read());
         while self.peers.len() >= self.capacity {
             match self.order.pop_front() {
                 Some(oldest) => {
@@ -55,7 +57,7 @@ impl PeerCache {
                 None => break,
             }
         }
-        self.peers.insert(connection, peer.clone());
+        self.peers.insert(connection, Rc::clone(&peer));
         self.order.push_back(connection);
         peer
     }

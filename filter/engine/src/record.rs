@@ -1,16 +1,151 @@
 //! The audit record (NIST 800-53 AU-3): building it from request facts and
 //! rendering it as canonical JSON.
 //!
-//! The filter builds the protobuf [`AuditRecord`] directly (no intermediate
-//! copy on the request path); the collector turns it into [`CanonicalRecord`],
-//! whose JSON field names are a public contract (Loki queries, dashboards and
-//! the `score` CLI read them).
+//! The filter encodes a [`RecordView`] (borrowed fields) straight into a
+//! batch, with the bytes of the protobuf [`AuditRecord`] but none of its
+//! owned copies; the collector decodes [`AuditRecord`] and turns it into
+//! [`CanonicalRecord`], whose JSON field names are a public contract (Loki
+//! queries, dashboards and the `score` CLI read them).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use observatory_proto::audit::AuditRecord;
+use prost::encoding::{self, btree_map};
 use serde::{Deserialize, Serialize};
+
+/// An [`AuditRecord`] whose text fields borrow from where the filter already
+/// keeps them (request headers, the connection's peer, the configuration).
+/// Built once per request at log time; encoding it allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub ts_unix_nanos: i64,
+    pub correlation_id: &'a str,
+    pub trace_id: &'a str,
+    pub source_principal: &'a str,
+    pub source_ip: &'a str,
+    pub mtls: bool,
+    pub destination_workload: &'a str,
+    pub destination_namespace: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u32,
+    pub duration_ms: f64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub user_agent: &'a str,
+    pub decision: &'a str,
+    pub shadow_decision: &'a str,
+    pub rule: &'a str,
+    pub redactions: &'a BTreeMap<String, u32>,
+    pub proxy_id: &'a str,
+    pub audit_policy: &'a str,
+    pub query: &'a str,
+    pub headers: &'a BTreeMap<String, String>,
+    pub request_body: &'a str,
+    pub response_body: &'a str,
+}
+
+impl RecordView<'_> {
+    /// Appends the record's fields as `AuditRecord`'s protobuf encoding
+    /// would (field numbers of `audit.proto`, proto3 defaults left out, in
+    /// declaration order), without the enclosing tag and length.
+    pub fn encode_raw(&self, buf: &mut Vec<u8>) {
+        let text = |tag: u32, value: &str, buf: &mut Vec<u8>| {
+            if !value.is_empty() {
+                encoding::encode_key(tag, encoding::WireType::LengthDelimited, buf);
+                encoding::encode_varint(value.len() as u64, buf);
+                buf.extend_from_slice(value.as_bytes());
+            }
+        };
+        if self.ts_unix_nanos != 0 {
+            encoding::int64::encode(1, &self.ts_unix_nanos, buf);
+        }
+        text(2, self.correlation_id, buf);
+        text(3, self.trace_id, buf);
+        text(4, self.source_principal, buf);
+        text(5, self.source_ip, buf);
+        if self.mtls {
+            encoding::bool::encode(6, &self.mtls, buf);
+        }
+        text(7, self.destination_workload, buf);
+        text(8, self.destination_namespace, buf);
+        text(9, self.method, buf);
+        text(10, self.path, buf);
+        if self.status != 0 {
+            encoding::uint32::encode(11, &self.status, buf);
+        }
+        if self.duration_ms != 0.0 {
+            encoding::double::encode(12, &self.duration_ms, buf);
+        }
+        if self.request_bytes != 0 {
+            encoding::uint64::encode(13, &self.request_bytes, buf);
+        }
+        if self.response_bytes != 0 {
+            encoding::uint64::encode(14, &self.response_bytes, buf);
+        }
+        text(15, self.user_agent, buf);
+        text(16, self.decision, buf);
+        text(17, self.shadow_decision, buf);
+        text(18, self.rule, buf);
+        btree_map::encode(
+            encoding::string::encode,
+            encoding::string::encoded_len,
+            encoding::uint32::encode,
+            encoding::uint32::encoded_len,
+            19,
+            self.redactions,
+            buf,
+        );
+        text(20, self.proxy_id, buf);
+        text(21, self.audit_policy, buf);
+        text(22, self.query, buf);
+        btree_map::encode(
+            encoding::string::encode,
+            encoding::string::encoded_len,
+            encoding::string::encode,
+            encoding::string::encoded_len,
+            23,
+            self.headers,
+            buf,
+        );
+        text(24, self.request_body, buf);
+        text(25, self.response_body, buf);
+    }
+}
+
+#[cfg(test)]
+impl<'a> From<&'a AuditRecord> for RecordView<'a> {
+    fn from(r: &'a AuditRecord) -> Self {
+        RecordView {
+            ts_unix_nanos: r.ts_unix_nanos,
+            correlation_id: &r.correlation_id,
+            trace_id: &r.trace_id,
+            source_principal: &r.source_principal,
+            source_ip: &r.source_ip,
+            mtls: r.mtls,
+            destination_workload: &r.destination_workload,
+            destination_namespace: &r.destination_namespace,
+            method: &r.method,
+            path: &r.path,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            request_bytes: r.request_bytes,
+            response_bytes: r.response_bytes,
+            user_agent: &r.user_agent,
+            decision: &r.decision,
+            shadow_decision: &r.shadow_decision,
+            rule: &r.rule,
+            redactions: &r.redactions,
+            proxy_id: &r.proxy_id,
+            audit_policy: &r.audit_policy,
+            query: &r.query,
+            headers: &r.headers,
+            request_body: &r.request_body,
+            response_body: &r.response_body,
+        }
+    }
+}
 
 /// The canonical JSON form of one audit record. Field order is the
 /// serialisation order.
@@ -267,6 +402,54 @@ mod tests {
         let back: CanonicalRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back.request_body, "");
         assert_eq!(back.headers["referer"], "https://x.example/");
+    }
+
+    #[test]
+    fn view_encodes_to_the_bytes_of_the_owned_record() {
+        use prost::Message;
+        let full = AuditRecord {
+            ts_unix_nanos: -5,
+            correlation_id: "c1".into(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            source_principal: "spiffe://cluster.local/ns/a/sa/b".into(),
+            source_ip: "10.0.0.1".into(),
+            mtls: true,
+            destination_workload: "w".into(),
+            destination_namespace: "ns".into(),
+            method: "POST".into(),
+            path: "/p".into(),
+            status: 201,
+            duration_ms: 0.573,
+            request_bytes: 1 << 40,
+            response_bytes: 7,
+            user_agent: "ua é".into(),
+            decision: "allow".into(),
+            shadow_decision: "deny".into(),
+            rule: "p/r".into(),
+            redactions: BTreeMap::from([("EMAIL".into(), 2), ("PHONE".into(), 0)]),
+            proxy_id: "proxy".into(),
+            audit_policy: "audit".into(),
+            query: "q=[REDACTED:EMAIL]".into(),
+            headers: BTreeMap::from([
+                ("referer".into(), "r".into()),
+                ("x-empty".into(), String::new()),
+            ]),
+            request_body: "{}".into(),
+            response_body: "[]".into(),
+        };
+        for r in [
+            full,
+            AuditRecord::default(),
+            AuditRecord {
+                path: "/only".into(),
+                ..Default::default()
+            },
+        ] {
+            let mut bytes = Vec::new();
+            RecordView::from(&r).encode_raw(&mut bytes);
+            assert_eq!(bytes, r.encode_to_vec(), "{r:?}");
+            assert_eq!(AuditRecord::decode(bytes.as_slice()).unwrap(), r);
+        }
     }
 
     #[test]

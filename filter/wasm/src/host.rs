@@ -36,6 +36,15 @@ extern "C" {
         return_map_size: *mut usize,
     ) -> Status;
 
+    /// Behind the SDK's `get_property`, which copies and re-encodes the
+    /// path on every call and panics on an unexpected status.
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> Status;
+
     /// Behind the SDK's `send_http_response`, which panics on a non-Ok status.
     #[allow(clippy::too_many_arguments, reason = "the ABI's signature")]
     fn proxy_send_local_response(
@@ -123,37 +132,46 @@ pub fn replace_body(which: BufferType, size: usize, data: &[u8]) -> bool {
     hostcalls::set_buffer(which, 0, size, data).is_ok()
 }
 
-pub fn property_string(path: &[&str]) -> Option<String> {
-    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
-    String::from_utf8(bytes).ok().filter(|s| !s.is_empty())
+/// The value of a property; `path` is its segments joined by NUL bytes
+/// (`b"connection\0id"`), the form the host reads, so a constant path
+/// costs nothing to build.
+fn property(path: &[u8]) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host reads `path` during the call and only writes the
+    // two out-parameters.
+    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+    if status != Status::Ok || data.is_null() {
+        return None;
+    }
+    // SAFETY: as in `for_each_header`: `size` bytes allocated through this
+    // module's allocator, now owned by us.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+pub fn property_string(path: &[u8]) -> Option<String> {
+    String::from_utf8(property(path)?)
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// A field of the Envoy node (`xds.node.*` in Envoy 1.40; older builds
 /// expose it as `node.*`).
 pub fn node_property(field: &[&str]) -> Option<String> {
-    ["xds.node", "node"].iter().find_map(|prefix| {
-        let mut path: Vec<&str> = prefix.split('.').collect();
-        path.extend_from_slice(field);
-        property_string(&path)
+    [&["xds", "node"][..], &["node"]].iter().find_map(|prefix| {
+        let path: Vec<&str> = prefix.iter().chain(field).copied().collect();
+        property_string(path.join("\0").as_bytes())
     })
 }
 
 /// Envoy serialises boolean properties as one byte.
-pub fn property_bool(path: &[&str]) -> bool {
-    matches!(
-        hostcalls::get_property(path.to_vec())
-            .ok()
-            .flatten()
-            .as_deref(),
-        Some([1, ..])
-    )
+pub fn property_bool(path: &[u8]) -> bool {
+    matches!(property(path).as_deref(), Some([1, ..]))
 }
 
 /// Envoy serialises integer properties as 8 little-endian bytes.
-pub fn property_u64(path: &[&str]) -> u64 {
-    hostcalls::get_property(path.to_vec())
-        .ok()
-        .flatten()
+pub fn property_u64(path: &[u8]) -> u64 {
+    property(path)
         .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
         .map_or(0, |b| u64::try_from(i64::from_le_bytes(b)).unwrap_or(0))
 }

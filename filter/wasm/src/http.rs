@@ -10,7 +10,7 @@ use observatory_engine::config::FailureMode;
 use observatory_engine::peer::Peer;
 use observatory_engine::policy::{Request, Verdict};
 use observatory_engine::record::{
-    self, ip_of_address, path_without_query, trace_id_from_traceparent, AuditRecord,
+    self, ip_of_address, path_without_query, trace_id_from_traceparent, RecordView,
 };
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -32,9 +32,8 @@ pub struct Http {
     start: SystemTime,
     correlation_id: String,
     trace_id: String,
-    principal: String,
-    mtls: bool,
-    source_ip: String,
+    /// `None` until the request headers are read.
+    peer: Option<Rc<Peer>>,
     method: String,
     path: String,
     user_agent: String,
@@ -55,9 +54,7 @@ impl Http {
             start: SystemTime::UNIX_EPOCH,
             correlation_id: String::new(),
             trace_id: String::new(),
-            principal: String::new(),
-            mtls: false,
-            source_ip: String::new(),
+            peer: None,
             method: String::new(),
             path: String::new(),
             user_agent: String::new(),
@@ -69,7 +66,8 @@ impl Http {
         }
     }
 
-    fn read_request(&mut self, active: &Active, end_of_stream: bool) {
+    /// Reads what the decision and the record need; returns the peer.
+    fn read_request(&mut self, active: &Active, end_of_stream: bool) -> Rc<Peer> {
         self.start = host::now();
         if end_of_stream {
             self.request_bytes = Some(0);
@@ -106,14 +104,10 @@ impl Http {
             .map(str::to_string)
             .unwrap_or_default();
         let peer = match active.peers.try_borrow_mut() {
-            Ok(mut peers) => {
-                peers.get_or_read(host::property_u64(&["connection", "id"]), read_peer)
-            }
-            Err(_) => read_peer(),
+            Ok(mut peers) => peers.get_or_read(host::property_u64(b"connection\0id"), read_peer),
+            Err(_) => Rc::new(read_peer()),
         };
-        self.mtls = peer.mtls;
-        self.principal = peer.principal;
-        self.source_ip = peer.source_ip;
+        self.peer = Some(Rc::clone(&peer));
         self.correlation_id = match request_id {
             Some(id) if !id.is_empty() => id,
             _ => {
@@ -123,6 +117,7 @@ impl Http {
                 id
             }
         };
+        peer
     }
 
     /// Answers the request locally with a JSON error body.
@@ -141,64 +136,79 @@ impl Http {
         }
     }
 
-    /// Moves the request's facts into the record: this is the stream's last callback.
-    fn build_record(&mut self, active: &Active, now: SystemTime) -> AuditRecord {
+    /// Encodes the request's audit record into the outbox; the fields are
+    /// borrowed from this context, its peer and the configuration.
+    fn export_record(&mut self, active: &Active, now: SystemTime) {
         let duration = now.duration_since(self.start).unwrap_or_default();
-        let (decision, shadow, rule, audit_policy) = match self.outcome.take() {
+        let (decision, shadow, rule, audit_policy) = match &self.outcome {
             Some(o) => (
                 o.verdict.as_str(),
                 o.shadow.map(Verdict::as_str).unwrap_or_default(),
-                o.rule,
-                o.audit_policy,
+                o.rule.as_str(),
+                o.audit_policy.as_str(),
             ),
             // Headers never completed: nothing was forwarded.
-            None => ("deny", "", "incomplete-request".to_string(), String::new()),
+            None => ("deny", "", "incomplete-request", ""),
         };
         let status = match self.status {
-            0 => u32::try_from(host::property_u64(&["response", "code"])).unwrap_or(0),
+            0 => u32::try_from(host::property_u64(b"response\0code")).unwrap_or(0),
             s => s,
         };
+        let request_bytes = self
+            .request_bytes
+            .unwrap_or_else(|| host::property_u64(b"request\0size"));
+        let response_bytes = self
+            .response_bytes
+            .unwrap_or_else(|| host::property_u64(b"response\0size"));
         let recorded = match (&active.config.redaction, self.extra.take()) {
             (Some(redactor), Some(extra)) => {
-                extra.into_record(redactor, &active.config.capture, &self.path)
+                Some(extra.into_record(redactor, &active.config.capture, &self.path))
             }
-            _ => Recorded {
-                path: path_without_query(&self.path).to_string(),
-                ..Recorded::default()
-            },
+            _ => None,
         };
-        AuditRecord {
+        let none = Recorded::default();
+        let extras = recorded.as_ref().unwrap_or(&none);
+        let no_peer = Peer::default();
+        let peer = self.peer.as_deref().unwrap_or(&no_peer);
+        let record = RecordView {
             ts_unix_nanos: record::unix_nanos(self.start),
-            correlation_id: std::mem::take(&mut self.correlation_id),
-            trace_id: std::mem::take(&mut self.trace_id),
-            source_principal: std::mem::take(&mut self.principal),
-            source_ip: std::mem::take(&mut self.source_ip),
-            mtls: self.mtls,
-            destination_workload: active.node.workload.clone(),
-            destination_namespace: active.node.namespace.clone(),
-            method: std::mem::take(&mut self.method),
-            path: recorded.path,
-            query: recorded.query,
-            headers: recorded.headers,
-            request_body: recorded.request_body,
-            response_body: recorded.response_body,
+            correlation_id: &self.correlation_id,
+            trace_id: &self.trace_id,
+            source_principal: &peer.principal,
+            source_ip: &peer.source_ip,
+            mtls: peer.mtls,
+            destination_workload: &active.node.workload,
+            destination_namespace: &active.node.namespace,
+            method: &self.method,
+            path: match &recorded {
+                Some(r) => &r.path,
+                None => path_without_query(&self.path),
+            },
             status,
             // Microsecond resolution: `0.573`, not `0.5730000000000001`.
             duration_ms: duration.as_micros() as f64 / 1000.0,
-            request_bytes: self
-                .request_bytes
-                .unwrap_or_else(|| host::property_u64(&["request", "size"])),
-            response_bytes: self
-                .response_bytes
-                .unwrap_or_else(|| host::property_u64(&["response", "size"])),
-            user_agent: std::mem::take(&mut self.user_agent),
-            decision: decision.to_string(),
-            shadow_decision: shadow.to_string(),
+            request_bytes,
+            response_bytes,
+            user_agent: &self.user_agent,
+            decision,
+            shadow_decision: shadow,
             rule,
-            redactions: recorded.redactions,
-            proxy_id: active.node.proxy_id.clone(),
+            redactions: &extras.redactions,
+            proxy_id: &active.node.proxy_id,
             audit_policy,
-        }
+            query: &extras.query,
+            headers: &extras.headers,
+            request_body: &extras.request_body,
+            response_body: &extras.response_body,
+        };
+        let Ok(mut ex) = active.export.try_borrow_mut() else {
+            return;
+        };
+        let now_ms = host::millis(now);
+        let dropped = ex.outbox.push(&record, now_ms);
+        ex.send_unsent(now_ms);
+        drop(ex);
+        active.count_dropped(dropped);
     }
 }
 
@@ -214,13 +224,13 @@ fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
 /// The downstream peer as Envoy knows it: one host call per fact.
 fn read_peer() -> Peer {
     // Plaintext (the cheap answer) needs no certificate lookup.
-    let mtls = host::property_bool(&["connection", "mtls"]);
+    let mtls = host::property_bool(b"connection\0mtls");
     let principal = if mtls {
-        host::property_string(&["connection", "uri_san_peer_certificate"]).unwrap_or_default()
+        host::property_string(b"connection\0uri_san_peer_certificate").unwrap_or_default()
     } else {
         String::new()
     };
-    let source_ip = host::property_string(&["source", "address"])
+    let source_ip = host::property_string(b"source\0address")
         .map(|a| ip_of_address(&a).to_string())
         .unwrap_or_default();
     Peer {
@@ -237,12 +247,12 @@ impl HttpContext for Http {
         let Some(active) = self.active.clone() else {
             return Action::Continue;
         };
-        self.read_request(&active, end_of_stream);
+        let peer = self.read_request(&active, end_of_stream);
         active.metrics.add(Counter::Requests, 1);
 
         let d = active.config.policies.decide(&Request {
-            principal: (!self.principal.is_empty()).then_some(self.principal.as_str()),
-            mtls: self.mtls,
+            principal: (!peer.principal.is_empty()).then_some(peer.principal.as_str()),
+            mtls: peer.mtls,
             method: &self.method,
             path: &self.path,
         });
@@ -379,15 +389,6 @@ impl HttpContext for Http {
         let Some(active) = self.active.clone() else {
             return;
         };
-        let now = host::now();
-        let record = self.build_record(&active, now);
-        let Ok(mut ex) = active.export.try_borrow_mut() else {
-            return;
-        };
-        let now_ms = host::millis(now);
-        let dropped = ex.outbox.push(&record, now_ms);
-        ex.send_unsent(now_ms);
-        drop(ex);
-        active.count_dropped(dropped);
+        self.export_record(&active, host::now());
     }
 }
