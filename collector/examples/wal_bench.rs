@@ -112,7 +112,7 @@ async fn run(
     config.wal.fsync = fsync;
     config.redact = args.redact;
     config.score.enabled = args.score;
-    let collector = server::bind(&config).await?;
+    let collector = server::bind(&config, Default::default()).await?;
     let addr = collector.local_addr();
     let wal = collector.wal();
     let telemetry = collector.telemetry();

@@ -13,6 +13,7 @@ use url::Url;
 use crate::alert::config::AlertConfig;
 use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
+use crate::telemetry::otlp::OtlpConfig;
 use crate::wal::WalConfig;
 
 /// Loopback by default, so a bare `serve` exposes nothing; 4317 is the port
@@ -32,6 +33,12 @@ pub const DEFAULT_MAX_SENDERS: NonZeroUsize = nonzero(100_000);
 pub const DEFAULT_CHECKPOINT_KEY_ID: &str = "default";
 /// Time the sinks get at shutdown to catch up with the WAL.
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
+/// `service.name` of the collector's own traces and metrics.
+pub const DEFAULT_OTLP_SERVICE_NAME: &str = "observatory-collector";
+/// OpenTelemetry's default metric export interval.
+pub const DEFAULT_OTLP_METRICS_INTERVAL_MS: u64 = 60_000;
+/// OpenTelemetry's default export timeout.
+pub const DEFAULT_OTLP_TIMEOUT_MS: u64 = 10_000;
 
 /// The resolved configuration of `serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +66,8 @@ pub struct ServeConfig {
     pub score: ScoreSettings,
     /// Webhooks notified of anomalies.
     pub alert: AlertConfig,
+    /// Export of the collector's own traces and metrics over OTLP.
+    pub otlp: Option<OtlpConfig>,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +90,7 @@ impl Default for ServeConfig {
             redaction_config: None,
             score: ScoreSettings::default(),
             alert: AlertConfig::default(),
+            otlp: None,
         }
     }
 }
@@ -156,6 +166,21 @@ pub struct Settings {
     /// The file's `[alert]` table (webhook URLs come from env vars or files).
     #[arg(skip)]
     pub alert: Option<AlertConfig>,
+    /// Export the collector's own traces and metrics over OTLP/gRPC to this endpoint (e.g. http://otel-collector:4317); off without one
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<Url>,
+    /// `service.name` of the exported traces and metrics [default: observatory-collector]
+    #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "NAME")]
+    pub otlp_service_name: Option<String>,
+    /// More resource attributes of the exported traces and metrics: `key=value,key=value`
+    #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES", value_name = "LIST")]
+    pub otlp_resource_attributes: Option<String>,
+    /// How often metrics are exported over OTLP [default: 60000]
+    #[arg(long, env = "OTEL_METRIC_EXPORT_INTERVAL", value_name = "MS")]
+    pub otlp_metrics_interval_ms: Option<NonZeroU64>,
+    /// Longest one OTLP export may take before it counts as failed [default: 10000]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_name = "MS")]
+    pub otlp_timeout_ms: Option<NonZeroU64>,
 }
 
 #[derive(Debug, Error)]
@@ -174,6 +199,8 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    #[error("otlp_resource_attributes: {entry:?} is not key=value")]
+    ResourceAttribute { entry: String },
 }
 
 impl ServeConfig {
@@ -230,8 +257,50 @@ impl ServeConfig {
                 score
             },
             alert: settings.alert.unwrap_or_default(),
+            otlp: match settings.otlp_endpoint {
+                None => None,
+                Some(endpoint) => Some(OtlpConfig {
+                    endpoint,
+                    service_name: settings
+                        .otlp_service_name
+                        .unwrap_or_else(|| DEFAULT_OTLP_SERVICE_NAME.to_owned()),
+                    resource_attributes: resource_attributes(
+                        settings.otlp_resource_attributes.as_deref(),
+                    )?,
+                    metrics_interval: Duration::from_millis(
+                        settings
+                            .otlp_metrics_interval_ms
+                            .map_or(DEFAULT_OTLP_METRICS_INTERVAL_MS, NonZeroU64::get),
+                    ),
+                    timeout: Duration::from_millis(
+                        settings
+                            .otlp_timeout_ms
+                            .map_or(DEFAULT_OTLP_TIMEOUT_MS, NonZeroU64::get),
+                    ),
+                }),
+            },
         })
     }
+}
+
+/// `key=value,key=value` (the format of `OTEL_RESOURCE_ATTRIBUTES`; values
+/// may be percent-encoded there, which is not decoded here).
+fn resource_attributes(list: Option<&str>) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(ConfigError::ResourceAttribute {
+                entry: entry.to_owned(),
+            }),
+        })
+        .collect()
 }
 
 impl Settings {
@@ -259,6 +328,15 @@ impl Settings {
             score_warmup_secs: self.score_warmup_secs.or(lower.score_warmup_secs),
             score: self.score.or(lower.score),
             alert: self.alert.or(lower.alert),
+            otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
+            otlp_service_name: self.otlp_service_name.or(lower.otlp_service_name),
+            otlp_resource_attributes: self
+                .otlp_resource_attributes
+                .or(lower.otlp_resource_attributes),
+            otlp_metrics_interval_ms: self
+                .otlp_metrics_interval_ms
+                .or(lower.otlp_metrics_interval_ms),
+            otlp_timeout_ms: self.otlp_timeout_ms.or(lower.otlp_timeout_ms),
         }
     }
 
@@ -470,6 +548,38 @@ mod tests {
         assert_eq!(score.threshold, 0.9);
         let err = Settings::from_toml("[score]\nthreshold = 2.0\n").unwrap_err();
         assert!(format!("{err:?}").contains("score.threshold"), "{err:?}");
+    }
+
+    #[test]
+    fn otlp_is_off_without_an_endpoint_and_reads_its_keys() {
+        assert_eq!(
+            ServeConfig::resolve(Settings::default(), None)
+                .unwrap()
+                .otlp,
+            None
+        );
+        let file = Settings::from_toml(
+            "otlp_endpoint = \"http://otel:4317\"\notlp_resource_attributes = \"deployment.environment=prod, k8s.cluster.name=eu1\"\n",
+        )
+        .unwrap();
+        let otlp = ServeConfig::resolve(file, None).unwrap().otlp.unwrap();
+        assert_eq!(otlp.endpoint.as_str(), "http://otel:4317/");
+        assert_eq!(otlp.service_name, "observatory-collector");
+        assert_eq!(
+            otlp.resource_attributes,
+            [
+                ("deployment.environment".to_owned(), "prod".to_owned()),
+                ("k8s.cluster.name".to_owned(), "eu1".to_owned())
+            ]
+        );
+        assert_eq!(otlp.metrics_interval, Duration::from_secs(60));
+        let bad = Settings {
+            otlp_endpoint: Some("http://otel:4317".parse().unwrap()),
+            otlp_resource_attributes: Some("a=1,b".into()),
+            ..Settings::default()
+        };
+        let err = ServeConfig::resolve(bad, None).unwrap_err();
+        assert!(err.to_string().contains("\"b\" is not key=value"), "{err}");
     }
 
     #[test]

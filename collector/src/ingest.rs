@@ -15,7 +15,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Code, Request, Response, Status, Streaming};
-use tracing::{debug, error, warn, Instrument as _};
+use tracing::field::Empty;
+use tracing::{debug, debug_span, error, warn, Instrument as _};
 
 use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
@@ -23,6 +24,7 @@ use crate::redact::RecordRedactor;
 use crate::score::live::LiveScorer;
 use crate::sink::{Entry, GapDetail, GapNotice};
 use crate::stats::Stats;
+use crate::telemetry::DATA_PATH;
 use crate::validate::validate;
 use crate::wal::{Wal, WalError};
 
@@ -121,7 +123,25 @@ impl Pipeline {
                 Ok(None) => break None,
                 Err(status) => break Some(self.receive_error(status)),
             };
-            match self.handle(batch).await {
+            // Its own trace: streams live for hours.
+            let span = debug_span!(
+                target: DATA_PATH,
+                parent: None,
+                "batch",
+                proxy_id = %batch.proxy_id,
+                seq = batch.seq as i64,
+                records = batch.records.len() as i64,
+                outcome = Empty,
+                otel.status_code = Empty,
+            );
+            let handled = self.handle(batch).instrument(span.clone()).await;
+            match &handled {
+                Ok(_) => span.record("outcome", "acked"),
+                Err(status) => span
+                    .record("outcome", tracing::field::debug(status.code()))
+                    .record("otel.status_code", "ERROR"),
+            };
+            match handled {
                 Ok(ack) => {
                     if acks.send(Ok(ack)).await.is_err() {
                         break None;
@@ -139,7 +159,9 @@ impl Pipeline {
 
     async fn handle(&self, mut batch: AuditBatch) -> Result<Ack, Status> {
         self.stats.batches_received.add(1);
-        if let Err(invalid) = validate(&batch, self.max_records) {
+        let valid = debug_span!(target: DATA_PATH, "validate")
+            .in_scope(|| validate(&batch, self.max_records));
+        if let Err(invalid) = valid {
             self.stats.batches_rejected.add(1);
             warn!(
                 proxy_id = %batch.proxy_id,
@@ -201,12 +223,23 @@ impl Pipeline {
         }
         let mut entries = to_entries(&batch, missing);
         if let Some(scorer) = &self.scorer {
-            entries = scorer.score(entries).await.map_err(|e| {
+            let scored = scorer
+                .score(entries)
+                .instrument(debug_span!(target: DATA_PATH, "score"))
+                .await;
+            entries = scored.map_err(|e| {
                 error!(seq = batch.seq, "{e}");
                 Status::unavailable(format!("batch seq {}: {e}; send it again", batch.seq))
             })?;
         }
-        if let Err(e) = self.wal.append(&key, batch.seq, &entries).await {
+        let appended = self
+            .wal
+            .append(&key, batch.seq, &entries)
+            .instrument(
+                debug_span!(target: DATA_PATH, "wal_append", entries = entries.len() as i64),
+            )
+            .await;
+        if let Err(e) = appended {
             return Err(not_stored(batch.seq, &e));
         }
         *stored = batch.seq;

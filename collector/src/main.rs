@@ -1,36 +1,37 @@
 //! `observatory-collector`: parses the command line and hands over to the library.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use observatory_collector::cli::{Cli, Command};
+use observatory_collector::config::ServeConfig;
 use observatory_collector::server;
+use observatory_collector::telemetry::otlp::Otlp;
+use observatory_collector::telemetry::Telemetry;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
     match cli.command {
-        Command::Serve(args) => {
-            let config = args.resolve()?;
-            // Installed before binding, so a signal sent right after
-            // "listening on" already means a graceful stop.
-            let shutdown = shutdown_signal()?;
-            let collector = server::bind(&config).await?;
-            collector.serve(shutdown).await?;
-        }
+        Command::Serve(args) => serve(args.resolve()?).await?,
         Command::Score(args) => {
+            init_logging(None);
             let stats = args.run()?;
             tracing::info!(?stats, "scored");
         }
         Command::Redact(args) => {
+            init_logging(None);
             let stats = args.run()?;
             tracing::info!(?stats, "redacted");
         }
         Command::Verify(args) => {
+            init_logging(None);
             let report = args.run().await?;
             for finding in &report.findings {
                 println!("{finding}");
@@ -50,16 +51,42 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `serve`: the collector until SIGTERM/SIGINT, with its own telemetry
+/// exported over OTLP when configured (flushed after the drain).
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let telemetry = Arc::new(Telemetry::new());
+    let otlp = match &config.otlp {
+        Some(otlp) => Some(Otlp::start(otlp, telemetry.clone())?),
+        None => None,
+    };
+    init_logging(otlp.as_ref().map(|otlp| otlp.layer().boxed()));
+    if let Some(otlp) = &config.otlp {
+        tracing::info!(endpoint = %otlp.endpoint, "exporting traces and metrics over OTLP");
+    }
+    // Installed before binding, so a signal sent right after "listening on"
+    // already means a graceful stop.
+    let shutdown = shutdown_signal()?;
+    let served = match server::bind(&config, telemetry).await {
+        Ok(collector) => collector.serve(shutdown).await,
+        Err(e) => Err(e),
+    };
+    if let Some(otlp) = otlp {
+        otlp.shutdown().await;
+    }
+    Ok(served?)
+}
+
 /// Logs go to stderr (stdout stays free for command output); `RUST_LOG`
-/// picks the level, `info` by default.
-fn init_logging() {
+/// picks the level, `info` by default. `export` (the OTLP span layer) has
+/// its own filter.
+fn init_logging(export: Option<Box<dyn Layer<Registry> + Send + Sync>>) {
     use std::io::IsTerminal as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(filter);
+    tracing_subscriber::registry().with(export).with(fmt).init();
 }
 
 /// Resolves on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).

@@ -120,8 +120,13 @@ fn chain_settings(config: &ServeConfig) -> Result<ChainSettings, ServeError> {
 }
 
 /// Creates the data directory, opens the sinks and binds `config.listen`
-/// and the admin server on `config.admin_listen`.
-pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
+/// and the admin server on `config.admin_listen`. Every metric goes on
+/// `telemetry` (made by the caller, so that an OTLP export can read it
+/// from the start).
+pub async fn bind(
+    config: &ServeConfig,
+    telemetry: Arc<Telemetry>,
+) -> Result<Collector, ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::DataDir {
         path: config.data_dir.clone(),
         error,
@@ -132,7 +137,6 @@ pub async fn bind(config: &ServeConfig) -> Result<Collector, ServeError> {
     } else {
         None
     };
-    let telemetry = Arc::new(Telemetry::new());
     let stats = Arc::new(Stats::default());
     stats.register(&telemetry);
     let shutdown = CancellationToken::new();

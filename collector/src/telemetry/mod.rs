@@ -1,6 +1,7 @@
 //! Self-telemetry: one Prometheus registry for the whole collector, and the
 //! admin HTTP server ([`admin`]) that serves it as `/metrics` beside the
-//! health endpoints `/healthz` and `/readyz` ([`health`]).
+//! health endpoints `/healthz` and `/readyz` ([`health`]); [`otlp`] exports
+//! the same registry, and the data path's spans, over OTLP.
 //!
 //! Adding a metric from another module: create it (any `prometheus_client`
 //! metric: counter, gauge, histogram or a labelled `Family` of them), keep a
@@ -20,13 +21,23 @@
 
 pub mod admin;
 pub mod health;
+pub mod otlp;
 
 use std::sync::{Mutex, PoisonError};
 
+use prometheus_client::encoding::prometheus_protobuf;
+use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
 use prometheus_client::registry::{Metric, Registry};
 
 /// Prefix of every metric name.
 const PREFIX: &str = "observatory";
+
+/// Target of the data path's spans (a batch from receipt to ack, a sink's
+/// write, a Loki push): debug level, so that they cost nothing unless
+/// exported ([`otlp`]) or asked for with `RUST_LOG`. Their numbers are
+/// recorded as `i64`, the integer of OTLP attributes (a `u64` would arrive
+/// as a string).
+pub const DATA_PATH: &str = "observatory::data_path";
 
 /// The registry behind `/metrics`. Shared as `Arc<Telemetry>`; registering
 /// takes `&self`, so modules can add metrics whenever they are set up.
@@ -74,6 +85,14 @@ impl Telemetry {
             tracing::warn!("encoding metrics failed: {e}");
         }
         text
+    }
+
+    /// Every registered metric as structured data, for the OTLP export.
+    pub fn families(&self) -> Vec<MetricFamily> {
+        prometheus_protobuf::encode(&self.lock()).unwrap_or_else(|e| {
+            tracing::warn!("encoding metrics failed: {e}");
+            Vec::new()
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {

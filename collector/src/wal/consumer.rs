@@ -14,11 +14,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::field::Empty;
+use tracing::{debug, debug_span, error, info, warn, Instrument as _};
 
 use super::frame::{self, Next, Record};
 use super::Shared;
 use crate::sink::{Sink, Stored};
+use crate::telemetry::DATA_PATH;
 
 /// Most bytes of records handed to a sink in one write: large enough that
 /// one write at a time keeps up (Loki splits it into concurrent pushes).
@@ -174,10 +176,27 @@ impl Consumer {
         entries: &[Stored],
         stop: &CancellationToken,
     ) -> Option<Result<(), crate::sink::SinkError>> {
-        tokio::select! {
-            result = self.sink.write(entries) => Some(result),
+        let span = debug_span!(
+            target: DATA_PATH,
+            parent: None,
+            "sink_write",
+            sink = %self.name,
+            entries = entries.len() as i64,
+            outcome = Empty,
+            otel.status_code = Empty,
+        );
+        let written = tokio::select! {
+            result = self.sink.write(entries).instrument(span.clone()) => Some(result),
             () = stop.cancelled() => None,
-        }
+        };
+        match &written {
+            Some(Ok(())) => span.record("outcome", "confirmed"),
+            Some(Err(_)) => span
+                .record("outcome", "failed")
+                .record("otel.status_code", "ERROR"),
+            None => span.record("outcome", "stopped"),
+        };
+        written
     }
 
     /// Writes the cursor if it moved and lets the WAL drop what every sink

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod loki;
+pub mod otlp;
 pub mod process;
 
 use std::num::NonZeroUsize;
@@ -56,7 +57,7 @@ pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut ServeConfi
     };
     config.score.enabled = false;
     tweak(&mut config);
-    let collector = server::bind(&config).await.unwrap();
+    let collector = server::bind(&config, Default::default()).await.unwrap();
     let addr = collector.local_addr();
     let admin = collector.admin_addr();
     let stats = collector.stats();

@@ -35,7 +35,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::field::Empty;
+use tracing::{debug_span, info, warn, Instrument as _};
 
 use self::client::{Answer, Client};
 use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
@@ -44,6 +45,7 @@ use super::jsonl::JsonlFile;
 use super::{Sink, SinkError, Stored};
 use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::health::ReadyCheck;
+use crate::telemetry::DATA_PATH;
 
 /// The `sink` label of this sink's metrics.
 pub const SINK_NAME: &str = "loki";
@@ -317,11 +319,32 @@ impl Delivery {
         let body = Bytes::from(body);
         let mut attempt = 0u32;
         loop {
+            let span = debug_span!(
+                target: DATA_PATH,
+                "loki_push",
+                attempt = i64::from(attempt),
+                entries = entries.len() as i64,
+                outcome = Empty,
+                otel.status_code = Empty,
+            );
             let started = Instant::now();
-            let answer = self.client.push(body.clone()).await;
+            let answer = self
+                .client
+                .push(body.clone())
+                .instrument(span.clone())
+                .await;
             self.metrics
                 .push_latency
                 .observe(started.elapsed().as_secs_f64());
+            match &answer {
+                Answer::Stored => span.record("outcome", "stored"),
+                Answer::Rejected { .. } => span
+                    .record("outcome", "rejected")
+                    .record("otel.status_code", "ERROR"),
+                Answer::Retry { .. } => span
+                    .record("outcome", "retry")
+                    .record("otel.status_code", "ERROR"),
+            };
             let (reason, retry_after) = match answer {
                 Answer::Stored => {
                     self.metrics.confirmed.add(entries.len() as u64);
