@@ -8,6 +8,8 @@
 #   (c) (a) + Observatory wasm filter (V8) -> local collector envoy-c.yaml
 #   (d) (c) with redaction: PLUGIN_JSON plus REDACTION_JSON   envoy-c.yaml
 #       (compare d with c for what redaction adds, e.g. with BODY_FILE)
+#   (e) (c) with SCAN_JSON: the request body is scanned (a DLP   envoy-c.yaml
+#       rule that lets it pass) but not recorded: the scan alone
 #
 # The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
 # (a second Envoy answering with direct_response) and the collector run on CPU 1
@@ -18,7 +20,7 @@
 #
 # Usage: tests/bench/load.sh
 # Environment (defaults):
-#   SETUPS="a b c"   which setups to run
+#   SETUPS="a b c"   which setups to run (any of a b c d e)
 #   DURATION=10      seconds per measured run (1..30)
 #   RUNS=3           measured runs per setup (1..20; use >= 3 for real numbers)
 #   WARMUP=2         seconds of warm-up per setup (0..30)
@@ -39,6 +41,9 @@
 #   REDACTION_JSON=...  keys added to PLUGIN_JSON for setup (d) (default: a
 #                    `redaction` section and `recordBodies` of 4096 bytes, so
 #                    the request body is redacted for the record)
+#   SCAN_JSON=...    keys added to PLUGIN_JSON for setup (e) (default: a
+#                    `redaction` section and a `dlp` rule for /bench* that
+#                    denies only US_SSN, absent from tests/bench/body-4k.json)
 #   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
 set -euo pipefail
 
@@ -67,8 +72,10 @@ STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60}
 DEFAULT_PLUGIN_JSON='{"collector":{"cluster":"observatory_collector"},"requireMtls":false,"auditFailureMode":"open","batch":{"maxRecords":256,"maxAgeMs":1000,"maxBufferedBytes":4194304},"correlationHeader":"x-correlation-id","policies":[{"name":"frontend-reads","action":"ALLOW","rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/frontend"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/api/orders/{*}","/healthz"]}}]}]},{"name":"no-admin","action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]},{"name":"audit-exports","action":"AUDIT","rules":[{"to":[{"operation":{"paths":["/api/export*"]}}]}]},{"name":"bench","action":"ALLOW","rules":[{"to":[{"operation":{"methods":["GET","POST"],"paths":["/bench*"]}}]}]}]}'
 PLUGIN_JSON=${PLUGIN_JSON:-$DEFAULT_PLUGIN_JSON}
 REDACTION_JSON=${REDACTION_JSON:-'"redaction":{},"recordBodies":{"maxBytes":4096}'}
-# PLUGIN_JSON with the REDACTION_JSON keys first.
+SCAN_JSON=${SCAN_JSON:-'"redaction":{},"dlp":[{"name":"bench","paths":["/bench*"],"denyOnPii":["US_SSN"]}]'}
+# PLUGIN_JSON with the REDACTION_JSON (SCAN_JSON) keys first.
 PLUGIN_JSON_D="{$REDACTION_JSON,${PLUGIN_JSON#\{}"
+PLUGIN_JSON_E="{$SCAN_JSON,${PLUGIN_JSON#\{}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -90,7 +97,7 @@ int_in_range THREADS "$THREADS" 1 64
 read -r -a SETUP_LIST <<<"$SETUPS"
 ((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
 for s in "${SETUP_LIST[@]}"; do
-  [[ $s == a || $s == b || $s == c || $s == d ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d)"
+  [[ $s == [a-e] ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d, e)"
 done
 want_setup() { [[ " ${SETUP_LIST[*]} " == *" $1 "* ]]; }
 
@@ -358,9 +365,9 @@ run_setup() {
       ACCESS_LOG=$WORK/access-b.log
       render "$BENCH_DIR/envoy-b.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG"
       ;;
-    c | d)
+    c | d | e)
       local cport data=$WORK/collector-data deadline plugin=$PLUGIN_JSON
-      [[ $setup == c ]] || plugin=$PLUGIN_JSON_D
+      if [[ $setup == d ]]; then plugin=$PLUGIN_JSON_D; elif [[ $setup == e ]]; then plugin=$PLUGIN_JSON_E; fi
       cport=$(free_port)
       mkdir -p "$data"
       "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" --admin-listen 127.0.0.1:0 \
@@ -418,7 +425,7 @@ for line in open(sys.argv[1]):
         "util": cpu / dur * 100, "non2xx": non2xx, "errs": errs, "cpu1": cpu1, "cpu0": cpu0,
         "coll": coll / req if coll is not None else None})
 names = {"a": "a: router only", "b": "b: RBAC + JSON access log", "c": "c: Observatory wasm",
-         "d": "d: Observatory wasm + redaction"}
+         "d": "d: Observatory wasm + redaction", "e": "e: Observatory wasm + body scan"}
 med = {}
 for s in sorted(rows):
     runs = rows[s]
@@ -440,15 +447,16 @@ def ratio(x, y, k):
     return "%.2f" % (med[x][k] / med[y][k]) if x in med and y in med and med[y][k] else "n/a"
 print("| ratio | req/s | CPU µs/req | p99 |")
 print("|---|---:|---:|---:|")
-for x, y in (("c", "b"), ("c", "a"), ("b", "a"), ("d", "c")):
+for x, y in (("c", "b"), ("c", "a"), ("b", "a"), ("d", "c"), ("e", "c")):
     print("| %s/%s | %s | %s | %s |" % (x, y, ratio(x, y, "rps"), ratio(x, y, "cpu"), ratio(x, y, "p99")))
 print()
-for s in ("c", "d"):
+for s in ("c", "d", "e"):
     if s in med and med[s]["coll"] is not None:
         print("collector CPU (%s, not included above): %.1f µs/req" % (s, med[s]["coll"]))
-if "c" in med and "d" in med:
-    print("redaction adds (d - c): p50 %+.1f µs, Envoy CPU %+.1f µs/req" % (
-        med["d"]["p50"] - med["c"]["p50"], med["d"]["cpu"] - med["c"]["cpu"]))
+for s, what in (("d", "redaction adds"), ("e", "the body scan adds")):
+    if "c" in med and s in med:
+        print("%s (%s - c): p50 %+.1f µs, Envoy CPU %+.1f µs/req" % (
+            what, s, med[s]["p50"] - med["c"]["p50"], med[s]["cpu"] - med["c"]["cpu"]))
 print("wasm size: %s" % (sys.argv[2] + " bytes" if sys.argv[2] else "n/a (not built)"))
 if any(m["util"] < 90 for m in med.values()):
     print("note: the front Envoy used < 90 % of CPU 0 in some setup: req/s and latency there are limited")
@@ -465,7 +473,7 @@ command -v python3 >/dev/null || die "python3 is needed"
 CLK_TCK=$(getconf CLK_TCK)
 ensure_wrk
 ensure_envoy
-if want_setup c || want_setup d; then
+if want_setup c || want_setup d || want_setup e; then
   ensure_wasm
   ensure_collector
 fi

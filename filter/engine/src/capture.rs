@@ -111,10 +111,17 @@ impl Excerpt {
         }
     }
 
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Keeps what is still wanted of a chunk; the first chunk's buffer is
+    /// kept as it is, not copied.
+    pub fn push(&mut self, mut bytes: Vec<u8>) {
         let n = bytes.len().min(self.wanted());
-        self.raw
-            .extend_from_slice(bytes.get(..n).unwrap_or_default());
+        if self.raw.is_empty() {
+            bytes.truncate(n);
+            self.raw = bytes;
+        } else {
+            self.raw
+                .extend_from_slice(bytes.get(..n).unwrap_or_default());
+        }
     }
 
     /// The whole body was scanned and redacted: keep (the start of) that.
@@ -164,10 +171,16 @@ impl<'r> RecordRedaction<'r> {
     /// The first `max` bytes of a body (`raw` may hold up to
     /// [`EXCERPT_MARGIN`] more, so a value across the cut is still found),
     /// redacted as `content_type`. Not UTF-8 bytes are replaced by U+FFFD.
-    pub fn body(&mut self, raw: &[u8], content_type: &str, max: usize) -> String {
-        let text = String::from_utf8_lossy(raw);
-        let redacted = self.text(&text, Content::Auto(content_type));
-        cut(redacted, max)
+    /// A UTF-8 body without findings is returned in its own buffer.
+    pub fn body(&mut self, raw: Vec<u8>, content_type: &str, max: usize) -> String {
+        let text = String::from_utf8(raw)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let content = Content::Auto(content_type);
+        let redacted = match redact_field(self.redactor, &text, content, &mut self.counts) {
+            Cow::Owned(redacted) => Some(redacted),
+            Cow::Borrowed(_) => None,
+        };
+        cut(redacted.unwrap_or(text), max)
     }
 
     /// The record's text of a body excerpt, cut to `max` bytes.
@@ -175,7 +188,7 @@ impl<'r> RecordRedaction<'r> {
         match excerpt.redacted {
             Some(text) => cut(text, max),
             None if excerpt.raw.is_empty() => String::new(),
-            None => self.body(&excerpt.raw, content_type, max),
+            None => self.body(excerpt.raw, content_type, max),
         }
     }
 
@@ -262,7 +275,7 @@ mod tests {
         );
         let body = br#"{"note": "call +1 415 555 0123", "sku": "A-1"}"#;
         assert_eq!(
-            rr.body(body, "application/json", 1000),
+            rr.body(body.to_vec(), "application/json", 1000),
             r#"{"note": "call [REDACTED:PHONE]", "sku": "A-1"}"#
         );
         let counts: Vec<_> = rr.finish().into_iter().collect();
@@ -283,7 +296,7 @@ mod tests {
         let mut rr = RecordRedaction::new(&r);
         // The card starts 10 bytes before the cut (at 40); no digit survives.
         let body = format!("{} 4242 4242 4242 4242 tail", "x".repeat(29));
-        let excerpt = rr.body(body.as_bytes(), "text/plain", 40);
+        let excerpt = rr.body(body.into_bytes(), "text/plain", 40);
         assert_eq!(excerpt, format!("{} [REDACTED:", "x".repeat(29)));
         assert!(!excerpt.contains("4242"));
     }
@@ -292,13 +305,14 @@ mod tests {
     fn excerpts_collect_what_is_wanted_and_prefer_scanned_text() {
         let r = redactor();
         let mut e = Excerpt::new(8);
-        e.push(b"mail a@b");
+        e.push(b"mail".to_vec());
+        e.push(b" a@b.example".to_vec());
         assert_eq!(e.wanted(), 0);
-        e.push(b".example");
+        e.push(b".example".to_vec());
         let mut rr = RecordRedaction::new(&r);
         assert_eq!(rr.excerpt(e, "", 4), "mail");
         let mut e = Excerpt::new(30);
-        e.push(b"raw 4242 4242 4242 4242");
+        e.push(b"raw 4242 4242 4242 4242".to_vec());
         e.set_redacted("scanned [REDACTED:CREDIT_CARD] and more text beyond");
         assert_eq!(e.wanted(), 0);
         assert_eq!(rr.excerpt(e, "", 20), "scanned [REDACTED:CR");

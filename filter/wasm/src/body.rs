@@ -274,6 +274,6 @@ impl Extra {
 fn take_excerpt(excerpt: &mut Excerpt, which: BufferType, size: usize) {
     let want = excerpt.wanted().min(size);
     if want > 0 {
-        excerpt.push(&host::body(which, 0, want));
+        excerpt.push(host::body(which, 0, want));
     }
 }

@@ -247,6 +247,12 @@ impl fmt::Debug for Redactor {
     }
 }
 
+/// Whether `hay` contains `needle` (lowercase), ignoring ASCII case.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// How the scanned part of an input is walked.
 enum Walk {
     Json,
@@ -315,11 +321,11 @@ impl Redactor {
             }
             Content::Text => Walk::Value(Ctx::SCAN),
             Content::Auto(content_type) => {
-                let ct = content_type.to_ascii_lowercase();
+                let ct = content_type.as_bytes();
                 let first = scanned.iter().find(|b| !b.is_ascii_whitespace());
-                if ct.contains("json") || matches!(first, Some(b'{' | b'[')) {
+                if contains_ignore_case(ct, b"json") || matches!(first, Some(b'{' | b'[')) {
                     Walk::Json
-                } else if ct.contains("x-www-form-urlencoded") {
+                } else if contains_ignore_case(ct, b"x-www-form-urlencoded") {
                     Walk::Fields(b'&', Enc::Form)
                 } else {
                     Walk::Value(Ctx::SCAN)
