@@ -31,6 +31,11 @@
 #                    and a phone number)
 #   BODY_TYPE=application/json         its Content-Type
 #   PIN=1            pin processes with taskset when possible
+#   COLLECTOR_NICE=19  niceness of the collector (0..19): it shares CPU 1 with
+#                    wrk and the upstream, and each batch it receives is a burst
+#                    of work that would stall them (in a mesh it runs elsewhere)
+#   COLLECTOR_ARGS=  extra `observatory-collector serve` flags, e.g.
+#                    "--redact false --score-enabled false --wal-fsync false"
 #   PIN_UPSTREAM=1   pin the upstream Envoy to CPU 1 too (0 = let the kernel place it)
 #   RESULTS_DIR=...  where raw results go (default: tests/bench/results/<time> if
 #                    git ignores that folder, else a new temp dir)
@@ -62,6 +67,8 @@ BODY_TYPE=${BODY_TYPE:-application/json}
 PIN=${PIN:-1}
 PIN_UPSTREAM=${PIN_UPSTREAM:-1}
 KEEP_WORK=${KEEP_WORK:-0}
+COLLECTOR_NICE=${COLLECTOR_NICE:-19}
+read -r -a COLLECTOR_ARGV <<<"${COLLECTOR_ARGS:-}"
 WASM=${WASM:-$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm}
 COLLECTOR=${COLLECTOR:-$ROOT/target/release/observatory-collector}
 ENVOY_VERSION=1.40.0
@@ -90,6 +97,7 @@ int_in_range RUNS "$RUNS" 1 20
 int_in_range WARMUP "$WARMUP" 0 30
 int_in_range CONNECTIONS "$CONNECTIONS" 1 1024
 int_in_range THREADS "$THREADS" 1 64
+int_in_range COLLECTOR_NICE "$COLLECTOR_NICE" 0 19
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
 [[ $REQUEST_PATH == /* ]] || die "REQUEST_PATH must start with /"
 [[ -z $BODY_FILE || -f $BODY_FILE ]] || die "BODY_FILE=$BODY_FILE: no such file"
@@ -370,8 +378,8 @@ run_setup() {
       if [[ $setup == d ]]; then plugin=$PLUGIN_JSON_D; elif [[ $setup == e ]]; then plugin=$PLUGIN_JSON_E; fi
       cport=$(free_port)
       mkdir -p "$data"
-      "${PIN_AUX[@]}" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" --admin-listen 127.0.0.1:0 \
-        </dev/null >>"$WORK/collector.log" 2>&1 &
+      "${PIN_AUX[@]}" nice -n "$COLLECTOR_NICE" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" \
+        --admin-listen 127.0.0.1:0 "${COLLECTOR_ARGV[@]}" </dev/null >>"$WORK/collector.log" 2>&1 &
       COLLECTOR_PID=$!
       PIDS+=("$COLLECTOR_PID")
       deadline=$((SECONDS + STARTUP_TIMEOUT))
@@ -497,6 +505,7 @@ printf 'setup\trun\trequests\tduration_us\tp50_us\tp99_us\tnon2xx\tsocket_errors
   echo "wrk: $(wrk -v 2>&1 | head -n 1)"
   echo "cpus: $(nproc)  setups: ${SETUP_LIST[*]}  duration: ${DURATION}s  runs: $RUNS  warmup: ${WARMUP}s"
   echo "connections: $CONNECTIONS  threads: $THREADS  path: $REQUEST_PATH  body: ${BODY_FILE:-none}"
+  echo "collector: nice $COLLECTOR_NICE, extra flags: ${COLLECTOR_ARGV[*]:-none}"
   echo "wasm: $WASM (${WASM_SIZE:-missing} bytes)"
 } >"$RESULTS_DIR/meta.txt"
 

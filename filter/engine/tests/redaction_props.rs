@@ -234,3 +234,29 @@ proptest! {
         prop_assert!(again.findings.is_empty(), "{:?} in {}", again.findings, out.text);
     }
 }
+
+/// Found by `valid_json_stays_valid`: the IPv6 `::4242` glued to `+1 …`.
+/// Its replacement must not turn the rest into a phone number on a second pass.
+#[test]
+fn a_second_pass_finds_nothing_next_to_a_replacement() {
+    for input in [
+        r#"{"msg":["::4242+1 424242420",{"inner":"::4242+1 424242420"}]}"#,
+        "from ::4242+1 424242420 to",
+    ] {
+        let content = if input.starts_with('{') {
+            Content::Json
+        } else {
+            Content::Text
+        };
+        let out = redactor().redact(input, content);
+        check_findings(input, &out);
+        assert!(!out.findings.is_empty(), "the IPv6 is found in {input}");
+        let again = redactor().redact(&out.text, content);
+        assert!(
+            again.findings.is_empty(),
+            "{:?} in {}",
+            again.findings,
+            out.text
+        );
+    }
+}

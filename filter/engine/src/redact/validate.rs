@@ -36,15 +36,20 @@ fn is_digit(b: Option<u8>) -> bool {
 /// True when `span` is a token of its own: no word byte touches it and no
 /// `glue` byte joins it to a digit on either side. `bad_before` rejects
 /// extra leading bytes (`#` makes a number an order number).
+///
+/// A `]` just before or a `[` just after also joins: that is where a
+/// replacement (`[REDACTED:IPV6]`) stands in for a value that was glued to
+/// this one, so a second pass over redacted text (the collector's) must not
+/// find a token the first pass rightly left alone.
 fn standalone(hay: &[u8], span: &Span, glue: &[u8], bad_before: &[u8]) -> bool {
     let prev = before(hay, span.start, 1);
     let next = at(hay, span.end);
-    let glued = |b: Option<u8>, beyond: Option<u8>| {
-        b.is_some_and(|b| is_word(b) || (glue.contains(&b) && is_digit(beyond)))
+    let glued = |b: Option<u8>, beyond: Option<u8>, bracket: u8| {
+        b.is_some_and(|b| is_word(b) || b == bracket || (glue.contains(&b) && is_digit(beyond)))
     };
-    !glued(prev, before(hay, span.start, 2))
+    !glued(prev, before(hay, span.start, 2), b']')
         && !prev.is_some_and(|b| bad_before.contains(&b))
-        && !glued(next, at(hay, span.end + 1))
+        && !glued(next, at(hay, span.end + 1), b'[')
 }
 
 /// Maximal runs of ASCII digits inside a candidate, as absolute spans.
@@ -867,6 +872,21 @@ mod tests {
         assert_eq!(inside(phone, "415-555-2671-99", "415-555-2671"), None);
         assert_eq!(inside(phone, "ORD-555-0123", "555-0123"), None);
         assert_eq!(whole(phone, "555 0123"), None);
+        // A replacement where a glued value was is still glue: a second pass
+        // over `::4242+1 424242420` redacted must not find a phone.
+        assert_eq!(inside(phone, "4242+1 424242420", "+1 424242420"), None);
+        assert_eq!(
+            inside(phone, "[REDACTED:IPV6]+1 424242420", "+1 424242420"),
+            None
+        );
+        assert_eq!(
+            inside(phone, "+1 424242420[REDACTED:IPV6]", "+1 424242420"),
+            None
+        );
+        assert_eq!(
+            inside(phone, "tel: [+1 415 555 2671]", "+1 415 555 2671").as_deref(),
+            Some("+1 415 555 2671")
+        );
     }
 
     #[test]
