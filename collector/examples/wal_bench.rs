@@ -1,43 +1,65 @@
-//! Ingest benchmark: gRPC load → collector (in this process) → WAL → sinks
-//! (`audit.jsonl` and a Loki stand-in on 127.0.0.1 that answers 204). Runs
-//! the same load with the WAL's fsync on, then off as a baseline measured on
-//! the same machine at the same moment, and prints records/s, records per
-//! CPU second of the whole process (load client and Loki stand-in
-//! included), ack latency and WAL bytes per record.
+//! Ingest benchmark: gRPC load → collector → WAL (fsync) → sinks
+//! (`audit.jsonl`, and a Loki stand-in on 127.0.0.1 that decodes every push:
+//! snappy, then protobuf).
 //!
-//! `cargo run --release -p observatory-collector --example wal_bench -- --seconds 10 [--redact false --score false]`
+//! The collector is the real binary, run as its own process with a fresh
+//! data directory per run and pinned to the last CPU (`taskset`); this
+//! process (load client and Loki stand-in) pins itself to the other CPUs.
+//! Each run loads the collector for `--seconds`, then waits (at most
+//! `--drain-secs`) until both sinks have confirmed everything. It reports
+//! records/s acked, the collector's CPU per record (from `/proc/<pid>/stat`,
+//! load and drain together: ingest, WAL and both sinks), ack latency
+//! p50/p99 and WAL bytes per record.
+//!
+//! Every configuration (each `--collector` binary, fsync on and off) is run
+//! `--rounds` times, interleaved, and the medians are printed: on a shared
+//! machine only figures measured side by side compare.
+//!
+//! ```text
+//! cargo build --release -p observatory-collector --bin observatory-collector --example wal_bench
+//! target/release/examples/wal_bench --seconds 10 --rounds 3 [--redact false --score false] [--collector OTHER_BINARY]
+//! ```
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Parser;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use observatory_collector::config::ServeConfig;
-use observatory_collector::server;
-use observatory_collector::sink::loki::config::LokiConfig;
 use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::{AuditBatch, AuditRecord};
+use observatory_proto::loki::PushRequest;
+use prost::Message as _;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Parser)]
 struct Args {
-    /// Load time per run (two runs)
+    /// Load time per run
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Runs of every configuration (medians are printed)
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Longest wait for the sinks to catch up after the load
+    #[arg(long, default_value_t = 30)]
+    drain_secs: u64,
     /// Concurrent streams (each one sender instance)
     #[arg(long, default_value_t = 8)]
     streams: u32,
-    /// Records per batch (the filter's default is 64)
-    #[arg(long, default_value_t = 64)]
+    /// Records per batch (the filter's default is 256)
+    #[arg(long, default_value_t = 256)]
     batch: u32,
     /// Batches a stream may have unacked
     #[arg(long, default_value_t = 2)]
@@ -48,91 +70,310 @@ struct Args {
     /// Score records live (the collector's default)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     score: bool,
+    /// Collector binaries to compare [default: `observatory-collector`
+    /// beside this example's folder]
+    #[arg(long)]
+    collector: Vec<PathBuf>,
+    /// Also run each binary with the WAL's fsync off, as a baseline
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fsync_off_baseline: bool,
+    /// Runs the collector under this command, e.g. `valgrind --tool=callgrind`
+    /// for a profile (words split at spaces)
+    #[arg(long)]
+    wrapper: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+#[derive(Clone)]
+struct Config {
+    binary: PathBuf,
+    fsync: bool,
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let loki = start_loki().await?;
-    let template = record();
-    let line = serde_json::to_string(&CanonicalRecord::from(&template))?.len();
-    println!(
-        "{} streams, {} records/batch, window {}, {} s per run, record line {line} bytes \
-         before seq/chain, redact {}, score {}",
-        args.streams, args.batch, args.window, args.seconds, args.redact, args.score
-    );
-    println!("mode       records/s  cpu-s  records/cpu-s  ack p50 ms  ack p99 ms  WAL B/record  loki drained");
-    for fsync in [true, false] {
-        let result = run(&args, fsync, &loki, &template).await?;
-        println!(
-            "fsync {:<4} {:>9.0}  {:>5.1}  {:>13.0}  {:>10.2}  {:>10.2}  {:>12.0}  {}",
-            if fsync { "on" } else { "off" },
-            result.records as f64 / result.elapsed,
-            result.cpu,
-            result.records as f64 / result.cpu,
-            result.p50 * 1e3,
-            result.p99 * 1e3,
-            result.wal_bytes as f64 / result.records as f64,
-            match result.drained {
-                Some(d) => format!("in {:.1} s", d.as_secs_f64()),
-                None => "no (timed out)".into(),
-            },
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    // Before any thread exists, so every thread of this process inherits it.
+    let collector_cpu = (cpus > 1).then(|| cpus - 1);
+    if let Some(cpu) = collector_cpu {
+        let others = format!("0-{}", cpu - 1);
+        let pinned = Command::new("taskset")
+            .args(["-cp", &others, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+        anyhow::ensure!(
+            pinned.is_ok_and(|s| s.success()),
+            "taskset failed (util-linux)"
         );
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(args, collector_cpu))
+}
+
+async fn bench(args: Args, collector_cpu: Option<usize>) -> anyhow::Result<()> {
+    let binaries = match args.collector.is_empty() {
+        false => args.collector.clone(),
+        true => vec![default_binary()?],
+    };
+    let mut configs = Vec::new();
+    for binary in &binaries {
+        anyhow::ensure!(binary.exists(), "{}: no such binary", binary.display());
+        for fsync in [true, false] {
+            if fsync || args.fsync_off_baseline {
+                configs.push(Config {
+                    binary: binary.clone(),
+                    fsync,
+                });
+            }
+        }
+    }
+    let loki = start_loki().await?;
+    let line = serde_json::to_string(&CanonicalRecord::from(&record(0)))?.len();
+    println!(
+        "{} streams, {} records/batch, window {}, {} s per run, {} rounds, record line {line} \
+         bytes before seq/chain, redact {}, score {}, collector on CPU {}",
+        args.streams,
+        args.batch,
+        args.window,
+        args.seconds,
+        args.rounds,
+        args.redact,
+        args.score,
+        collector_cpu.map_or("(not pinned)".into(), |c| c.to_string()),
+    );
+    let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); configs.len()];
+    for round in 0..args.rounds {
+        // Alternate the order, so that no configuration always runs first.
+        let order: Vec<usize> = match round % 2 {
+            0 => (0..configs.len()).collect(),
+            _ => (0..configs.len()).rev().collect(),
+        };
+        for i in order {
+            let outcome = run(&args, &configs[i], collector_cpu, &loki).await?;
+            println!(
+                "round {} {}: {}",
+                round + 1,
+                label(&configs[i]),
+                outcome.row()
+            );
+            results[i].push(outcome);
+        }
+    }
+    println!("\nmedians of {} rounds", args.rounds);
+    println!("{:<44} {}", "collector", Outcome::HEADER);
+    for (config, outcomes) in configs.iter().zip(&results) {
+        println!("{:<44} {}", label(config), Outcome::median(outcomes).row());
     }
     Ok(())
 }
 
+fn label(config: &Config) -> String {
+    let name = config.binary.display().to_string();
+    let short = name.len().saturating_sub(32);
+    format!(
+        "{} fsync {}",
+        name.get(short..).unwrap_or(&name),
+        if config.fsync { "on" } else { "off" }
+    )
+}
+
+/// `observatory-collector` of the same build: `target/<profile>/`, the
+/// parent of this example's `examples/`.
+fn default_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("where is the target folder?")?;
+    Ok(profile.join("observatory-collector"))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
 struct Outcome {
     records: u64,
-    elapsed: f64,
-    cpu: f64,
-    p50: f64,
-    p99: f64,
-    wal_bytes: u64,
-    drained: Option<Duration>,
+    records_per_sec: f64,
+    /// Collector CPU (user + system) per record, load and drain.
+    cpu_us_per_record: f64,
+    /// Collector CPU per record during the load only.
+    ingest_cpu_us_per_record: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    wal_bytes_per_record: f64,
+    /// Seconds the sinks needed after the load; `None`: not within the limit.
+    drained: Option<f64>,
+    /// Entries the Loki stand-in decoded, per record acked.
+    loki_entries_per_record: f64,
+}
+
+impl Outcome {
+    const HEADER: &'static str = "records/s  µs CPU/rec (ingest)  ack p50 ms  ack p99 ms  \
+                                  WAL B/rec  drained  loki entries/rec";
+
+    fn row(&self) -> String {
+        format!(
+            "{:>9.0}  {:>7.2} ({:>6.2})  {:>10.2}  {:>10.2}  {:>9.0}  {:>7}  {:>16.3}",
+            self.records_per_sec,
+            self.cpu_us_per_record,
+            self.ingest_cpu_us_per_record,
+            self.p50_ms,
+            self.p99_ms,
+            self.wal_bytes_per_record,
+            match self.drained {
+                Some(d) => format!("{d:.1} s"),
+                None => "no".into(),
+            },
+            self.loki_entries_per_record,
+        )
+    }
+
+    /// Field by field.
+    fn median(outcomes: &[Outcome]) -> Outcome {
+        let m = |f: fn(&Outcome) -> f64| {
+            let mut v: Vec<f64> = outcomes.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        let drained: Vec<f64> = outcomes.iter().filter_map(|o| o.drained).collect();
+        Outcome {
+            records: m(|o| o.records as f64) as u64,
+            records_per_sec: m(|o| o.records_per_sec),
+            cpu_us_per_record: m(|o| o.cpu_us_per_record),
+            ingest_cpu_us_per_record: m(|o| o.ingest_cpu_us_per_record),
+            p50_ms: m(|o| o.p50_ms),
+            p99_ms: m(|o| o.p99_ms),
+            wal_bytes_per_record: m(|o| o.wal_bytes_per_record),
+            drained: (drained.len() == outcomes.len()).then(|| {
+                let mut d = drained;
+                d.sort_by(f64::total_cmp);
+                d[d.len() / 2]
+            }),
+            loki_entries_per_record: m(|o| o.loki_entries_per_record),
+        }
+    }
+}
+
+/// The collector process; killed if still running when dropped.
+struct Collector {
+    child: Child,
+    admin: SocketAddr,
+}
+
+impl Collector {
+    fn start(
+        args: &Args,
+        config: &Config,
+        cpu: Option<usize>,
+        loki: &url::Url,
+        dir: &Path,
+    ) -> anyhow::Result<(Collector, SocketAddr)> {
+        let (listen, admin) = (free_port()?, free_port()?);
+        let mut words: Vec<String> = Vec::new();
+        if let Some(cpu) = cpu {
+            words.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
+        }
+        words.extend(
+            args.wrapper
+                .iter()
+                .flat_map(|w| w.split_whitespace().map(str::to_owned)),
+        );
+        let mut command = match words.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&config.binary);
+                c
+            }
+            None => Command::new(&config.binary),
+        };
+        command
+            .arg("serve")
+            .args(["--listen", &listen.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--loki-url", loki.as_str()])
+            .args(["--wal-fsync", &config.fsync.to_string()])
+            .args(["--redact", &args.redact.to_string()])
+            .args(["--score-enabled", &args.score.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("collector.log"))?);
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", config.binary.display()))?;
+        Ok((Collector { child, admin }, listen))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn metrics(&self) -> anyhow::Result<String> {
+        let mut tcp = TcpStream::connect(self.admin)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            tcp,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.admin
+        )?;
+        let mut text = String::new();
+        tcp.read_to_string(&mut text)?;
+        Ok(text)
+    }
+
+    /// SIGTERM, then at most 60 s for the graceful stop.
+    fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::ensure!(status.success(), "collector exited with {status}");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        anyhow::bail!("collector did not stop within 60 s")
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 async fn run(
     args: &Args,
-    fsync: bool,
-    loki: &url::Url,
-    template: &AuditRecord,
+    config: &Config,
+    cpu: Option<usize>,
+    loki: &Loki,
 ) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
-    let mut config = ServeConfig {
-        listen: "127.0.0.1:0".parse()?,
-        admin_listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_owned(),
-        loki: Some(LokiConfig {
-            url: Some(loki.clone()),
-            ..LokiConfig::default()
-        }),
-        ..ServeConfig::default()
-    };
-    config.wal.fsync = fsync;
-    config.redact = args.redact;
-    config.score.enabled = args.score;
-    let collector = server::bind(&config, Default::default()).await?;
-    let addr = collector.local_addr();
-    let wal = collector.wal();
-    let telemetry = collector.telemetry();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(collector.serve(async {
-        let _ = stop_rx.await;
-    }));
-
+    let (collector, addr) = Collector::start(args, config, cpu, &loki.url, dir.path())?;
+    let mut clients = Vec::new();
+    for _ in 0..args.streams {
+        clients.push(connect(addr).await?);
+    }
+    let entries_before = loki.entries.load(Ordering::Relaxed);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let acked = Arc::new(AtomicU64::new(0));
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = cpu_seconds(collector.pid())?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut load = Vec::new();
-    for s in 0..args.streams {
-        let client = AuditServiceClient::connect(format!("http://{addr}")).await?;
+    for (s, client) in clients.into_iter().enumerate() {
         load.push(tokio::spawn(stream_load(
             client,
-            format!("bench-{fsync}-{s}"),
-            template.clone(),
+            format!("bench-{}-{s}", started.elapsed().as_nanos()),
             args.batch,
             args.window,
             deadline,
@@ -144,19 +385,31 @@ async fn run(
         task.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()? - cpu_before;
+    let ingest_cpu = cpu_seconds(collector.pid())? - cpu_before;
+    let records = acked.load(Ordering::Relaxed);
+
     let drain_started = Instant::now();
     let mut drained = None;
-    while drain_started.elapsed() < Duration::from_secs(20) {
-        if wal.unconfirmed() == 0 {
-            drained = Some(drain_started.elapsed());
+    let mut text = String::new();
+    while drain_started.elapsed() < Duration::from_secs(args.drain_secs) {
+        text = collector.metrics()?;
+        let written = metric(&text, "observatory_records_written_total");
+        let confirmed = |sink: &str| {
+            metric(
+                &text,
+                &format!("observatory_sink_records_confirmed_total{{sink=\"{sink}\"}}"),
+            )
+        };
+        if written >= records && confirmed("jsonl") >= written && confirmed("loki") >= written {
+            drained = Some(drain_started.elapsed().as_secs_f64());
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let wal_bytes = metric(&telemetry.encode(), "observatory_wal_appended_bytes_total");
-    let _ = stop_tx.send(());
-    serving.await??;
+    let total_cpu = cpu_seconds(collector.pid())? - cpu_before;
+    let wal_bytes = metric(&text, "observatory_wal_appended_bytes_total");
+    let entries = loki.entries.load(Ordering::Relaxed) - entries_before;
+    collector.stop()?;
 
     let mut latencies =
         std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
@@ -167,24 +420,42 @@ async fn run(
             .copied()
             .unwrap_or(f64::NAN)
     };
+    let per_record = |x: f64| x / records.max(1) as f64;
     Ok(Outcome {
-        records: acked.load(Ordering::Relaxed),
-        elapsed,
-        cpu,
-        p50: quantile(0.5),
-        p99: quantile(0.99),
-        wal_bytes,
+        records,
+        records_per_sec: records as f64 / elapsed,
+        cpu_us_per_record: per_record(total_cpu * 1e6),
+        ingest_cpu_us_per_record: per_record(ingest_cpu * 1e6),
+        p50_ms: quantile(0.5) * 1e3,
+        p99_ms: quantile(0.99) * 1e3,
+        wal_bytes_per_record: per_record(wal_bytes as f64),
         drained,
+        loki_entries_per_record: per_record(entries as f64),
     })
+}
+
+/// Connects once the collector listens (at most 60 s after its start: it
+/// may run under a profiler).
+async fn connect(
+    addr: SocketAddr,
+) -> anyhow::Result<AuditServiceClient<tonic::transport::Channel>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match AuditServiceClient::connect(format!("http://{addr}")).await {
+            Ok(client) => return Ok(client),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e).context("the collector did not listen within 60 s")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }
 
 /// One sender: batches back to back, at most `window` unacked; records the
 /// time from sending each batch to its ack.
-#[allow(clippy::too_many_arguments)]
 async fn stream_load(
     mut client: AuditServiceClient<tonic::transport::Channel>,
     instance_id: String,
-    template: AuditRecord,
     batch: u32,
     window: usize,
     deadline: Instant,
@@ -205,14 +476,17 @@ async fn stream_load(
                 };
                 permit.forget();
                 seq += 1;
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as i64);
                 let records = (0..batch)
                     .map(|i| AuditRecord {
                         correlation_id: format!("{instance_id}-{seq}-{i}"),
-                        ..template.clone()
+                        ..record(now + i64::from(i))
                     })
                     .collect();
                 let b = AuditBatch {
-                    proxy_id: template.proxy_id.clone(),
+                    proxy_id: record(0).proxy_id,
                     instance_id: instance_id.clone(),
                     seq,
                     records,
@@ -257,9 +531,9 @@ async fn stream_load(
 }
 
 /// About 400 bytes as a canonical JSON line.
-fn record() -> AuditRecord {
+fn record(ts_unix_nanos: i64) -> AuditRecord {
     AuditRecord {
-        ts_unix_nanos: 1_764_283_479_123_456_789,
+        ts_unix_nanos,
         correlation_id: "00000000-0000-4000-8000-000000000000".into(),
         source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),
         source_ip: "10.0.0.9".into(),
@@ -280,19 +554,41 @@ fn record() -> AuditRecord {
     }
 }
 
-/// A Loki stand-in that takes every push (204) without decoding it.
-async fn start_loki() -> anyhow::Result<url::Url> {
+/// The Loki stand-in: decodes every push (raw snappy block, then a
+/// `logproto.PushRequest`), counts its entries and answers 204, or 400
+/// when the body does not decode.
+struct Loki {
+    url: url::Url,
+    entries: Arc<AtomicU64>,
+}
+
+async fn start_loki() -> anyhow::Result<Loki> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?).parse()?;
+    let entries = Arc::new(AtomicU64::new(0));
+    let counted = entries.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let counted = counted.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let _ = req.into_body().collect().await;
-                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = hyper::StatusCode::NO_CONTENT;
-                        Ok::<_, Infallible>(response)
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let counted = counted.clone();
+                        async move {
+                            let status = match req.into_body().collect().await {
+                                Ok(body) => match decode(&body.to_bytes()) {
+                                    Some(n) => {
+                                        counted.fetch_add(n, Ordering::Relaxed);
+                                        hyper::StatusCode::NO_CONTENT
+                                    }
+                                    None => hyper::StatusCode::BAD_REQUEST,
+                                },
+                                Err(_) => hyper::StatusCode::BAD_REQUEST,
+                            };
+                            let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                            *response.status_mut() = status;
+                            Ok::<_, Infallible>(response)
+                        }
                     },
                 );
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -301,19 +597,26 @@ async fn start_loki() -> anyhow::Result<url::Url> {
             });
         }
     });
-    Ok(url)
+    Ok(Loki { url, entries })
 }
 
-/// CPU time (user + system) of this process so far, from /proc/self/stat.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+/// Entries in a push body; `None` when it does not decode.
+fn decode(body: &[u8]) -> Option<u64> {
+    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
+    let push = PushRequest::decode(raw.as_slice()).ok()?;
+    Some(push.streams.iter().map(|s| s.entries.len() as u64).sum())
+}
+
+/// CPU time (user + system, all threads) of process `pid` so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start at 3.
-    let rest = stat.rsplit_once(')').context("odd /proc/self/stat")?.1;
+    let rest = stat.rsplit_once(')').context("odd /proc/<pid>/stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| -> anyhow::Result<f64> {
         Ok(fields
             .get(i)
-            .context("short /proc/self/stat")?
+            .context("short /proc/<pid>/stat")?
             .parse::<f64>()?)
     };
     // utime and stime are fields 14 and 15 (1-based), in clock ticks (100/s on Linux).
