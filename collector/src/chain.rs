@@ -12,7 +12,6 @@
 //! checks a copy of the trail read back from a sink.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -109,24 +108,47 @@ impl Chains {
             );
             self.undo.insert(proxy.to_owned(), before);
         }
-        let link = self.links.entry(proxy.to_owned()).or_default();
-        link.seq += 1;
-        link.chain = next(&link.chain, line);
-        let link = *link;
+        // Looked up before inserting: a known proxy costs no allocation.
+        let link = match self.links.get_mut(proxy) {
+            Some(link) => {
+                link.seq += 1;
+                link.chain = next(&link.chain, line);
+                *link
+            }
+            None => {
+                let link = Link {
+                    seq: 1,
+                    chain: next(&Link::default().chain, line),
+                };
+                self.links.insert(proxy.to_owned(), link);
+                link
+            }
+        };
         match line.strip_suffix(b"}") {
             Some(open) => out.extend_from_slice(open),
             None => out.extend_from_slice(line),
         }
-        let mut suffix = String::with_capacity(100);
-        let _ = write!(suffix, "{SEQ_FIELD}{}{CHAIN_FIELD}", link.seq);
-        suffix.push_str(&hex(&link.chain));
-        suffix.push_str("\"}\n");
-        out.extend_from_slice(suffix.as_bytes());
-        let due = self.since_checkpoint.entry(proxy.to_owned()).or_default();
-        *due += 1;
-        if *due >= self.settings.every.max(1) {
+        out.extend_from_slice(SEQ_FIELD.as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(out, format_args!("{}", link.seq));
+        out.extend_from_slice(CHAIN_FIELD.as_bytes());
+        push_hex(&link.chain, out);
+        out.extend_from_slice(b"\"}\n");
+        let due = match self.since_checkpoint.get_mut(proxy) {
+            Some(due) => {
+                *due += 1;
+                *due
+            }
+            None => {
+                self.since_checkpoint.insert(proxy.to_owned(), 1);
+                1
+            }
+        };
+        if due >= self.settings.every.max(1) {
             if let Some(key) = &self.settings.key {
-                *due = 0;
+                if let Some(due) = self.since_checkpoint.get_mut(proxy) {
+                    *due = 0;
+                }
                 let checkpoint = Checkpoint::sign(key, proxy, link);
                 let line = CheckpointLine {
                     ts,
@@ -185,12 +207,21 @@ fn mac(secret: &[u8], proxy: &str, seq: u64, chain: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+/// Lowercase hex of `bytes`, appended to `out`.
+fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
     }
-    s
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut out);
+    // Only ASCII digits were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {

@@ -33,36 +33,52 @@ pub struct Record {
     pub lines: Vec<u8>,
 }
 
-/// The body without its index, encoded once by the appending task; the
-/// writer thread adds the index it assigns.
-pub fn encode_tail(accepted_nanos: i64, sender: &SenderKey, seq: u64, lines: &[u8]) -> Vec<u8> {
-    let mut tail = Vec::with_capacity(8 + 4 + sender_len(sender) + 8 + lines.len());
-    tail.extend_from_slice(&accepted_nanos.to_le_bytes());
+/// Appends one whole record to `out` (header, index, sender, seq) with the
+/// lines `lines` appends (JSON lines, each ending in `\n`), written in
+/// place; returns its size.
+pub fn write_with(
+    out: &mut Vec<u8>,
+    index: u64,
+    accepted_nanos: i64,
+    sender: &SenderKey,
+    seq: u64,
+    lines: impl FnOnce(&mut Vec<u8>),
+) -> usize {
+    let start = out.len();
+    // Length and checksum are filled in once the body is known.
+    out.extend_from_slice(&[0; HEADER_BYTES]);
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&accepted_nanos.to_le_bytes());
     for field in [&sender.proxy_id, &sender.instance_id] {
         // Validation caps ids far below 64 KiB; a longer one is cut, not refused.
         let bytes = &field.as_bytes()[..field.len().min(usize::from(u16::MAX))];
-        tail.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
-        tail.extend_from_slice(bytes);
+        out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        out.extend_from_slice(bytes);
     }
-    tail.extend_from_slice(&seq.to_le_bytes());
-    tail.extend_from_slice(lines);
-    tail
+    out.extend_from_slice(&seq.to_le_bytes());
+    lines(out);
+    let body = &out[start + HEADER_BYTES..];
+    let (len, crc) = (
+        (body.len() as u32).to_le_bytes(),
+        crc32c::crc32c(body).to_le_bytes(),
+    );
+    out[start..start + 4].copy_from_slice(&len);
+    out[start + 4..start + HEADER_BYTES].copy_from_slice(&crc);
+    out.len() - start
 }
 
-fn sender_len(sender: &SenderKey) -> usize {
-    sender.proxy_id.len() + sender.instance_id.len()
-}
-
-/// Appends the whole record (header, index, tail) to `out`; returns its size.
-pub fn write(out: &mut Vec<u8>, index: u64, tail: &[u8]) -> usize {
-    let index = index.to_le_bytes();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&index), tail);
-    let body_len = index.len() + tail.len();
-    out.extend_from_slice(&(body_len as u32).to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&index);
-    out.extend_from_slice(tail);
-    HEADER_BYTES + body_len
+/// [`write_with`] for lines at hand.
+pub fn write(
+    out: &mut Vec<u8>,
+    index: u64,
+    accepted_nanos: i64,
+    sender: &SenderKey,
+    seq: u64,
+    lines: &[u8],
+) -> usize {
+    write_with(out, index, accepted_nanos, sender, seq, |out| {
+        out.extend_from_slice(lines)
+    })
 }
 
 /// Why reading stopped before the end of a segment.
@@ -123,7 +139,7 @@ pub fn read(reader: &mut impl Read, expected: u64) -> io::Result<Next> {
     if crc32c::crc32c(&body) != crc {
         return Ok(Next::Damaged(Damage::BadChecksum));
     }
-    let Some(record) = parse(&body) else {
+    let Some(record) = parse(body) else {
         return Ok(Next::Damaged(Damage::BadBody));
     };
     if record.index != expected {
@@ -135,8 +151,9 @@ pub fn read(reader: &mut impl Read, expected: u64) -> io::Result<Next> {
     Ok(Next::Record(record, HEADER_BYTES + body_len))
 }
 
-fn parse(body: &[u8]) -> Option<Record> {
-    let mut rest = body;
+/// The record in `body`; its lines keep `body`'s allocation.
+fn parse(mut body: Vec<u8>) -> Option<Record> {
+    let mut rest = body.as_slice();
     let index = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
     let accepted_nanos = i64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
     let mut text = || -> Option<String> {
@@ -146,6 +163,8 @@ fn parse(body: &[u8]) -> Option<Record> {
     let proxy_id = text()?;
     let instance_id = text()?;
     let seq = u64::from_le_bytes(take(&mut rest, 8)?.try_into().ok()?);
+    let header = body.len() - rest.len();
+    body.drain(..header);
     Some(Record {
         index,
         accepted_nanos,
@@ -154,7 +173,7 @@ fn parse(body: &[u8]) -> Option<Record> {
             instance_id,
         },
         seq,
-        lines: rest.to_vec(),
+        lines: body,
     })
 }
 
@@ -195,8 +214,8 @@ mod tests {
 
     fn two_records() -> Vec<u8> {
         let mut out = Vec::new();
-        write(&mut out, 7, &encode_tail(5, &sender(), 3, b"{\"a\":1}\n"));
-        write(&mut out, 8, &encode_tail(6, &sender(), 4, b"{\"b\":2}\n"));
+        write(&mut out, 7, 5, &sender(), 3, b"{\"a\":1}\n");
+        write(&mut out, 8, 6, &sender(), 4, b"{\"b\":2}\n");
         out
     }
 

@@ -270,8 +270,14 @@ mod tests {
     fn segment(dir: &Path, first: u64, seqs: &[(u32, u64)]) -> PathBuf {
         let mut bytes = Vec::new();
         for (i, (who, seq)) in seqs.iter().enumerate() {
-            let tail = frame::encode_tail(0, &sender(*who), *seq, b"{}\n");
-            frame::write(&mut bytes, first + i as u64, &tail);
+            frame::write(
+                &mut bytes,
+                first + i as u64,
+                0,
+                &sender(*who),
+                *seq,
+                b"{}\n",
+            );
         }
         let path = path(dir, first);
         fs::write(&path, bytes).unwrap();

@@ -84,26 +84,34 @@ impl Writer {
             self.rotate()?;
         }
         let first = self.next_index;
-        let mut stamped = Vec::new();
         for (i, commit) in group.iter().enumerate() {
-            stamped.clear();
             let ts = format_ts(commit.accepted_nanos);
-            let lines = commit
-                .lines
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty());
-            for (line, key) in lines.zip(&commit.chain_keys) {
-                match key {
-                    Some(proxy) => self.chains.stamp(proxy, line, &ts, &mut stamped),
-                    None => {
-                        stamped.extend_from_slice(line);
-                        stamped.push(b'\n');
+            let index = first + i as u64;
+            let chains = &mut self.chains;
+            frame::write_with(
+                buf,
+                index,
+                commit.accepted_nanos,
+                &commit.sender,
+                commit.seq,
+                |out| {
+                    let mut start = 0;
+                    let lines = memchr::memchr_iter(b'\n', &commit.lines).map(|end| {
+                        let line = &commit.lines[start..end];
+                        start = end + 1;
+                        line
+                    });
+                    for (line, key) in lines.filter(|l| !l.is_empty()).zip(&commit.chain_keys) {
+                        match key {
+                            Some(proxy) => chains.stamp(proxy, line, &ts, out),
+                            None => {
+                                out.extend_from_slice(line);
+                                out.push(b'\n');
+                            }
+                        }
                     }
-                }
-            }
-            let tail =
-                frame::encode_tail(commit.accepted_nanos, &commit.sender, commit.seq, &stamped);
-            frame::write(buf, first + i as u64, &tail);
+                },
+            );
         }
         let started = Instant::now();
         let written = self.file.write_all(buf).and_then(|()| match self.fsync {
