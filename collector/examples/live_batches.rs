@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (mut live_batches, mut bare_total) = (Vec::new(), Duration::ZERO);
     for chunk in records.chunks(args.batch.max(1)) {
-        let entries: Vec<Entry> = chunk.iter().cloned().map(Entry::Record).collect();
+        let entries: Vec<Entry> = chunk.iter().cloned().map(Entry::from).collect();
         let started = Instant::now();
         live.score(entries).await?;
         live_batches.push(started.elapsed());

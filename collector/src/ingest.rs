@@ -311,7 +311,7 @@ fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<E
         batch
             .records
             .iter()
-            .map(|r| Entry::Record(CanonicalRecord::from(r))),
+            .map(|r| Entry::from(CanonicalRecord::from(r))),
     );
     entries
 }

@@ -356,7 +356,7 @@ impl State {
             let Entry::Record(record) = entry else {
                 continue;
             };
-            let obs = Observation::from(&*record);
+            let obs = Observation::from(&record.record);
             let Some(t) = obs.time() else {
                 stats.records_unscored.add(1);
                 continue;
@@ -365,11 +365,7 @@ impl State {
             stats.records_scored.add(1);
             stats.scores.observe(scored.score);
             record.anomaly_score = Some(round(scored.score));
-            record.anomaly_reasons = scored
-                .reasons
-                .iter()
-                .filter_map(|r| serde_json::to_value(r).ok())
-                .collect();
+            record.reasons.clone_from(&scored.reasons);
             if scored.warmup || scored.score < threshold {
                 continue;
             }
@@ -443,7 +439,7 @@ mod tests {
     const T0: i64 = 1_795_731_300;
 
     fn record(secs: i64, who: &str, path: &str, status: u32) -> Entry {
-        Entry::Record(CanonicalRecord {
+        Entry::from(CanonicalRecord {
             ts: format_ts(secs * 1_000_000_000),
             correlation_id: format!("c-{who}-{secs}"),
             trace_id: String::new(),
@@ -546,7 +542,7 @@ mod tests {
         });
         let scored = scored.unwrap();
         assert!(scored.anomaly_score.unwrap() >= ALERT);
-        assert!(!scored.anomaly_reasons.is_empty());
+        assert!(!scored.reasons.is_empty());
         assert_eq!(s.stats().anomaly_events.get(), 2);
     }
 

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
-use super::{Sink, SinkError, Stored};
+use super::{Lines, Sink, SinkError};
 use crate::stats::SinkMetrics;
 
 /// The `sink` label of this sink's metrics.
@@ -43,18 +43,13 @@ impl JsonlSink {
 
 #[async_trait]
 impl Sink for JsonlSink {
-    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError> {
-        let mut lines = Vec::with_capacity(entries.iter().map(|e| e.line.len() + 1).sum());
-        for stored in entries {
-            lines.extend_from_slice(stored.line.as_bytes());
-            lines.push(b'\n');
-        }
+    async fn write(&self, lines: &Lines) -> Result<(), SinkError> {
         let started = Instant::now();
-        self.file.append(lines).await?;
+        self.file.append(lines.as_str().as_bytes().to_vec()).await?;
         self.metrics
             .push_latency
             .observe(started.elapsed().as_secs_f64());
-        self.metrics.confirmed.add(entries.len() as u64);
+        self.metrics.confirmed.add(lines.len() as u64);
         Ok(())
     }
 }
@@ -232,7 +227,15 @@ mod tests {
         crate::stats::SinkFamilies::default().sink(SINK_NAME)
     }
 
-    fn gap(seq: u64) -> Stored {
+    fn gaps(seqs: &[u64]) -> Lines {
+        let mut lines = Lines::default();
+        for &seq in seqs {
+            lines.push(&gap(seq));
+        }
+        lines
+    }
+
+    fn gap(seq: u64) -> String {
         let entry = Entry::Gap(GapNotice {
             ts: "2026-01-01T00:00:00.000000001Z".into(),
             proxy_id: "p".into(),
@@ -245,10 +248,7 @@ mod tests {
                 missing_seq_to: None,
             },
         });
-        Stored {
-            line: serde_json::to_string(&entry).unwrap(),
-            entry,
-        }
+        serde_json::to_string(&entry).unwrap()
     }
 
     #[tokio::test]
@@ -256,12 +256,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         JsonlSink::open(dir.path(), metrics())
             .unwrap()
-            .write(&[gap(1), gap(2)])
+            .write(&gaps(&[1, 2]))
             .await
             .unwrap();
         let sink = JsonlSink::open(dir.path(), metrics()).unwrap();
-        sink.write(&[]).await.unwrap();
-        sink.write(&[gap(3)]).await.unwrap();
+        sink.write(&gaps(&[])).await.unwrap();
+        sink.write(&gaps(&[3])).await.unwrap();
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(
             text.lines().next().unwrap(),
@@ -278,7 +278,7 @@ mod tests {
         let tasks: Vec<_> = (1..=20)
             .map(|seq| {
                 let sink = sink.clone();
-                tokio::spawn(async move { sink.write(&[gap(seq)]).await })
+                tokio::spawn(async move { sink.write(&gaps(&[seq])).await })
             })
             .collect();
         for task in tasks {

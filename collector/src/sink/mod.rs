@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use observatory_engine::record::CanonicalRecord;
+use serde::ser::{SerializeStruct as _, Serializer};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::score::attribution::Reason;
+
 /// One line of the audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 #[allow(
     clippy::large_enum_variant,
@@ -22,10 +25,76 @@ use thiserror::Error;
 )]
 pub enum Entry {
     /// Serialises as exactly the canonical record JSON.
-    Record(CanonicalRecord),
+    Record(RecordEntry),
     Gap(GapNotice),
     Anomaly(AnomalyNotice),
     Checkpoint(CheckpointNotice),
+}
+
+impl From<CanonicalRecord> for Entry {
+    fn from(record: CanonicalRecord) -> Self {
+        Entry::Record(RecordEntry {
+            record,
+            reasons: Vec::new(),
+        })
+    }
+}
+
+/// A record as stored: the canonical record, and the reasons the live
+/// scorer gave for its `anomaly_score`. They are written as the record's
+/// `anomaly_reasons` (its last field), straight from [`Reason`] rather than
+/// through `serde_json::Value`s; the record's own `anomaly_reasons` stays
+/// empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordEntry {
+    #[serde(flatten)]
+    pub record: CanonicalRecord,
+    #[serde(
+        rename = "anomaly_reasons",
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "reasons_as_stored"
+    )]
+    pub reasons: Vec<Reason>,
+}
+
+impl std::ops::Deref for RecordEntry {
+    type Target = CanonicalRecord;
+
+    fn deref(&self) -> &CanonicalRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for RecordEntry {
+    fn deref_mut(&mut self) -> &mut CanonicalRecord {
+        &mut self.record
+    }
+}
+
+/// Reasons as the trail has always stored them: JSON objects with their
+/// keys in alphabetical order (as a `serde_json::Value` object writes them).
+fn reasons_as_stored<S: Serializer>(reasons: &[Reason], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(reasons.iter().map(StoredReason))
+}
+
+struct StoredReason<'a>(&'a Reason);
+
+impl Serialize for StoredReason<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut map = s.serialize_struct("Reason", 8)?;
+        map.serialize_field("direction", &r.direction)?;
+        map.serialize_field("expected", &r.expected)?;
+        map.serialize_field("feature", &r.feature)?;
+        map.serialize_field("observed", &r.observed)?;
+        map.serialize_field("scope", &r.scope)?;
+        map.serialize_field("share", &r.share)?;
+        if let Some(window) = &r.window {
+            map.serialize_field("window", window)?;
+        }
+        map.serialize_field("z", &r.z)?;
+        map.end()
+    }
 }
 
 /// A signed checkpoint of one proxy's chain ([`crate::chain`]), as its own
@@ -37,22 +106,52 @@ pub struct CheckpointNotice {
     pub checkpoint: crate::chain::Checkpoint,
 }
 
-/// An entry as the WAL holds it: its line in the trail, exactly as sinks
-/// store it (with `seq` and `chain` where chained), and the entry read
-/// from that line for what sinks derive from it (Loki labels, metadata).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stored {
-    pub entry: Entry,
-    pub line: String,
+/// Entries as the WAL holds them: their lines in the trail, each ending in
+/// `\n`, exactly as sinks store them (with `seq` and `chain` where
+/// chained). A sink that needs more than the line (Loki: labels, metadata)
+/// reads it from the line itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    text: String,
+    count: usize,
 }
 
-impl Stored {
-    /// Reads an entry back from its stored line.
-    pub fn parse(line: &str) -> Result<Stored, serde_json::Error> {
-        Ok(Stored {
-            entry: serde_json::from_str(line)?,
-            line: line.to_owned(),
-        })
+impl Lines {
+    /// Room for `bytes` more bytes of lines.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+
+    /// Appends complete lines (a final `\n` is added when missing).
+    pub fn push(&mut self, lines: &str) {
+        if lines.is_empty() {
+            return;
+        }
+        self.text.push_str(lines);
+        self.count += memchr::memchr_iter(b'\n', lines.as_bytes()).count();
+        if !lines.ends_with('\n') {
+            self.text.push('\n');
+            self.count += 1;
+        }
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Every line, each with its `\n`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Every line, without its `\n`.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.text.lines()
     }
 }
 
@@ -97,7 +196,7 @@ pub struct AnomalyNotice {
 pub trait Sink: Send + Sync {
     /// Stores `entries` in order and returns once they are durable: the
     /// WAL then moves this sink's cursor past them and may delete them.
-    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError>;
+    async fn write(&self, lines: &Lines) -> Result<(), SinkError>;
 }
 
 /// Causes are part of each message, as these end up in single log lines.
@@ -118,6 +217,62 @@ pub enum SinkError {
     /// reached; the entries stay in the WAL and are pushed after the restart.
     #[error("{url}: not confirmed by Loki before shutdown")]
     Unconfirmed { url: String },
+    #[error("stored line does not parse: {0}")]
+    Decode(Arc<serde_json::Error>),
     #[error("cannot compress a Loki push request: {0}")]
     Compress(Arc<std::io::Error>),
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::score::attribution::Direction;
+    use crate::score::features::{Feature, WindowId};
+    use crate::score::model::Scope;
+    use observatory_proto::audit::AuditRecord;
+
+    #[test]
+    fn reasons_are_stored_as_json_values_would_store_them() {
+        let reason = |window, observed| Reason {
+            feature: Feature::Status401Ratio,
+            scope: Scope::Pair,
+            window,
+            direction: Direction::Below,
+            observed,
+            expected: 0.25,
+            z: -14.1,
+            share: 0.8,
+        };
+        let reasons = vec![
+            reason(Some(WindowId::FifteenMinutes), 0.95),
+            reason(None, f64::NAN),
+            reason(Some(WindowId::OneMinute), 1e-7),
+        ];
+        let mut record = CanonicalRecord::from(&AuditRecord {
+            ts_unix_nanos: 1,
+            correlation_id: "c".into(),
+            proxy_id: "p".into(),
+            ..AuditRecord::default()
+        });
+        record.anomaly_score = Some(0.93);
+        let stored = Entry::Record(RecordEntry {
+            record: record.clone(),
+            reasons: reasons.clone(),
+        });
+        record.anomaly_reasons = reasons
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&stored).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
+        // Unscored: exactly the canonical record.
+        record.anomaly_reasons.clear();
+        assert_eq!(
+            serde_json::to_string(&Entry::from(record.clone())).unwrap(),
+            serde_json::to_string(&record).unwrap()
+        );
+    }
 }

@@ -19,7 +19,7 @@ use tracing::{debug, debug_span, error, info, warn, Instrument as _};
 
 use super::frame::{self, Next, Record};
 use super::Shared;
-use crate::sink::{Sink, Stored};
+use crate::sink::{Lines, Sink};
 use crate::telemetry::DATA_PATH;
 
 /// Most bytes of records handed to a sink in one write: large enough that
@@ -134,8 +134,8 @@ impl Consumer {
             };
             self.backlog.waiting_since(first.accepted_nanos);
             let end = end.index;
-            let entries = match decode(&records) {
-                Ok(entries) => entries,
+            let lines = match decode(&records) {
+                Ok(lines) => lines,
                 Err(e) => {
                     // Written by this collector, checksummed: only a bug or an
                     // incompatible version gets here. Skipping would lose data.
@@ -146,7 +146,7 @@ impl Consumer {
                     continue;
                 }
             };
-            match self.deliver(&entries, &stop).await {
+            match self.deliver(&lines, &stop).await {
                 Some(Ok(())) => {
                     self.cursor = end;
                     self.shared.set_confirmed(&self.name, end);
@@ -173,7 +173,7 @@ impl Consumer {
     /// The sink's write; `None` when stopped first.
     async fn deliver(
         &self,
-        entries: &[Stored],
+        lines: &Lines,
         stop: &CancellationToken,
     ) -> Option<Result<(), crate::sink::SinkError>> {
         let span = debug_span!(
@@ -181,12 +181,12 @@ impl Consumer {
             parent: None,
             "sink_write",
             sink = %self.name,
-            entries = entries.len() as i64,
+            entries = lines.len() as i64,
             outcome = Empty,
             otel.status_code = Empty,
         );
         let written = tokio::select! {
-            result = self.sink.write(entries).instrument(span.clone()) => Some(result),
+            result = self.sink.write(lines).instrument(span.clone()) => Some(result),
             () = stop.cancelled() => None,
         };
         match &written {
@@ -243,23 +243,14 @@ async fn pause(stop: &CancellationToken) -> bool {
     }
 }
 
-fn decode(records: &[Record]) -> Result<Vec<Stored>, DecodeError> {
-    let mut entries = Vec::new();
+/// The records' lines, as sinks store them.
+fn decode(records: &[Record]) -> Result<Lines, std::str::Utf8Error> {
+    let mut lines = Lines::default();
+    lines.reserve(records.iter().map(|r| r.lines.len() + 1).sum());
     for record in records {
-        let text = std::str::from_utf8(&record.lines)?;
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            entries.push(Stored::parse(line)?);
-        }
+        lines.push(std::str::from_utf8(&record.lines)?);
     }
-    Ok(entries)
-}
-
-#[derive(Debug, thiserror::Error)]
-enum DecodeError {
-    #[error("not UTF-8: {0}")]
-    Utf8(#[from] std::str::Utf8Error),
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
+    Ok(lines)
 }
 
 /// An open segment and the index of the record at its position.

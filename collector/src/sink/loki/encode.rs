@@ -24,24 +24,25 @@
 //!   `chunk` (1-based) and `chunks`; joining the pieces in `chunk` order
 //!   gives the line back.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use flate2::write::GzEncoder;
-use observatory_engine::record::{unix_nanos, CanonicalRecord};
-use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
-use prost::Message as _;
+use observatory_engine::record::unix_nanos;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use serde::de::IgnoredAny;
 use serde::ser::{SerializeSeq as _, Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::warn;
 
 use super::config::{LabelField, LokiConfig};
-use crate::sink::Entry;
 use crate::stats::Stats;
 
 /// Loki's default `max_line_size`.
@@ -128,7 +129,7 @@ pub struct Encoder {
     max_label_sets: usize,
     /// Configured-label values → label set; bounded by `max_label_sets`
     /// (plus the overflow set).
-    seen: Mutex<HashMap<Vec<String>, Arc<Labels>>>,
+    seen: Mutex<HashMap<String, Arc<Labels>>>,
     /// Loki's out-of-order window in ns; `None`: no late streams.
     window_nanos: Option<i64>,
     /// (label set, window start) → its late stream; bounded by `max_label_sets`.
@@ -170,50 +171,65 @@ impl Encoder {
     /// Appends the Loki entries of `entry` (more than one when its line is
     /// split) to `out`.
     #[cfg(test)]
-    pub fn encode(&self, entry: &Entry, out: &mut Vec<LokiEntry>) -> Result<(), serde_json::Error> {
-        self.encode_line(entry, serde_json::to_string(entry)?, out);
-        Ok(())
+    pub fn encode(
+        &self,
+        entry: &crate::sink::Entry,
+        out: &mut Vec<LokiEntry>,
+    ) -> Result<(), serde_json::Error> {
+        self.encode_line(&serde_json::to_string(entry)?, out)
     }
 
-    /// Appends the Loki entries of `entry`, whose stored line is `line`
-    /// (more than one when the line is split), to `out`.
-    pub fn encode_line(&self, entry: &Entry, line: String, out: &mut Vec<LokiEntry>) {
-        let (ts, values, metadata) = match entry {
-            Entry::Record(r) => (
-                &r.ts,
-                self.fields.iter().map(|(_, f)| value_of(*f, r)).collect(),
+    /// Appends the Loki entries of the stored `line` (more than one when
+    /// the line is split) to `out`. Reads only what Loki needs of it (time,
+    /// label fields, metadata), borrowed from the line.
+    pub fn encode_line(
+        &self,
+        line: &str,
+        out: &mut Vec<LokiEntry>,
+    ) -> Result<(), serde_json::Error> {
+        let fields: Fields<'_> = serde_json::from_str(line)?;
+        let ts_nanos = parse_ts(&fields.ts);
+        let (labels, metadata) = match &fields {
+            Fields {
+                anomaly: Some(anomaly),
+                ..
+            } => (
+                self.anomaly_labels.clone(),
+                vec![("source_principal", anomaly.principal.clone().into_owned())],
+            ),
+            Fields {
+                audit_gap: Some(_), ..
+            }
+            | Fields {
+                checkpoint: Some(_),
+                ..
+            } => (
+                self.labels(&vec![Cow::Borrowed(""); self.fields.len()]),
+                vec![("proxy_id", fields.proxy_id.clone().into_owned())],
+            ),
+            record => (
+                self.labels(
+                    &self
+                        .fields
+                        .iter()
+                        .map(|(_, f)| record.label(*f))
+                        .collect::<Vec<_>>(),
+                ),
                 [
-                    ("correlation_id", &r.correlation_id),
-                    ("trace_id", &r.trace_id),
-                    ("source_principal", &r.source_principal),
-                    ("proxy_id", &r.proxy_id),
+                    ("correlation_id", &record.correlation_id),
+                    ("trace_id", &record.trace_id),
+                    ("source_principal", &record.source_principal),
+                    ("proxy_id", &record.proxy_id),
                 ]
                 .into_iter()
                 .filter(|(_, v)| !v.is_empty())
-                .map(|(n, v)| (n, v.clone()))
+                .map(|(n, v)| (n, v.clone().into_owned()))
                 .collect(),
             ),
-            Entry::Gap(g) => (
-                &g.ts,
-                vec![String::new(); self.fields.len()],
-                vec![("proxy_id", g.proxy_id.clone())],
-            ),
-            Entry::Checkpoint(c) => (
-                &c.ts,
-                vec![String::new(); self.fields.len()],
-                vec![("proxy_id", c.proxy_id.clone())],
-            ),
-            Entry::Anomaly(a) => {
-                let metadata = vec![("source_principal", a.anomaly.principal.clone())];
-                let ts_nanos = parse_ts(&a.ts);
-                let labels = self.stream_for(self.anomaly_labels.clone(), ts_nanos);
-                push(labels, ts_nanos, line, metadata, out);
-                return;
-            }
         };
-        let ts_nanos = parse_ts(ts);
-        let labels = self.stream_for(self.labels(values), ts_nanos);
+        let labels = self.stream_for(labels, ts_nanos);
         push(labels, ts_nanos, line, metadata, out);
+        Ok(())
     }
 
     /// `labels`, or its late stream when an entry at `ts_nanos` could be
@@ -253,14 +269,15 @@ impl Encoder {
 
     /// The label set for these configured-label values, or the overflow set
     /// once `max_label_sets` different ones have been seen.
-    fn labels(&self, values: Vec<String>) -> Arc<Labels> {
+    fn labels(&self, values: &[Cow<'_, str>]) -> Arc<Labels> {
+        let key = label_key(values);
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(labels) = seen.get(&values) {
+        if let Some(labels) = seen.get(&key) {
             return labels.clone();
         }
-        let overflow = vec![OVERFLOW.to_owned(); self.fields.len()];
-        let key = if seen.len() < self.max_label_sets || values == overflow {
-            values
+        let overflow = vec![Cow::Borrowed(OVERFLOW); self.fields.len()];
+        let (key, values) = if seen.len() < self.max_label_sets || values == overflow {
+            (key, values)
         } else {
             self.stats.loki_label_overflows.add(1);
             if !self.overflow_warned.swap(true, Ordering::Relaxed) {
@@ -270,20 +287,20 @@ impl Encoder {
                      configured label set to \"{OVERFLOW}\" (counted in loki_label_overflows)"
                 );
             }
-            overflow
+            (label_key(&overflow), overflow.as_slice())
         };
-        seen.entry(key.clone())
-            .or_insert_with(|| Arc::new(self.label_set(&key)))
+        seen.entry(key)
+            .or_insert_with(|| Arc::new(self.label_set(values)))
             .clone()
     }
 
-    fn label_set(&self, values: &[String]) -> Labels {
+    fn label_set(&self, values: &[Cow<'_, str>]) -> Labels {
         let mut pairs: BTreeMap<String, String> = self
             .fields
             .iter()
             .zip(values)
             .filter(|(_, value)| !value.is_empty())
-            .map(|((name, _), value)| (name.clone(), value.clone()))
+            .map(|((name, _), value)| (name.clone(), value.clone().into_owned()))
             .collect();
         pairs.insert(JOB.0.to_owned(), JOB.1.to_owned());
         if let Some(cluster) = &self.cluster {
@@ -297,16 +314,16 @@ impl Encoder {
 fn push(
     labels: Arc<Labels>,
     ts_nanos: i64,
-    line: String,
+    line: &str,
     metadata: Vec<(&'static str, String)>,
     out: &mut Vec<LokiEntry>,
 ) {
-    let chunks = split_line(&line);
+    let chunks = split_line(line);
     if chunks.len() == 1 {
         out.push(LokiEntry {
             labels,
             ts_nanos,
-            line,
+            line: line.to_owned(),
             metadata,
         });
         return;
@@ -325,17 +342,78 @@ fn push(
     }
 }
 
-fn value_of(field: LabelField, r: &CanonicalRecord) -> String {
-    match field {
-        LabelField::DestinationNamespace => r.destination_namespace.clone(),
-        LabelField::DestinationWorkload => r.destination_workload.clone(),
-        LabelField::Decision => r.decision.clone(),
-        LabelField::ShadowDecision => r.shadow_decision.clone(),
-        LabelField::Method => r.method.clone(),
-        LabelField::Status => r.status.to_string(),
-        LabelField::Mtls => r.mtls.to_string(),
-        LabelField::Rule => r.rule.clone(),
-        LabelField::AuditPolicy => r.audit_policy.clone(),
+/// The key of a list of label values in [`Encoder::labels`]: each value
+/// with its length in front, so that no two lists share one.
+fn label_key(values: &[Cow<'_, str>]) -> String {
+    let mut key = String::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+    for value in values {
+        let _ = write!(key, "{}:", value.len());
+        key.push_str(value);
+    }
+    key
+}
+
+/// What the Loki sink reads of a stored line (every kind of entry: record,
+/// gap, checkpoint, anomaly event), borrowed from it where no JSON escape
+/// is in the way. A record has none of `audit_gap`, `checkpoint` and
+/// `anomaly`; other fields are skipped unread.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    ts: Cow<'a, str>,
+    #[serde(borrow, default)]
+    correlation_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    source_principal: Cow<'a, str>,
+    #[serde(borrow, default)]
+    proxy_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    destination_namespace: Cow<'a, str>,
+    #[serde(borrow, default)]
+    destination_workload: Cow<'a, str>,
+    #[serde(borrow, default)]
+    decision: Cow<'a, str>,
+    #[serde(borrow, default)]
+    shadow_decision: Cow<'a, str>,
+    #[serde(borrow, default)]
+    method: Cow<'a, str>,
+    #[serde(default)]
+    status: u32,
+    #[serde(default)]
+    mtls: bool,
+    #[serde(borrow, default)]
+    rule: Cow<'a, str>,
+    #[serde(borrow, default)]
+    audit_policy: Cow<'a, str>,
+    #[serde(default)]
+    audit_gap: Option<IgnoredAny>,
+    #[serde(default)]
+    checkpoint: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    anomaly: Option<AnomalyFields<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AnomalyFields<'a> {
+    #[serde(borrow)]
+    principal: Cow<'a, str>,
+}
+
+impl<'a> Fields<'a> {
+    fn label(&self, field: LabelField) -> Cow<'a, str> {
+        match field {
+            LabelField::DestinationNamespace => self.destination_namespace.clone(),
+            LabelField::DestinationWorkload => self.destination_workload.clone(),
+            LabelField::Decision => self.decision.clone(),
+            LabelField::ShadowDecision => self.shadow_decision.clone(),
+            LabelField::Method => self.method.clone(),
+            LabelField::Status => Cow::Owned(self.status.to_string()),
+            LabelField::Mtls => Cow::Owned(self.mtls.to_string()),
+            LabelField::Rule => self.rule.clone(),
+            LabelField::AuditPolicy => self.audit_policy.clone(),
+        }
     }
 }
 
@@ -399,37 +477,112 @@ fn streams(entries: &[LokiEntry]) -> BTreeMap<&str, (&Labels, Vec<&LokiEntry>)> 
 }
 
 /// A `PushRequest` in a raw snappy block (not the framed format): what
-/// Loki expects for any Content-Type but `application/json`.
+/// Loki expects for any Content-Type but `application/json`. The protobuf
+/// is written straight from the entries, byte for byte what prost writes
+/// for the same `PushRequest` (fields in number order, default values left
+/// out), without building its messages (a copy of every line and label).
 pub fn protobuf_body(entries: &[LokiEntry]) -> io::Result<Vec<u8>> {
-    let request = PushRequest {
-        streams: streams(entries)
-            .into_values()
-            .map(|(labels, entries)| StreamAdapter {
-                labels: labels.rendered().to_owned(),
-                entries: entries
-                    .into_iter()
-                    .map(|e| EntryAdapter {
-                        timestamp: Some(prost_types::Timestamp {
-                            seconds: e.ts_nanos.div_euclid(1_000_000_000),
-                            // In 0..1e9, so it fits.
-                            nanos: e.ts_nanos.rem_euclid(1_000_000_000) as i32,
-                        }),
-                        line: e.line.clone(),
-                        structured_metadata: e
-                            .metadata
-                            .iter()
-                            .map(|(name, value)| LabelPairAdapter {
-                                name: (*name).to_owned(),
-                                value: value.clone(),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                hash: 0,
-            })
-            .collect(),
+    let streams = streams(entries);
+    let stream_len = |labels: &Labels, entries: &[&LokiEntry]| {
+        string_len(labels.rendered())
+            + entries
+                .iter()
+                .map(|e| message_len(entry_len(e)))
+                .sum::<usize>()
     };
-    Ok(snap::raw::Encoder::new().compress_vec(&request.encode_to_vec())?)
+    let total: usize = streams
+        .values()
+        .map(|(labels, entries)| message_len(stream_len(labels, entries)))
+        .sum();
+    let mut buf = Vec::with_capacity(total);
+    for (labels, entries) in streams.values() {
+        // PushRequest.streams = 1
+        put_message(&mut buf, 1, stream_len(labels, entries));
+        // StreamAdapter.labels = 1, entries = 2; hash = 3 is 0, left out.
+        put_string(&mut buf, 1, labels.rendered());
+        for entry in entries {
+            put_message(&mut buf, 2, entry_len(entry));
+            // EntryAdapter.timestamp = 1, line = 2, structuredMetadata = 3
+            let (seconds, nanos) = seconds_nanos(entry.ts_nanos);
+            put_message(&mut buf, 1, timestamp_len(seconds, nanos));
+            // Timestamp.seconds = 1, nanos = 2
+            if seconds != 0 {
+                encode_key(1, WireType::Varint, &mut buf);
+                encode_varint(seconds as u64, &mut buf);
+            }
+            if nanos != 0 {
+                encode_key(2, WireType::Varint, &mut buf);
+                encode_varint(i64::from(nanos) as u64, &mut buf);
+            }
+            put_string(&mut buf, 2, &entry.line);
+            for (name, value) in &entry.metadata {
+                put_message(&mut buf, 3, string_len(name) + string_len(value));
+                // LabelPairAdapter.name = 1, value = 2
+                put_string(&mut buf, 1, name);
+                put_string(&mut buf, 2, value);
+            }
+        }
+    }
+    Ok(snap::raw::Encoder::new().compress_vec(&buf)?)
+}
+
+/// A timestamp as protobuf's `Timestamp` has it: `nanos` in 0..1e9.
+fn seconds_nanos(ts_nanos: i64) -> (i64, i32) {
+    // In 0..1e9, so it fits.
+    (
+        ts_nanos.div_euclid(1_000_000_000),
+        ts_nanos.rem_euclid(1_000_000_000) as i32,
+    )
+}
+
+fn timestamp_len(seconds: i64, nanos: i32) -> usize {
+    let varint = |v: u64| 1 + encoded_len_varint(v);
+    (if seconds != 0 {
+        varint(seconds as u64)
+    } else {
+        0
+    }) + (if nanos != 0 {
+        varint(i64::from(nanos) as u64)
+    } else {
+        0
+    })
+}
+
+fn entry_len(entry: &LokiEntry) -> usize {
+    let (seconds, nanos) = seconds_nanos(entry.ts_nanos);
+    message_len(timestamp_len(seconds, nanos))
+        + string_len(&entry.line)
+        + entry
+            .metadata
+            .iter()
+            .map(|(name, value)| message_len(string_len(name) + string_len(value)))
+            .sum::<usize>()
+}
+
+/// A length-delimited field of `len` bytes with its one-byte key (every
+/// field number here is below 16).
+fn message_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+/// A string field; an empty one is left out.
+fn string_len(value: &str) -> usize {
+    match value.is_empty() {
+        true => 0,
+        false => message_len(value.len()),
+    }
+}
+
+fn put_message(buf: &mut Vec<u8>, tag: u32, len: usize) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(len as u64, buf);
+}
+
+fn put_string(buf: &mut Vec<u8>, tag: u32, value: &str) {
+    if !value.is_empty() {
+        put_message(buf, tag, value.len());
+        buf.extend_from_slice(value.as_bytes());
+    }
 }
 
 /// Loki's JSON push form: timestamps are strings of unix nanoseconds (Loki
@@ -499,7 +652,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::score::live::AnomalyEvent;
-    use crate::sink::{AnomalyNotice, GapDetail, GapNotice};
+    use crate::sink::{AnomalyNotice, Entry, GapDetail, GapNotice};
+    use observatory_engine::record::CanonicalRecord;
+    use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
+    use prost::Message as _;
     use std::num::NonZeroUsize;
 
     fn record(n: u32, namespace: &str) -> CanonicalRecord {
@@ -551,7 +707,7 @@ mod tests {
     fn at(enc: &Encoder, ts_nanos: i64) -> Arc<Labels> {
         let mut r = record(1, "shop");
         r.ts = observatory_engine::record::format_ts(ts_nanos);
-        let e = encode(enc, Entry::Record(r));
+        let e = encode(enc, Entry::from(r));
         assert_eq!(e[0].ts_nanos, ts_nanos);
         e[0].labels.clone()
     }
@@ -620,7 +776,7 @@ mod tests {
             ..LokiConfig::default()
         });
         let r = record(1, "shop");
-        let e = encode(&enc, Entry::Record(r.clone()));
+        let e = encode(&enc, Entry::from(r.clone()));
         assert_eq!(e.len(), 1);
         assert_eq!(
             e[0].labels.rendered(),
@@ -714,7 +870,7 @@ mod tests {
             },
             stats.clone(),
         );
-        let ns = |n| encode(&enc, Entry::Record(record(1, n)))[0].labels.clone();
+        let ns = |n| encode(&enc, Entry::from(record(1, n)))[0].labels.clone();
         let a = ns("a");
         assert_eq!(ns("b").pairs()["namespace"], "b");
         let c = ns("c");
@@ -735,7 +891,7 @@ mod tests {
         // Multi-byte chars so a cut at exactly 256 KiB would split one.
         r.path = "é".repeat(200_000);
         let line = serde_json::to_string(&r).unwrap();
-        let e = encode(&enc, Entry::Record(r));
+        let e = encode(&enc, Entry::from(r));
         assert_eq!(e.len(), 2);
         assert!(e.iter().all(|c| c.line.len() <= MAX_LINE_BYTES));
         assert_eq!(e.iter().map(|c| c.line.as_str()).collect::<String>(), line);
@@ -754,7 +910,7 @@ mod tests {
         let enc = encoder(LokiConfig::default());
         let mut entries = Vec::new();
         for (n, ns) in [(3, "a"), (1, "b"), (2, "a"), (1, "a")] {
-            enc.encode(&Entry::Record(record(n, ns)), &mut entries)
+            enc.encode(&Entry::from(record(n, ns)), &mut entries)
                 .unwrap();
         }
         let raw = snap::raw::Decoder::new()
@@ -783,6 +939,72 @@ mod tests {
         assert_eq!(
             json_body(&entries, false).unwrap(),
             serde_json::to_vec(&json).unwrap()
+        );
+    }
+
+    /// What prost writes for these entries' `PushRequest`.
+    fn prost_request(entries: &[LokiEntry]) -> Vec<u8> {
+        PushRequest {
+            streams: streams(entries)
+                .into_values()
+                .map(|(labels, entries)| StreamAdapter {
+                    labels: labels.rendered().to_owned(),
+                    entries: entries
+                        .into_iter()
+                        .map(|e| EntryAdapter {
+                            timestamp: Some(prost_types::Timestamp {
+                                seconds: e.ts_nanos.div_euclid(1_000_000_000),
+                                nanos: e.ts_nanos.rem_euclid(1_000_000_000) as i32,
+                            }),
+                            line: e.line.clone(),
+                            structured_metadata: e
+                                .metadata
+                                .iter()
+                                .map(|(name, value)| LabelPairAdapter {
+                                    name: (*name).to_owned(),
+                                    value: value.clone(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    hash: 0,
+                })
+                .collect(),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn protobuf_body_is_what_prost_writes() {
+        let enc = encoder(LokiConfig::default());
+        let mut entries = Vec::new();
+        for (n, ns) in [(3, "a"), (1, "b"), (2, "a")] {
+            enc.encode(&Entry::from(record(n, ns)), &mut entries)
+                .unwrap();
+        }
+        // A split line (chunk metadata), an empty value, a whole second,
+        // the epoch itself and a time before it.
+        let mut long = record(4, "a");
+        long.path = "x".repeat(MAX_LINE_BYTES + 10);
+        enc.encode(&Entry::from(long), &mut entries).unwrap();
+        let labels = entries[0].labels.clone();
+        for ts_nanos in [1_772_359_200_000_000_000, 0, -1_500_000_000] {
+            entries.push(LokiEntry {
+                labels: labels.clone(),
+                ts_nanos,
+                line: String::new(),
+                metadata: vec![("proxy_id", String::new())],
+            });
+        }
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&protobuf_body(&entries).unwrap())
+            .unwrap();
+        assert_eq!(raw, prost_request(&entries));
+        assert_eq!(
+            snap::raw::Decoder::new()
+                .decompress_vec(&protobuf_body(&[]).unwrap())
+                .unwrap(),
+            prost_request(&[])
         );
     }
 }

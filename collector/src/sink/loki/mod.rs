@@ -4,10 +4,11 @@
 //! dead-letter file; until then the WAL keeps them for this sink.
 //!
 //! `write` → [`encode`] (labels, metadata, split lines) → batcher (one push
-//! request per `batch_max_bytes` or `batch_max_wait_ms`, across concurrent
-//! writes) → up to `max_concurrent_requests` deliveries, each retried until
-//! Loki answers for good → every write whose entries were in the request
-//! is answered.
+//! request per `batch_max_bytes`, across concurrent writes; a partial one
+//! goes as soon as the write that filled it waits for it and no other
+//! write is queued, at the latest after `batch_max_wait_ms`) → up to
+//! `max_concurrent_requests` deliveries, each retried until Loki answers
+//! for good → every write whose entries were in the request is answered.
 //!
 //! Answers, as measured against a real Loki 3.7:
 //! 2xx confirms; 429, 5xx, other statuses and network errors are retried
@@ -42,7 +43,7 @@ use self::client::{Answer, Client};
 use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
 use self::encode::{Encoder, LokiEntry};
 use super::jsonl::JsonlFile;
-use super::{Sink, SinkError, Stored};
+use super::{Lines, Sink, SinkError};
 use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::health::ReadyCheck;
 use crate::telemetry::DATA_PATH;
@@ -85,6 +86,8 @@ pub struct LokiSink {
 struct Job {
     entries: Vec<LokiEntry>,
     bytes: usize,
+    /// The write's last share: its writer adds nothing more until answered.
+    last: bool,
     done: oneshot::Sender<Result<(), SinkError>>,
 }
 
@@ -147,12 +150,14 @@ impl LokiSink {
         &self,
         entries: Vec<LokiEntry>,
         bytes: usize,
+        last: bool,
     ) -> Result<oneshot::Receiver<Result<(), SinkError>>, SinkError> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 entries,
                 bytes,
+                last,
                 done,
             })
             .await
@@ -187,11 +192,12 @@ impl ReadyCheck for LokiReady {
 
 #[async_trait]
 impl Sink for LokiSink {
-    async fn write(&self, entries: &[Stored]) -> Result<(), SinkError> {
-        let mut encoded = Vec::with_capacity(entries.len());
-        for stored in entries {
+    async fn write(&self, lines: &Lines) -> Result<(), SinkError> {
+        let mut encoded = Vec::with_capacity(lines.len());
+        for line in lines.iter() {
             self.encoder
-                .encode_line(&stored.entry, stored.line.clone(), &mut encoded);
+                .encode_line(line, &mut encoded)
+                .map_err(|e| SinkError::Decode(Arc::new(e)))?;
         }
         // Shares of at most batch_max_bytes (one larger entry goes alone), all
         // queued before waiting, so they travel in as few requests as possible.
@@ -201,14 +207,17 @@ impl Sink for LokiSink {
         for entry in encoded {
             let size = entry.size();
             if !share.is_empty() && bytes + size > self.batch_max_bytes {
-                answers.push(self.submit(std::mem::take(&mut share), bytes).await?);
+                answers.push(
+                    self.submit(std::mem::take(&mut share), bytes, false)
+                        .await?,
+                );
                 bytes = 0;
             }
             bytes += size;
             share.push(entry);
         }
         if !share.is_empty() {
-            answers.push(self.submit(share, bytes).await?);
+            answers.push(self.submit(share, bytes, true).await?);
         }
         for answer in answers {
             answer.await.map_err(|_| self.unconfirmed())??;
@@ -264,8 +273,11 @@ async fn batch(mut jobs: mpsc::Receiver<Job>, delivery: Arc<Delivery>, limits: L
         batch.entries.extend(job.entries);
         batch.bytes += job.bytes;
         batch.waiters.push(job.done);
-        if let Some(full) = open.take_if(|b| b.bytes >= limits.max_bytes) {
-            send(full, &delivery, &permits).await;
+        // Waiting longer would only hold up the writer: nothing else is
+        // coming to share the request.
+        let alone = job.last && jobs.is_empty();
+        if let Some(ready) = open.take_if(|b| alone || b.bytes >= limits.max_bytes) {
+            send(ready, &delivery, &permits).await;
         }
     }
     if let Some(last) = open {

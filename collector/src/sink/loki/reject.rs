@@ -228,7 +228,7 @@ mod tests {
                 anomaly_score: None,
                 anomaly_reasons: Vec::new(),
             };
-            enc.encode(&Entry::Record(r), &mut out).unwrap();
+            enc.encode(&Entry::from(r), &mut out).unwrap();
         }
         out
     }
