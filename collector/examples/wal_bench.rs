@@ -197,6 +197,8 @@ struct Outcome {
     cpu_us_per_record: f64,
     /// Collector CPU per record during the load only.
     ingest_cpu_us_per_record: f64,
+    /// Share of the collector's CPU time spent in the kernel.
+    system_share: f64,
     p50_ms: f64,
     p99_ms: f64,
     wal_bytes_per_record: f64,
@@ -207,15 +209,16 @@ struct Outcome {
 }
 
 impl Outcome {
-    const HEADER: &'static str = "records/s  µs CPU/rec (ingest)  ack p50 ms  ack p99 ms  \
-                                  WAL B/rec  drained  loki entries/rec";
+    const HEADER: &'static str = "records/s  µs CPU/rec (ingest)  sys %  ack p50 ms  \
+                                  ack p99 ms  WAL B/rec  drained  loki entries/rec";
 
     fn row(&self) -> String {
         format!(
-            "{:>9.0}  {:>7.2} ({:>6.2})  {:>10.2}  {:>10.2}  {:>9.0}  {:>7}  {:>16.3}",
+            "{:>9.0}  {:>7.2} ({:>6.2})  {:>5.1}  {:>10.2}  {:>10.2}  {:>9.0}  {:>7}  {:>16.3}",
             self.records_per_sec,
             self.cpu_us_per_record,
             self.ingest_cpu_us_per_record,
+            self.system_share * 100.0,
             self.p50_ms,
             self.p99_ms,
             self.wal_bytes_per_record,
@@ -240,6 +243,7 @@ impl Outcome {
             records_per_sec: m(|o| o.records_per_sec),
             cpu_us_per_record: m(|o| o.cpu_us_per_record),
             ingest_cpu_us_per_record: m(|o| o.ingest_cpu_us_per_record),
+            system_share: m(|o| o.system_share),
             p50_ms: m(|o| o.p50_ms),
             p99_ms: m(|o| o.p99_ms),
             wal_bytes_per_record: m(|o| o.wal_bytes_per_record),
@@ -366,7 +370,7 @@ async fn run(
     let entries_before = loki.entries.load(Ordering::Relaxed);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let acked = Arc::new(AtomicU64::new(0));
-    let cpu_before = cpu_seconds(collector.pid())?;
+    let (user_before, system_before) = cpu_seconds(collector.pid())?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut load = Vec::new();
@@ -385,7 +389,8 @@ async fn run(
         task.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ingest_cpu = cpu_seconds(collector.pid())? - cpu_before;
+    let (user, system) = cpu_seconds(collector.pid())?;
+    let ingest_cpu = user + system - user_before - system_before;
     let records = acked.load(Ordering::Relaxed);
 
     let drain_started = Instant::now();
@@ -406,7 +411,9 @@ async fn run(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let total_cpu = cpu_seconds(collector.pid())? - cpu_before;
+    let (user, system) = cpu_seconds(collector.pid())?;
+    let (user, system) = (user - user_before, system - system_before);
+    let total_cpu = user + system;
     let wal_bytes = metric(&text, "observatory_wal_appended_bytes_total");
     let entries = loki.entries.load(Ordering::Relaxed) - entries_before;
     collector.stop()?;
@@ -426,6 +433,7 @@ async fn run(
         records_per_sec: records as f64 / elapsed,
         cpu_us_per_record: per_record(total_cpu * 1e6),
         ingest_cpu_us_per_record: per_record(ingest_cpu * 1e6),
+        system_share: system / total_cpu.max(f64::MIN_POSITIVE),
         p50_ms: quantile(0.5) * 1e3,
         p99_ms: quantile(0.99) * 1e3,
         wal_bytes_per_record: per_record(wal_bytes as f64),
@@ -607,8 +615,8 @@ fn decode(body: &[u8]) -> Option<u64> {
     Some(push.streams.iter().map(|s| s.entries.len() as u64).sum())
 }
 
-/// CPU time (user + system, all threads) of process `pid` so far.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+/// CPU time (user, system; all threads) of process `pid` so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces) start at 3.
     let rest = stat.rsplit_once(')').context("odd /proc/<pid>/stat")?.1;
@@ -620,7 +628,7 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
             .parse::<f64>()?)
     };
     // utime and stime are fields 14 and 15 (1-based), in clock ticks (100/s on Linux).
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    Ok((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
 fn metric(text: &str, name: &str) -> u64 {
