@@ -55,6 +55,10 @@ pub const SINK_NAME: &str = "loki";
 const JOB_QUEUE: usize = 64;
 /// Longest part of Loki's message repeated in a log line.
 const MAX_LOGGED_MESSAGE: usize = 512;
+/// Lines encoded between two yields to the runtime: encoding a whole read
+/// of the WAL (up to 4 MiB) takes milliseconds, which would otherwise hold
+/// up the streams waiting for their acks on the same worker.
+const ENCODE_BETWEEN_YIELDS: usize = 256;
 
 /// Why the sink could not be set up.
 #[derive(Debug, Error)]
@@ -194,7 +198,10 @@ impl ReadyCheck for LokiReady {
 impl Sink for LokiSink {
     async fn write(&self, lines: &Lines) -> Result<(), SinkError> {
         let mut encoded = Vec::with_capacity(lines.len());
-        for line in lines.iter() {
+        for (i, line) in lines.iter().enumerate() {
+            if i % ENCODE_BETWEEN_YIELDS == ENCODE_BETWEEN_YIELDS - 1 {
+                tokio::task::yield_now().await;
+            }
             self.encoder
                 .encode_line(line, &mut encoded)
                 .map_err(|e| SinkError::Decode(Arc::new(e)))?;
