@@ -77,6 +77,10 @@ struct Args {
     /// Also run each binary with the WAL's fsync off, as a baseline
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     fsync_off_baseline: bool,
+    /// The collector's WAL limit: large, so that a collector whose sinks
+    /// fall behind is measured rather than refused (WAL full)
+    #[arg(long, default_value_t = 8 << 30)]
+    wal_max_bytes: u64,
     /// Runs the collector under this command, e.g. `valgrind --tool=callgrind`
     /// for a profile (words split at spaces)
     #[arg(long)]
@@ -297,6 +301,7 @@ impl Collector {
             .arg(dir)
             .args(["--loki-url", loki.as_str()])
             .args(["--wal-fsync", &config.fsync.to_string()])
+            .args(["--wal-max-bytes", &args.wal_max_bytes.to_string()])
             .args(["--redact", &args.redact.to_string()])
             .args(["--score-enabled", &args.score.to_string()])
             .env("RUST_LOG", "warn")
