@@ -88,3 +88,36 @@ async fn body_excerpts_are_bounded() {
     // Past the excerpt nothing is scanned or counted.
     assert_eq!(rec["redactions"], json!({}), "{rec}");
 }
+
+/// Records with something to redact are built on a tick right after the
+/// response (`on_log` runs before Envoy writes the response out): a burst
+/// of them, more than may wait at once, is recorded completely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_recorded_bodies_is_recorded_completely() {
+    let stack = Stack::start(&config()).await;
+    let url = stack.http_url("/public/signup");
+    let base = unique_id("burst");
+    let mut requests = Vec::new();
+    for i in 0..100 {
+        let (client, url, id) = (stack.plain(), url.clone(), format!("{base}-{i}"));
+        requests.push(tokio::spawn(async move {
+            let body = json!({"email": EMAIL, "n": i}).to_string();
+            let resp = send(post_with_id(&client, &url, &id, "application/json", body)).await;
+            assert_eq!(resp.status, 200, "{}", resp.body);
+            (id, i)
+        }));
+    }
+    for request in requests {
+        let (id, i) = request.await.unwrap();
+        let rec = stack.collector.wait_for_record(&id).await;
+        let excerpt: Value = serde_json::from_str(s(&rec, "request_body")).unwrap();
+        assert_eq!(
+            excerpt,
+            json!({"email": "[REDACTED:EMAIL]", "n": i}),
+            "{rec}"
+        );
+        assert_eq!(rec["redactions"], json!({"EMAIL": 1}), "{rec}");
+        assert_eq!(u(&rec, "status"), Some(200), "{rec}");
+        assert_eq!(stack.collector.records_with_id(&id).len(), 1, "{rec}");
+    }
+}

@@ -20,6 +20,7 @@ use crate::host::{self, Counter};
 use crate::root::Active;
 
 /// What the filter enforced, kept for the record.
+#[derive(Debug)]
 struct Outcome {
     verdict: Verdict,
     shadow: Option<Verdict>,
@@ -27,6 +28,7 @@ struct Outcome {
     audit_policy: String,
 }
 
+#[derive(Debug)]
 pub struct Http {
     active: Option<Rc<Active>>,
     start: SystemTime,
@@ -136,9 +138,25 @@ impl Http {
         }
     }
 
-    /// Encodes the request's audit record into the outbox; the fields are
-    /// borrowed from this context, its peer and the configuration.
-    fn export_record(&mut self, active: &Active, now: SystemTime) {
+    /// Reads what Envoy alone still knows at log time (the status of a
+    /// response the filter did not see, body sizes without Content-Length),
+    /// so that the record can be built later.
+    fn settle(&mut self) {
+        if self.status == 0 {
+            self.status = u32::try_from(host::property_u64(b"response\0code")).unwrap_or(0);
+        }
+        if self.request_bytes.is_none() {
+            self.request_bytes = Some(host::property_u64(b"request\0size"));
+        }
+        if self.response_bytes.is_none() {
+            self.response_bytes = Some(host::property_u64(b"response\0size"));
+        }
+    }
+
+    /// Encodes the request's audit record into the outbox (after
+    /// [`Http::settle`]); the fields are borrowed from this context, its
+    /// peer and the configuration.
+    pub fn export_record(mut self, active: &Active, now: SystemTime) {
         let duration = now.duration_since(self.start).unwrap_or_default();
         let (decision, shadow, rule, audit_policy) = match &self.outcome {
             Some(o) => (
@@ -150,16 +168,9 @@ impl Http {
             // Headers never completed: nothing was forwarded.
             None => ("deny", "", "incomplete-request", ""),
         };
-        let status = match self.status {
-            0 => u32::try_from(host::property_u64(b"response\0code")).unwrap_or(0),
-            s => s,
-        };
-        let request_bytes = self
-            .request_bytes
-            .unwrap_or_else(|| host::property_u64(b"request\0size"));
-        let response_bytes = self
-            .response_bytes
-            .unwrap_or_else(|| host::property_u64(b"response\0size"));
+        let status = self.status;
+        let request_bytes = self.request_bytes.unwrap_or(0);
+        let response_bytes = self.response_bytes.unwrap_or(0);
         let recorded = match (&active.config.redaction, self.extra.take()) {
             (Some(redactor), Some(extra)) => {
                 Some(extra.into_record(redactor, &active.config.capture, &self.path))
@@ -386,9 +397,18 @@ impl HttpContext for Http {
     }
 
     fn on_log(&mut self) {
-        let Some(active) = self.active.clone() else {
+        let Some(active) = self.active.take() else {
             return;
         };
-        self.export_record(&active, host::now());
+        let now = host::now();
+        self.settle();
+        let http = std::mem::replace(self, Http::new(None));
+        if http.extra.is_none() {
+            // Nothing to redact: cheaper to build now than to queue.
+            return http.export_record(&active, now);
+        }
+        if let Some(http) = active.defer(http, now) {
+            http.export_record(&active, now);
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use log::{error, info, warn};
 use observatory_engine::batch::{Dropped, Outbox};
@@ -28,6 +28,11 @@ const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
 /// Downstream connections whose peer a VM remembers (a few hundred bytes each).
 const PEER_CACHE_CONNECTIONS: usize = 4096;
+/// Finished requests whose record waits for the next tick (each holds its
+/// body excerpts); beyond this, `on_log` builds the record itself.
+const MAX_DEFERRED: usize = 32;
+/// The tick period while records wait: soon after the responses went out.
+const DEFERRED_TICK: Duration = Duration::from_millis(1);
 
 /// Identity of this proxy and of the workload it fronts.
 #[derive(Debug)]
@@ -44,6 +49,11 @@ pub struct Export {
     pub outbox: Outbox,
     pub link: Link,
     rng: fastrand::Rng,
+    /// Finished requests whose records are still to be built, each with the
+    /// configuration it ran under. `on_log` runs before Envoy writes the
+    /// response out, so redacting a record's body excerpts there would delay
+    /// every response; they are built on a tick right after instead.
+    deferred: Vec<(Rc<Active>, Http, SystemTime)>,
 }
 
 /// Everything a configured filter needs; HTTP contexts hold an `Rc` of it.
@@ -54,9 +64,45 @@ pub struct Active {
     pub metrics: Metrics,
     pub export: Rc<RefCell<Export>>,
     pub peers: RefCell<PeerCache>,
+    /// The regular tick period (batch age checks, reconnects, metrics).
+    tick: Duration,
 }
 
 impl Active {
+    /// Queues a finished request's record for the next tick; gives the
+    /// request back (to be built now) when the queue is full.
+    pub fn defer(self: &Rc<Self>, http: Http, now: SystemTime) -> Option<Http> {
+        let Ok(mut ex) = self.export.try_borrow_mut() else {
+            return Some(http);
+        };
+        if ex.deferred.len() >= MAX_DEFERRED {
+            return Some(http);
+        }
+        if ex.deferred.is_empty() {
+            if let Err(e) = hostcalls::set_tick_period(DEFERRED_TICK) {
+                warn!("set_tick_period: {e:?}; building the record now");
+                return Some(http);
+            }
+        }
+        ex.deferred.push((Rc::clone(self), http, now));
+        None
+    }
+
+    /// Builds the deferred records (a reconfiguration keeps them, like the
+    /// outbox) and goes back to the regular tick.
+    fn build_deferred(&self) {
+        let finished = match self.export.try_borrow_mut() {
+            Ok(mut ex) if !ex.deferred.is_empty() => std::mem::take(&mut ex.deferred),
+            _ => return,
+        };
+        for (active, http, now) in finished {
+            http.export_record(&active, now);
+        }
+        if let Err(e) = hostcalls::set_tick_period(self.tick) {
+            warn!("set_tick_period: {e:?}");
+        }
+    }
+
     pub fn count_dropped(&self, d: Dropped) {
         if d.records > 0 {
             self.metrics.add(Counter::RecordsDropped, d.records);
@@ -118,12 +164,12 @@ impl Root {
                         config.collector.max_backoff_ms,
                     ),
                     rng,
+                    deferred: Vec::new(),
                 }))
             }
         };
-        let tick = (config.batch.max_age_ms / 2).clamp(20, 500);
-        hostcalls::set_tick_period(Duration::from_millis(tick))
-            .map_err(|e| format!("set_tick_period: {e:?}"))?;
+        let tick = Duration::from_millis((config.batch.max_age_ms / 2).clamp(20, 500));
+        hostcalls::set_tick_period(tick).map_err(|e| format!("set_tick_period: {e:?}"))?;
         info!(
             "configured: collector cluster {:?}, proxy {:?}, workload {:?}/{:?}",
             config.collector.cluster, node.proxy_id, node.namespace, node.workload
@@ -134,6 +180,7 @@ impl Root {
             metrics,
             export,
             peers: RefCell::new(PeerCache::new(PEER_CACHE_CONNECTIONS)),
+            tick,
         }));
         Ok(())
     }
@@ -260,6 +307,7 @@ impl Context for Root {
 
     fn on_done(&mut self) -> bool {
         if let Some(active) = &self.active {
+            active.build_deferred();
             if let Ok(ex) = active.export.try_borrow() {
                 let pending = ex.outbox.pending_records();
                 if pending > 0 {
@@ -288,6 +336,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(active) = &self.active {
+            active.build_deferred();
             active.metrics.flush();
             self.flush(active);
         }
