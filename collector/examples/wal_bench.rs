@@ -9,7 +9,21 @@
 //! `--drain-secs`) until both sinks have confirmed everything. It reports
 //! records/s acked, the collector's CPU per record (from `/proc/<pid>/stat`,
 //! load and drain together: ingest, WAL and both sinks), ack latency
-//! p50/p99 and WAL bytes per record.
+//! p50/p99/p99.9 (per batch) and WAL bytes per record.
+//!
+//! The load is `--streams` gRPC streams, each one sender of `--batch`-record
+//! batches, in one of two modes:
+//!
+//! - closed loop (the default): a stream sends batches back to back, at most
+//!   `--window` unacked. This measures throughput; its ack latency is mostly
+//!   the records in flight over the throughput, queueing in the benchmark.
+//! - open loop (`--rate N`): N records/s offered in all, split evenly over
+//!   the streams; each stream sends a batch every `batch × streams / N`
+//!   seconds (the streams' schedules staggered), whether or not earlier ones
+//!   are acked. Latency runs from a batch's *scheduled* send time to its ack,
+//!   so a late sender counts too (no coordinated omission). A stream with
+//!   more than `--overload-secs` worth of batches unacked stops the load, and
+//!   the run is reported as overloaded rather than waited for.
 //!
 //! Every configuration (each `--collector` binary, fsync on and off) is run
 //! `--rounds` times, interleaved, and the medians are printed: on a shared
@@ -17,7 +31,7 @@
 //!
 //! ```text
 //! cargo build --release -p observatory-collector --bin observatory-collector --example wal_bench
-//! target/release/examples/wal_bench --seconds 10 --rounds 3 [--redact false --score false] [--collector OTHER_BINARY]
+//! target/release/examples/wal_bench --seconds 10 --rounds 3 [--rate 100000] [--redact false --score false] [--collector OTHER_BINARY]
 //! ```
 
 use std::collections::VecDeque;
@@ -27,7 +41,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -61,9 +75,19 @@ struct Args {
     /// Records per batch (the filter's default is 256)
     #[arg(long, default_value_t = 256)]
     batch: u32,
-    /// Batches a stream may have unacked
+    /// Closed loop: batches a stream may have unacked
     #[arg(long, default_value_t = 2)]
     window: usize,
+    /// Open loop: records per second offered in all, split evenly over the
+    /// streams, each sending a batch on a fixed schedule regardless of acks;
+    /// ack latency counts from the scheduled send time [default: closed
+    /// loop, batches back to back within `--window`]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
+    /// Open loop: a stream with more than this many seconds' worth of
+    /// batches unacked stops the load, and the run counts as overloaded
+    #[arg(long, default_value_t = 2.0)]
+    overload_secs: f64,
     /// Re-redact records (the collector's default)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     redact: bool,
@@ -85,6 +109,88 @@ struct Args {
     /// for a profile (words split at spaces)
     #[arg(long)]
     wrapper: Option<String>,
+}
+
+impl Args {
+    /// Open loop: seconds between two batches of one stream.
+    fn interval(&self) -> Option<f64> {
+        let rate = self.rate?;
+        Some(f64::from(self.batch) * f64::from(self.streams) / rate as f64)
+    }
+
+    /// How stream number `stream` of a load that starts at `start` sends.
+    fn pace(&self, stream: u32, start: Instant) -> Pace {
+        match self.interval() {
+            None => Pace::Closed {
+                window: self.window,
+            },
+            Some(interval) => Pace::Open {
+                start,
+                schedule: Schedule {
+                    interval,
+                    phase: interval * f64::from(stream) / f64::from(self.streams),
+                },
+                max_unacked: ((self.overload_secs / interval).ceil() as usize).max(1),
+            },
+        }
+    }
+
+    /// The header line's description of the load.
+    fn mode(&self) -> String {
+        match (self.rate, self.interval()) {
+            (Some(rate), Some(interval)) => format!(
+                "open loop at {rate} records/s offered ({:.0} per stream, a batch every \
+                 {:.2} ms; overloaded beyond {} s of batches unacked)",
+                rate as f64 / f64::from(self.streams),
+                interval * 1e3,
+                self.overload_secs,
+            ),
+            _ => format!("closed loop, window {}", self.window),
+        }
+    }
+}
+
+/// How a stream sends its batches.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// Back to back, at most `window` unacked; latency from the send.
+    Closed { window: usize },
+    /// One at each slot of `schedule` after `start`, acked or not; latency
+    /// from the slot. More than `max_unacked` unacked: overloaded.
+    Open {
+        start: Instant,
+        schedule: Schedule,
+        max_unacked: usize,
+    },
+}
+
+impl Pace {
+    /// Batches the stream may have unacked.
+    fn window(self) -> usize {
+        match self {
+            Pace::Closed { window } => window,
+            Pace::Open { max_unacked, .. } => max_unacked,
+        }
+    }
+}
+
+/// Open loop: batch `k` of a stream is due `phase + k × interval` seconds
+/// after the start of the load.
+#[derive(Clone, Copy)]
+struct Schedule {
+    interval: f64,
+    phase: f64,
+}
+
+impl Schedule {
+    fn at(self, k: u64) -> Duration {
+        Duration::from_secs_f64(self.phase + k as f64 * self.interval)
+    }
+
+    /// Batches due within a load of `load`.
+    fn slots(self, load: Duration) -> u64 {
+        (0..).take_while(|&k| self.at(k) < load).count() as u64
+    }
 }
 
 #[derive(Clone)]
@@ -116,6 +222,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(args: Args, collector_cpu: Option<usize>) -> anyhow::Result<()> {
+    if args.rate.is_some() {
+        anyhow::ensure!(
+            args.batch > 0 && args.streams > 0,
+            "--rate needs --batch and --streams above 0"
+        );
+        anyhow::ensure!(
+            args.overload_secs.is_finite() && args.overload_secs > 0.0,
+            "--overload-secs must be above 0"
+        );
+    }
     let binaries = match args.collector.is_empty() {
         false => args.collector.clone(),
         true => vec![default_binary()?],
@@ -135,17 +251,18 @@ async fn bench(args: Args, collector_cpu: Option<usize>) -> anyhow::Result<()> {
     let loki = start_loki().await?;
     let line = serde_json::to_string(&CanonicalRecord::from(&record(0)))?.len();
     println!(
-        "{} streams, {} records/batch, window {}, {} s per run, {} rounds, record line {line} \
+        "{} streams, {} records/batch, {}, {} s per run, {} rounds, record line {line} \
          bytes before seq/chain, redact {}, score {}, collector on CPU {}",
         args.streams,
         args.batch,
-        args.window,
+        args.mode(),
         args.seconds,
         args.rounds,
         args.redact,
         args.score,
         collector_cpu.map_or("(not pinned)".into(), |c| c.to_string()),
     );
+    let open = args.rate.is_some();
     let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); configs.len()];
     for round in 0..args.rounds {
         // Alternate the order, so that no configuration always runs first.
@@ -159,15 +276,19 @@ async fn bench(args: Args, collector_cpu: Option<usize>) -> anyhow::Result<()> {
                 "round {} {}: {}",
                 round + 1,
                 label(&configs[i]),
-                outcome.row()
+                outcome.row(open)
             );
             results[i].push(outcome);
         }
     }
-    println!("\nmedians of {} rounds", args.rounds);
-    println!("{:<44} {}", "collector", Outcome::HEADER);
+    println!("\nmedians of {} rounds, {}", args.rounds, args.mode());
+    println!("{:<44} {}", "collector", Outcome::header(open));
     for (config, outcomes) in configs.iter().zip(&results) {
-        println!("{:<44} {}", label(config), Outcome::median(outcomes).row());
+        println!(
+            "{:<44} {}",
+            label(config),
+            Outcome::median(outcomes).row(open)
+        );
     }
     Ok(())
 }
@@ -196,6 +317,8 @@ fn default_binary() -> anyhow::Result<PathBuf> {
 #[derive(Debug, Clone, Copy, Default)]
 struct Outcome {
     records: u64,
+    /// Open loop: records per second the schedule offered.
+    offered_per_sec: f64,
     records_per_sec: f64,
     /// Collector CPU (user + system) per record, load and drain.
     cpu_us_per_record: f64,
@@ -205,26 +328,56 @@ struct Outcome {
     system_share: f64,
     p50_ms: f64,
     p99_ms: f64,
+    p999_ms: f64,
     wal_bytes_per_record: f64,
     /// Seconds the sinks needed after the load; `None`: not within the limit.
     drained: Option<f64>,
     /// Entries the Loki stand-in decoded, per record acked.
     loki_entries_per_record: f64,
+    /// Open loop: seconds into the load when it stopped as overloaded (one
+    /// run; `None` for medians, see `overloaded_runs`).
+    overloaded: Option<f64>,
+    /// Of `runs`, those that stopped as overloaded.
+    overloaded_runs: usize,
+    runs: usize,
 }
 
 impl Outcome {
-    const HEADER: &'static str = "records/s  µs CPU/rec (ingest)  sys %  ack p50 ms  \
-                                  ack p99 ms  WAL B/rec  drained  loki entries/rec";
-
-    fn row(&self) -> String {
+    /// Open loop: the offered rate first, and whether the run overloaded.
+    fn header(open: bool) -> String {
         format!(
-            "{:>9.0}  {:>7.2} ({:>6.2})  {:>5.1}  {:>10.2}  {:>10.2}  {:>9.0}  {:>7}  {:>16.3}",
+            "{}  µs CPU/rec (ingest)  sys %  ack p50 ms  ack p99 ms  p99.9 ms  WAL B/rec  \
+             drained  loki entries/rec{}",
+            if open {
+                "offered/s    acked/s"
+            } else {
+                "records/s"
+            },
+            if open { "  overloaded" } else { "" },
+        )
+    }
+
+    fn row(&self, open: bool) -> String {
+        let offered = match open {
+            true => format!("{:>9.0}  ", self.offered_per_sec),
+            false => String::new(),
+        };
+        let overloaded = match (open, self.overloaded, self.overloaded_runs) {
+            (false, ..) => String::new(),
+            (true, Some(at), _) => format!("  at {at:.1} s"),
+            (true, None, 0) => "  no".into(),
+            (true, None, n) => format!("  {n} of {} runs", self.runs),
+        };
+        format!(
+            "{offered}{:>9.0}  {:>7.2} ({:>6.2})  {:>5.1}  {:>10.2}  {:>10.2}  {:>8.2}  {:>9.0}  \
+             {:>7}  {:>16.3}{overloaded}",
             self.records_per_sec,
             self.cpu_us_per_record,
             self.ingest_cpu_us_per_record,
             self.system_share * 100.0,
             self.p50_ms,
             self.p99_ms,
+            self.p999_ms,
             self.wal_bytes_per_record,
             match self.drained {
                 Some(d) => format!("{d:.1} s"),
@@ -244,19 +397,27 @@ impl Outcome {
         let drained: Vec<f64> = outcomes.iter().filter_map(|o| o.drained).collect();
         Outcome {
             records: m(|o| o.records as f64) as u64,
+            offered_per_sec: m(|o| o.offered_per_sec),
             records_per_sec: m(|o| o.records_per_sec),
             cpu_us_per_record: m(|o| o.cpu_us_per_record),
             ingest_cpu_us_per_record: m(|o| o.ingest_cpu_us_per_record),
             system_share: m(|o| o.system_share),
             p50_ms: m(|o| o.p50_ms),
             p99_ms: m(|o| o.p99_ms),
+            p999_ms: m(|o| o.p999_ms),
             wal_bytes_per_record: m(|o| o.wal_bytes_per_record),
-            drained: (drained.len() == outcomes.len()).then(|| {
-                let mut d = drained;
-                d.sort_by(f64::total_cmp);
-                d[d.len() / 2]
-            }),
+            drained: match drained.len() == outcomes.len() {
+                true => {
+                    let mut d = drained;
+                    d.sort_by(f64::total_cmp);
+                    d.get(d.len() / 2).copied()
+                }
+                false => None,
+            },
             loki_entries_per_record: m(|o| o.loki_entries_per_record),
+            overloaded: None,
+            overloaded_runs: outcomes.iter().map(|o| o.overloaded_runs).sum(),
+            runs: outcomes.iter().map(|o| o.runs).sum(),
         }
     }
 }
@@ -373,21 +534,25 @@ async fn run(
         clients.push(connect(addr).await?);
     }
     let entries_before = loki.entries.load(Ordering::Relaxed);
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let acked = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let (user_before, system_before) = cpu_seconds(collector.pid())?;
+    let load_time = Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
+    let deadline = started + load_time;
     let mut load = Vec::new();
-    for (s, client) in clients.into_iter().enumerate() {
+    let mut offered = 0;
+    for (s, client) in (0..).zip(clients) {
+        let pace = args.pace(s, started);
+        if let Pace::Open { schedule, .. } = pace {
+            offered += schedule.slots(load_time) * u64::from(args.batch);
+        }
         load.push(tokio::spawn(stream_load(
             client,
             format!("bench-{}-{s}", started.elapsed().as_nanos()),
             args.batch,
-            args.window,
+            pace,
             deadline,
-            acked.clone(),
-            latencies.clone(),
+            tally.clone(),
         )));
     }
     for task in load {
@@ -396,7 +561,8 @@ async fn run(
     let elapsed = started.elapsed().as_secs_f64();
     let (user, system) = cpu_seconds(collector.pid())?;
     let ingest_cpu = user + system - user_before - system_before;
-    let records = acked.load(Ordering::Relaxed);
+    let records = tally.acked.load(Ordering::Relaxed);
+    let overloaded = tally.overloaded.get().map(Duration::as_secs_f64);
 
     let drain_started = Instant::now();
     let mut drained = None;
@@ -423,8 +589,12 @@ async fn run(
     let entries = loki.entries.load(Ordering::Relaxed) - entries_before;
     collector.stop()?;
 
-    let mut latencies =
-        std::mem::take(&mut *latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let mut latencies = std::mem::take(
+        &mut *tally
+            .latencies
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
+    );
     latencies.sort_by(f64::total_cmp);
     let quantile = |q: f64| {
         latencies
@@ -435,15 +605,20 @@ async fn run(
     let per_record = |x: f64| x / records.max(1) as f64;
     Ok(Outcome {
         records,
+        offered_per_sec: offered as f64 / load_time.as_secs_f64().max(f64::MIN_POSITIVE),
         records_per_sec: records as f64 / elapsed,
         cpu_us_per_record: per_record(total_cpu * 1e6),
         ingest_cpu_us_per_record: per_record(ingest_cpu * 1e6),
         system_share: system / total_cpu.max(f64::MIN_POSITIVE),
         p50_ms: quantile(0.5) * 1e3,
         p99_ms: quantile(0.99) * 1e3,
+        p999_ms: quantile(0.999) * 1e3,
         wal_bytes_per_record: per_record(wal_bytes as f64),
         drained,
         loki_entries_per_record: per_record(entries as f64),
+        overloaded,
+        overloaded_runs: usize::from(overloaded.is_some()),
+        runs: 1,
     })
 }
 
@@ -464,30 +639,71 @@ async fn connect(
     }
 }
 
-/// One sender: batches back to back, at most `window` unacked; records the
-/// time from sending each batch to its ack.
+/// What the streams of one run have in common.
+#[derive(Default)]
+struct Tally {
+    /// Records acked.
+    acked: AtomicU64,
+    /// Seconds from each batch's send (closed loop) or slot (open loop) to
+    /// its ack.
+    latencies: Mutex<Vec<f64>>,
+    /// Open loop: when (after the start) a stream found itself too far
+    /// behind; every stream then stops sending.
+    overloaded: OnceLock<Duration>,
+}
+
+/// One sender, paced by `pace` until `deadline`; records the time from
+/// each batch's send (closed loop) or slot (open loop) to its ack.
 async fn stream_load(
     mut client: AuditServiceClient<tonic::transport::Channel>,
     instance_id: String,
     batch: u32,
-    window: usize,
+    pace: Pace,
     deadline: Instant,
-    acked: Arc<AtomicU64>,
-    latencies: Arc<Mutex<Vec<f64>>>,
+    tally: Arc<Tally>,
 ) -> anyhow::Result<()> {
-    let (tx, rx) = mpsc::channel(window);
+    // Open loop: never full, since no more than `window` batches are
+    // unacked.
+    let (tx, rx) = mpsc::channel(pace.window());
     let mut acks = client.stream(ReceiverStream::new(rx)).await?.into_inner();
-    let permits = Arc::new(Semaphore::new(window));
+    let permits = Arc::new(Semaphore::new(pace.window()));
     let sent: Arc<Mutex<VecDeque<(u64, Instant)>>> = Arc::default();
     let sender = {
-        let (permits, sent) = (permits.clone(), sent.clone());
+        let (permits, sent, tally) = (permits.clone(), sent.clone(), tally.clone());
         tokio::spawn(async move {
             let mut seq = 0u64;
-            while Instant::now() < deadline {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
+            loop {
+                // When the batch counts as sent.
+                let due = match pace {
+                    Pace::Closed { .. } => {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        permit.forget();
+                        None
+                    }
+                    Pace::Open {
+                        start, schedule, ..
+                    } => {
+                        let due = start + schedule.at(seq);
+                        if due >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(due.into()).await;
+                        if tally.overloaded.get().is_some() {
+                            break;
+                        }
+                        let Ok(permit) = permits.try_acquire() else {
+                            let _ = tally.overloaded.set(start.elapsed());
+                            break;
+                        };
+                        permit.forget();
+                        Some(due)
+                    }
                 };
-                permit.forget();
                 seq += 1;
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -506,7 +722,7 @@ async fn stream_load(
                     gap: None,
                 };
                 if let Ok(mut sent) = sent.lock() {
-                    sent.push_back((seq, Instant::now()));
+                    sent.push_back((seq, due.unwrap_or_else(Instant::now)));
                 }
                 if tx.send(b).await.is_err() {
                     break;
@@ -515,8 +731,8 @@ async fn stream_load(
             seq
         })
     };
-    // The sender drops its end at the deadline; the collector then ends
-    // the stream after acking everything it received.
+    // The sender drops its end at the deadline (or when overloaded); the
+    // collector then ends the stream after acking everything it received.
     let mut last_acked = 0;
     while let Some(ack) = tokio::time::timeout(Duration::from_secs(10), acks.message())
         .await
@@ -531,9 +747,11 @@ async fn stream_load(
                 }
             }
         }
-        acked.fetch_add(done.len() as u64 * u64::from(batch), Ordering::Relaxed);
+        tally
+            .acked
+            .fetch_add(done.len() as u64 * u64::from(batch), Ordering::Relaxed);
         permits.add_permits(done.len());
-        if let Ok(mut latencies) = latencies.lock() {
+        if let Ok(mut latencies) = tally.latencies.lock() {
             latencies.extend(done);
         }
         last_acked = ack.seq;
