@@ -57,6 +57,8 @@ pub struct ServeConfig {
     pub checkpoint_every: NonZeroU64,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
+    /// Keep the JSON-lines audit store (`audit.jsonl`); off only with Loki.
+    pub file_sink: bool,
     /// Re-redact every incoming record before it is stored.
     pub redact: bool,
     /// JSON file with the `redaction` object (the filter's format); the
@@ -86,6 +88,7 @@ impl Default for ServeConfig {
             checkpoint_every: NonZeroU64::new(crate::chain::DEFAULT_CHECKPOINT_EVERY)
                 .unwrap_or(NonZeroU64::MIN),
             loki: None,
+            file_sink: true,
             redact: true,
             redaction_config: None,
             score: ScoreSettings::default(),
@@ -146,6 +149,9 @@ pub struct Settings {
     /// The file's `[loki]` table (no flags: it has too many keys).
     #[arg(skip)]
     pub loki: Option<LokiConfig>,
+    /// Keep the audit store audit.jsonl in the data directory, a sink of its own; `false` needs Loki [default: true]
+    #[arg(long, env = "OBSERVATORY_FILE_SINK", value_name = "BOOL")]
+    pub file_sink: Option<bool>,
     /// Re-redact every incoming record (defence in depth against proxies without redaction) [default: true]
     #[arg(long, env = "OBSERVATORY_REDACT", value_name = "BOOL")]
     pub redact: Option<bool>,
@@ -201,6 +207,8 @@ pub enum ConfigError {
     },
     #[error("otlp_resource_attributes: {entry:?} is not key=value")]
     ResourceAttribute { entry: String },
+    #[error("file_sink = false leaves no sink: configure Loki (--loki-url or [loki]) or keep the file sink")]
+    NoSink,
 }
 
 impl ServeConfig {
@@ -211,7 +219,7 @@ impl ServeConfig {
             None => settings,
         };
         let default = ServeConfig::default();
-        Ok(ServeConfig {
+        let config = ServeConfig {
             listen: settings.listen.unwrap_or(default.listen),
             admin_listen: settings.admin_listen.unwrap_or(default.admin_listen),
             data_dir: settings.data_dir.unwrap_or(default.data_dir),
@@ -248,6 +256,7 @@ impl ServeConfig {
                     Some(loki)
                 }
             },
+            file_sink: settings.file_sink.unwrap_or(default.file_sink),
             redact: settings.redact.unwrap_or(default.redact),
             redaction_config: settings.redaction_config,
             score: {
@@ -279,7 +288,11 @@ impl ServeConfig {
                     ),
                 }),
             },
-        })
+        };
+        match config.file_sink || config.loki.is_some() {
+            true => Ok(config),
+            false => Err(ConfigError::NoSink),
+        }
     }
 }
 
@@ -322,6 +335,7 @@ impl Settings {
             checkpoint_every: self.checkpoint_every.or(lower.checkpoint_every),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
+            file_sink: self.file_sink.or(lower.file_sink),
             redact: self.redact.or(lower.redact),
             redaction_config: self.redaction_config.or(lower.redaction_config),
             score_enabled: self.score_enabled.or(lower.score_enabled),
@@ -485,6 +499,27 @@ mod tests {
             .unwrap();
         assert_eq!(loki.url.unwrap().host_str(), Some("flag"));
         assert_eq!(loki.tenant.as_deref(), Some("mesh"));
+    }
+
+    #[test]
+    fn the_file_sink_goes_only_when_loki_stays() {
+        assert!(ServeConfig::default().file_sink);
+        let off = |loki: Option<&str>| {
+            ServeConfig::resolve(
+                Settings {
+                    file_sink: Some(false),
+                    loki_url: loki.map(|u| u.parse().unwrap()),
+                    ..Settings::default()
+                },
+                None,
+            )
+        };
+        assert!(matches!(off(None), Err(ConfigError::NoSink)));
+        let config = off(Some("http://loki:3100")).unwrap();
+        assert!(!config.file_sink);
+        assert!(config.loki.is_some());
+        let file = Settings::from_toml("file_sink = false\n").unwrap();
+        assert_eq!(file.file_sink, Some(false));
     }
 
     #[test]

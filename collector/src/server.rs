@@ -156,11 +156,12 @@ pub async fn bind(
         }),
         wal.ready_check(),
     ];
-    let jsonl_metrics = stats.sinks.sink(jsonl::SINK_NAME);
-    let jsonl =
-        JsonlSink::open(&config.data_dir, jsonl_metrics.clone()).map_err(ServeError::Sink)?;
-    let mut sinks: Vec<(String, Arc<dyn Sink>, SinkMetrics)> =
-        vec![(jsonl::SINK_NAME.to_owned(), Arc::new(jsonl), jsonl_metrics)];
+    let mut sinks: Vec<(String, Arc<dyn Sink>, SinkMetrics)> = Vec::new();
+    if config.file_sink {
+        let metrics = stats.sinks.sink(jsonl::SINK_NAME);
+        let jsonl = JsonlSink::open(&config.data_dir, metrics.clone()).map_err(ServeError::Sink)?;
+        sinks.push((jsonl::SINK_NAME.to_owned(), Arc::new(jsonl), metrics));
+    }
     if let Some(loki) = &config.loki {
         let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), sinks_stop.clone())
             .map_err(ServeError::Loki)?;

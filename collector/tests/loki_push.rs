@@ -256,3 +256,27 @@ async fn batch_max_bytes_splits_a_large_batch_into_several_requests() {
     let all: Vec<String> = records.iter().map(line).collect();
     assert_eq!(loki.stored_lines(), all);
 }
+
+#[tokio::test]
+async fn loki_can_be_the_only_sink() {
+    let loki = FakeLoki::start().await;
+    let collector = common::start_with(|c| {
+        c.loki = Some(loki.config());
+        c.file_sink = false;
+    })
+    .await;
+    let sent: Vec<AuditRecord> = (0..5).map(record).collect();
+    assert_eq!(collector.deliver(sent.clone()).await, 1);
+    // Settles on Loki's confirmation alone: no other cursor holds the WAL.
+    collector.settled().await;
+    let mut want: Vec<String> = sent.iter().map(line).collect();
+    want.sort();
+    let mut got: Vec<String> = loki
+        .stored_lines()
+        .iter()
+        .map(|l| common::canonical(l))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(!collector.audit_path().exists());
+}
