@@ -505,15 +505,10 @@ pub fn protobuf_body(entries: &[LokiEntry]) -> io::Result<Vec<u8>> {
             // EntryAdapter.timestamp = 1, line = 2, structuredMetadata = 3
             let (seconds, nanos) = seconds_nanos(entry.ts_nanos);
             put_message(&mut buf, 1, timestamp_len(seconds, nanos));
-            // Timestamp.seconds = 1, nanos = 2
-            if seconds != 0 {
-                encode_key(1, WireType::Varint, &mut buf);
-                encode_varint(seconds as u64, &mut buf);
-            }
-            if nanos != 0 {
-                encode_key(2, WireType::Varint, &mut buf);
-                encode_varint(i64::from(nanos) as u64, &mut buf);
-            }
+            // Timestamp.seconds = 1, nanos = 2 (int64 and int32: a negative
+            // one is written as its 64-bit two's complement)
+            put_varint(&mut buf, 1, seconds as u64);
+            put_varint(&mut buf, 2, i64::from(nanos) as u64);
             put_string(&mut buf, 2, &entry.line);
             for (name, value) in &entry.metadata {
                 put_message(&mut buf, 3, string_len(name) + string_len(value));
@@ -536,16 +531,7 @@ fn seconds_nanos(ts_nanos: i64) -> (i64, i32) {
 }
 
 fn timestamp_len(seconds: i64, nanos: i32) -> usize {
-    let varint = |v: u64| 1 + encoded_len_varint(v);
-    (if seconds != 0 {
-        varint(seconds as u64)
-    } else {
-        0
-    }) + (if nanos != 0 {
-        varint(i64::from(nanos) as u64)
-    } else {
-        0
-    })
+    varint_len(seconds as u64) + varint_len(i64::from(nanos) as u64)
 }
 
 fn entry_len(entry: &LokiEntry) -> usize {
@@ -565,6 +551,14 @@ fn message_len(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
 }
 
+/// A varint field with its one-byte key; a zero one is left out.
+fn varint_len(value: u64) -> usize {
+    match value {
+        0 => 0,
+        _ => 1 + encoded_len_varint(value),
+    }
+}
+
 /// A string field; an empty one is left out.
 fn string_len(value: &str) -> usize {
     match value.is_empty() {
@@ -576,6 +570,13 @@ fn string_len(value: &str) -> usize {
 fn put_message(buf: &mut Vec<u8>, tag: u32, len: usize) {
     encode_key(tag, WireType::LengthDelimited, buf);
     encode_varint(len as u64, buf);
+}
+
+fn put_varint(buf: &mut Vec<u8>, tag: u32, value: u64) {
+    if value != 0 {
+        encode_key(tag, WireType::Varint, buf);
+        encode_varint(value, buf);
+    }
 }
 
 fn put_string(buf: &mut Vec<u8>, tag: u32, value: &str) {
