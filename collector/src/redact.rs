@@ -34,7 +34,7 @@ pub enum LoadError {
     #[error("redaction config {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("redaction config: {0}")]
-    Compile(#[from] observatory_engine::config::ConfigError),
+    Compile(#[from] observatory_engine::error::ConfigError),
 }
 
 /// Builds the engine from a JSON file holding the filter's `redaction`

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::{in_range, ConfigError};
+use crate::error::{in_range, ConfigError};
 use crate::redact::{Content, Redacted, Redactor};
 
 const DEFAULT_EXCERPT_BYTES: usize = 1024;
@@ -41,7 +41,7 @@ impl Capture {
         let mut names: Vec<String> = Vec::with_capacity(headers.len());
         for (i, name) in headers.into_iter().enumerate() {
             let name = name.to_ascii_lowercase();
-            if name.is_empty() || !name.bytes().all(crate::config::is_token_char) {
+            if name.is_empty() || !name.bytes().all(crate::error::is_token_char) {
                 return Err(ConfigError::new(
                     format!("recordHeaders[{i}]"),
                     format!("not a valid HTTP header name: `{name}`"),

@@ -6,12 +6,11 @@
 //! misbehaving on traffic. Unknown fields are errors: a typo such as
 //! `notPath` must not silently drop a rule condition.
 
-use std::fmt::Display;
-
 use serde::Deserialize;
 
 use crate::capture::{Capture, RawBodies};
 use crate::dlp::{DlpRules, RawDlpRule};
+use crate::error::{in_range, is_token_char, ConfigError};
 use crate::policy::{PolicySet, PolicySpec};
 use crate::redact::{RedactionConfig, Redactor};
 
@@ -72,25 +71,6 @@ pub enum FailureMode {
 pub struct DestinationOverride {
     pub workload: Option<String>,
     pub namespace: Option<String>,
-}
-
-/// A configuration problem: `field` is the JSON path
-/// (`policies[0].rules[1].to[0].operation.paths[2]`, `collector.cluster`),
-/// or `configuration` for the document as a whole.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct ConfigError {
-    pub field: String,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -268,21 +248,6 @@ impl RawBatch {
     }
 }
 
-pub(crate) fn in_range<T: PartialOrd + Display>(
-    field: &str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError> {
-    if value < min || value > max {
-        return Err(ConfigError::new(
-            field,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
-    }
-    Ok(value)
-}
-
 /// Optional strings may be omitted but not empty: `""` is almost always a
 /// templating mistake that would otherwise record blank identities.
 fn non_empty(field: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
@@ -293,11 +258,6 @@ fn non_empty(field: &str, value: Option<String>) -> Result<Option<String>, Confi
         )),
         other => Ok(other),
     }
-}
-
-/// RFC 9110 `tchar`: the characters of a header field name.
-pub(crate) fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn not_json(err: &serde_json::Error) -> ConfigError {

@@ -16,7 +16,7 @@
 
 use serde::Deserialize;
 
-use crate::config::{in_range, ConfigError};
+use crate::error::{in_range, ConfigError};
 use crate::policy::{normalize_path, PathMatcher};
 use crate::record::path_without_query;
 use crate::redact::{Finding, PiiType, Redactor};

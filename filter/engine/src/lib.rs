@@ -18,6 +18,7 @@ pub mod batch;
 pub mod capture;
 pub mod config;
 pub mod dlp;
+pub mod error;
 pub mod header_map;
 pub mod peer;
 pub mod policy;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use matcher::StringMatcher;
 pub use path::normalize_path;
 pub(crate) use path::PathMatcher;

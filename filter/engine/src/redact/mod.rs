@@ -64,7 +64,7 @@ use scan::{Enc, Part, Scan};
 
 pub use settings::RedactionConfig;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// A PII type: a built-in one, or one named by a `redaction.custom` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

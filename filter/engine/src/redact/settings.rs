@@ -23,7 +23,7 @@ use super::detect::{self, Check, Detectors, Pattern};
 use super::keys::{self, KeyRules, MAX_KEY};
 use super::replace::{Mode, Pseudonyms};
 use super::{PiiType, Redactor, TypeEntry, TypeIdx};
-use crate::config::{in_range, ConfigError};
+use crate::error::{in_range, ConfigError};
 
 const KIB: usize = 1024;
 const DEFAULT_MAX_SCAN_BYTES: usize = 64 * KIB;
