@@ -4,8 +4,8 @@
 
 use std::ops::Range;
 
+use super::decode::Decoded;
 use super::keys::hex;
-use super::scan::Decoded;
 
 /// `(name, value)` ranges of the fields in `text[range]`, separated by
 /// `sep` (`&` for forms and queries, `;` for cookies). Spaces around a

@@ -10,8 +10,8 @@
 
 use std::ops::Range;
 
+use super::decode::Decoded;
 use super::keys::{Ctx, KeyRules};
-use super::scan::Decoded;
 
 const MAX_DEPTH: usize = 64;
 

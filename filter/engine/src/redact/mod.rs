@@ -32,7 +32,8 @@
 //!   `version`- and id-like keys suppress number-shaped detectors: `keys.rs`.
 //! - **Structure**: `json.rs` (escapes mapped back to the input; malformed or
 //!   truncated JSON falls back to text), `form.rs` (forms, queries,
-//!   cookies), `text.rs` (key-value pairs in free text), `scan.rs` (one call).
+//!   cookies), `text.rs` (key-value pairs in free text), `scan.rs` (one call);
+//!   `decode.rs` holds decoded copies with their input offsets.
 //! - **Replacement** per type: `mask`, `partial`, `hash`: `replace.rs`;
 //!   configuration: `settings.rs`.
 //!
@@ -43,6 +44,7 @@
 //! Nothing is allocated unless a detector or key rule matches, or a JSON
 //! string has escapes, or a form field is percent-encoded.
 
+mod decode;
 mod detect;
 mod form;
 mod json;

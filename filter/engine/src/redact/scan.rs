@@ -11,46 +11,13 @@ use std::cmp::Reverse;
 use std::iter::Peekable;
 use std::ops::Range;
 
+use super::decode::Decoded;
 use super::detect::{Match, Matches};
 use super::form::percent_decode;
 use super::keys::Ctx;
 use super::replace::{self, Mode, Repl};
 use super::text::Pairs;
 use super::{Redactor, TypeIdx};
-
-/// Decoded bytes and, for each, the input position it came from (plus the
-/// end position), so findings map back to the input.
-#[derive(Debug, Default)]
-pub(super) struct Decoded {
-    pub text: Vec<u8>,
-    origins: Vec<usize>,
-}
-
-impl Decoded {
-    pub fn clear(&mut self) {
-        self.text.clear();
-        self.origins.clear();
-    }
-
-    pub fn push(&mut self, byte: u8, origin: usize) {
-        self.text.push(byte);
-        self.origins.push(origin);
-    }
-
-    /// Records where the decoded text ends in the input.
-    pub fn finish(&mut self, end: usize) {
-        self.origins.push(end);
-    }
-
-    /// Input position of decoded position `i` (`i == len` is the end).
-    pub fn origin(&self, i: usize) -> usize {
-        self.origins
-            .get(i)
-            .or(self.origins.last())
-            .copied()
-            .unwrap_or(i)
-    }
-}
 
 /// A value as the detectors see it: a range of the input itself, or a
 /// decoded copy.
