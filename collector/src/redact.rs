@@ -1,4 +1,4 @@
-//! The collector's uses of the redaction engine (`observatory_engine::redact`,
+//! The collector's uses of the redaction engine (`observatory_redact`,
 //! the same one the filter runs):
 //!
 //! - **re-redaction** of every incoming record before it is stored, as
@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use observatory_engine::capture::redact_field;
-use observatory_engine::redact::{Content, RedactionConfig, Redactor};
 use observatory_proto::audit::AuditRecord;
+use observatory_redact::fields::redact_field;
+use observatory_redact::{Content, RedactionConfig, Redactor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -34,7 +34,7 @@ pub enum LoadError {
     #[error("redaction config {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("redaction config: {0}")]
-    Compile(#[from] observatory_engine::error::ConfigError),
+    Compile(#[from] observatory_redact::ConfigError),
 }
 
 /// Builds the engine from a JSON file holding the filter's `redaction`

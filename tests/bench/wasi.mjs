@@ -1,7 +1,7 @@
 // Runs a wasm32-wasip1 program under Node's V8 (the engine Envoy embeds),
 // so engine benchmarks can be measured as the filter runs them:
 //   CARGO_TARGET_WASM32_WASIP1_RUNNER="node $PWD/tests/bench/wasi.mjs" \
-//     cargo bench -p observatory-engine --bench redact --target wasm32-wasip1
+//     cargo bench -p observatory-redact --bench redact --target wasm32-wasip1
 // The program sees the working directory as `.` and the workspace's
 // target/ as `/target` (CARGO_TARGET_DIR, where criterion keeps its data).
 import { readFile } from "node:fs/promises";

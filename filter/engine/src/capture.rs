@@ -3,13 +3,13 @@
 //! always redacted before the record is queued, with the findings counted
 //! into the record's `redactions`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use observatory_redact::fields::{cut, redact_body, redact_field};
+use observatory_redact::{Content, Redacted, Redactor};
 use serde::Deserialize;
 
 use crate::error::{in_range, ConfigError};
-use crate::redact::{Content, Redacted, Redactor};
 
 const DEFAULT_EXCERPT_BYTES: usize = 1024;
 const MAX_EXCERPT_BYTES: usize = 64 * 1024;
@@ -170,17 +170,9 @@ impl<'r> RecordRedaction<'r> {
 
     /// The first `max` bytes of a body (`raw` may hold up to
     /// [`EXCERPT_MARGIN`] more, so a value across the cut is still found),
-    /// redacted as `content_type`. Not UTF-8 bytes are replaced by U+FFFD.
-    /// A UTF-8 body without findings is returned in its own buffer.
+    /// redacted as `content_type`: see [`redact_body`].
     pub fn body(&mut self, raw: Vec<u8>, content_type: &str, max: usize) -> String {
-        let text = String::from_utf8(raw)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let content = Content::Auto(content_type);
-        let redacted = match redact_field(self.redactor, &text, content, &mut self.counts) {
-            Cow::Owned(redacted) => Some(redacted),
-            Cow::Borrowed(_) => None,
-        };
-        cut(redacted.unwrap_or(text), max)
+        redact_body(self.redactor, raw, content_type, max, &mut self.counts)
     }
 
     /// The record's text of a body excerpt, cut to `max` bytes.
@@ -207,48 +199,15 @@ impl<'r> RecordRedaction<'r> {
     }
 }
 
-/// Ends a recorded value whose rest was past `maxScanBytes`.
-pub const TRUNCATED: &str = "[TRUNCATED]";
-
-/// `input` redacted as `content` for a record, its findings counted into
-/// `counts`. What lies past `maxScanBytes` was not scanned, so it is not
-/// kept either: it is replaced by [`TRUNCATED`].
-pub fn redact_field<'a>(
-    redactor: &Redactor,
-    input: &'a str,
-    content: Content<'_>,
-    counts: &mut BTreeMap<String, u32>,
-) -> Cow<'a, str> {
-    let out = redactor.redact(input, content);
-    out.count_into(counts);
-    if !out.truncated {
-        return out.text;
-    }
-    // The output ends with the unscanned rest of the input, as it was.
-    let rest = input.len() - redactor.scan_end(input);
-    let mut text = out.text.into_owned();
-    text.truncate(text.len() - rest);
-    text.push_str(TRUNCATED);
-    Cow::Owned(text)
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-pub fn cut(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut at = max;
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        text.truncate(at);
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::borrow::Cow;
+
+    use observatory_redact::fields::TRUNCATED;
+    use observatory_redact::RedactionConfig;
+
     use super::*;
-    use crate::redact::RedactionConfig;
 
     fn redactor() -> Redactor {
         Redactor::new(&RedactionConfig::default()).unwrap()
@@ -339,13 +298,6 @@ mod tests {
         let mut rr = RecordRedaction::new(&r);
         let long_query = format!("/a?q={}&email=jane%40example.com", "y".repeat(2000));
         assert!(rr.query(&long_query).ends_with(TRUNCATED));
-    }
-
-    #[test]
-    fn cut_keeps_characters_whole() {
-        assert_eq!(cut("aüb".to_owned(), 2), "a");
-        assert_eq!(cut("aüb".to_owned(), 3), "aü");
-        assert_eq!(cut("ab".to_owned(), 5), "ab");
     }
 
     #[test]

@@ -6,13 +6,13 @@
 //! misbehaving on traffic. Unknown fields are errors: a typo such as
 //! `notPath` must not silently drop a rule condition.
 
+use observatory_redact::{RedactionConfig, Redactor};
 use serde::Deserialize;
 
 use crate::capture::{Capture, RawBodies};
 use crate::dlp::{DlpRules, RawDlpRule};
 use crate::error::{in_range, is_token_char, ConfigError};
 use crate::policy::{PolicySet, PolicySpec};
-use crate::redact::{RedactionConfig, Redactor};
 
 const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 const KIB: usize = 1024;
@@ -297,7 +297,7 @@ mod tests {
 
     use super::{BatchConfig, CollectorConfig, DestinationOverride, FailureMode, FilterConfig};
     use crate::policy::{Request, Verdict};
-    use crate::redact::{Content, RedactionConfig, Redactor};
+    use observatory_redact::{Content, RedactionConfig, Redactor};
 
     const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
 

@@ -14,12 +14,12 @@
 //! A body is buffered whole (up to `maxBodyBytes`) and scanned once; a body
 //! over the limit is passed on unmodified (and counted `dlp_skipped`).
 
+use observatory_redact::{Finding, PiiType, Redactor};
 use serde::Deserialize;
 
 use crate::error::{in_range, ConfigError};
 use crate::policy::{normalize_path, PathMatcher};
 use crate::record::path_without_query;
-use crate::redact::{Finding, PiiType, Redactor};
 
 const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 const MIN_MAX_BODY_BYTES: usize = 1024;
@@ -217,7 +217,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::redact::{Content, RedactionConfig};
+    use observatory_redact::{Content, RedactionConfig};
 
     fn compile(rules: serde_json::Value) -> Result<DlpRules, ConfigError> {
         let redactor = Redactor::new(

@@ -4,15 +4,17 @@
 //! [`config`] (plugin JSON → validated, compiled config) →
 //! [`peer`] (who is calling, cached per connection) →
 //! [`policy`] (decision) → [`dlp`] (in-flight rewriting and denial) →
-//! [`redact`] (PII in bodies and headers) → [`capture`] (what a record keeps
-//! of the request, redacted) → [`record`] (AU-3 audit record) →
+//! [`capture`] (what a record keeps of the request, redacted) →
+//! [`record`] (AU-3 audit record) →
 //! [`batch`] (bounded outbox with sequence numbers, acks and gap accounting) →
 //! [`stream`] (connection, backoff and delivery health of the gRPC stream).
+//! [`error`] is the configuration error every section reports.
 //!
 //! Nothing here touches proxy-wasm, so every piece builds and tests on the
-//! host; the wasm crate is thin glue over it, and the collector reuses
-//! [`record`] and [`redact`] so there is one record definition and one
-//! redaction engine in the project.
+//! host; the wasm crate is thin glue over it. PII redaction is its own
+//! crate, `observatory_redact`, which the collector uses too, so there is
+//! one redaction engine in the project; the collector also reuses
+//! [`record`] (the canonical JSON), so there is one record definition.
 
 pub mod batch;
 pub mod capture;
@@ -23,5 +25,4 @@ pub mod header_map;
 pub mod peer;
 pub mod policy;
 pub mod record;
-pub mod redact;
 pub mod stream;

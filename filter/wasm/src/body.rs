@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use observatory_engine::capture::{Capture, Excerpt, RecordRedaction};
 use observatory_engine::config::FilterConfig;
 use observatory_engine::dlp::{buffering, Buffering, DlpRule};
-use observatory_engine::redact::{Content, Redactor};
+use observatory_redact::{Content, Redactor};
 use proxy_wasm::types::BufferType;
 
 use crate::host::{self, Counter, Metrics};

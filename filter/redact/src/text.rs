@@ -244,7 +244,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::redact::{PiiType, TypeIdx};
+    use crate::{PiiType, TypeIdx};
 
     fn pairs(text: &str) -> Vec<(String, Option<PiiType>)> {
         let rules = KeyRules::new(TypeIdx::builtin, &[], &[]);

@@ -307,7 +307,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::redact::{PiiType, TypeIdx};
+    use crate::{PiiType, TypeIdx};
 
     fn rules() -> KeyRules {
         KeyRules::new(TypeIdx::builtin, &[], &[])

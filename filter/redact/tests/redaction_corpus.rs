@@ -2,14 +2,14 @@
 //! (`tests/corpus/redaction.jsonl`, built by `tests/corpus/generate.py`).
 //! A finding counts only if its type and byte span match a label exactly.
 //!
-//! `cargo test -p observatory-engine --test redaction_corpus -- --nocapture`
+//! `cargo test -p observatory-redact --test redaction_corpus -- --nocapture`
 //! prints the table and every disagreement.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+use observatory_redact::{Content, RedactionConfig, Redactor};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

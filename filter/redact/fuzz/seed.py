@@ -6,7 +6,7 @@ import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(HERE, "..", "filter", "engine", "tests", "corpus", "redaction.jsonl")
+SOURCE = os.path.join(HERE, "..", "tests", "corpus", "redaction.jsonl")
 KIND_BYTE = {"json": 0, "form": 1, "query": 2, "header": 3, "text": 8}
 
 for target in ("json_walker", "redact"):

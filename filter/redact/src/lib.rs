@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+//! use observatory_redact::{Content, RedactionConfig, Redactor};
 //!
 //! // Configure time: the plugin's `redaction` object, compiled once.
 //! let cfg: RedactionConfig =
@@ -35,7 +35,10 @@
 //!   cookies), `text.rs` (key-value pairs in free text), `scan.rs` (one call);
 //!   `decode.rs` holds decoded copies with their input offsets.
 //! - **Replacement** per type: `mask`, `partial`, `hash`: `replace.rs`;
-//!   configuration: `settings.rs`.
+//!   configuration: `settings.rs`, its errors: [`error`].
+//! - **Record fields**: [`fields`] redacts a value for an audit record
+//!   (counted, cut where the scan stopped), for the filter and the
+//!   collector alike.
 //!
 //! Findings are byte offsets into the original input, on character
 //! boundaries, so `{"start":s,"end":e,"type":"EMAIL"}` can be printed for
@@ -46,6 +49,8 @@
 
 mod decode;
 mod detect;
+pub mod error;
+pub mod fields;
 mod form;
 mod json;
 mod keys;
@@ -64,9 +69,8 @@ use keys::{Ctx, KeyRules};
 use replace::{Mode, Pseudonyms, Repl};
 use scan::{Enc, Part, Scan};
 
+pub use error::ConfigError;
 pub use settings::RedactionConfig;
-
-use crate::error::ConfigError;
 
 /// A PII type: a built-in one, or one named by a `redaction.custom` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

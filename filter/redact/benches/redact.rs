@@ -5,7 +5,7 @@
 //!   timestamps, prices, versions — the hard negatives),
 //! - `log_64k`: 64 KiB of access/application log lines, a few with PII.
 //!
-//! `cargo bench -p observatory-engine --bench redact` (MB/s = 10^6 bytes/s).
+//! `cargo bench -p observatory-redact --bench redact` (MB/s = 10^6 bytes/s).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+use observatory_redact::{Content, RedactionConfig, Redactor};
 
 const KIB: usize = 1024;
 

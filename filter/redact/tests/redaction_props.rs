@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+use observatory_redact::{Content, RedactionConfig, Redactor};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -132,7 +132,7 @@ fn pii() -> impl Strategy<Value = String> {
     ]
 }
 
-fn check_findings(input: &str, out: &observatory_engine::redact::Redacted<'_>) {
+fn check_findings(input: &str, out: &observatory_redact::Redacted<'_>) {
     let mut end = 0;
     for f in &out.findings {
         assert!(f.start < f.end && f.end <= input.len(), "{f:?}");

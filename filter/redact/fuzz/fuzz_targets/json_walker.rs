@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use observatory_engine::redact::Content;
+use observatory_redact::Content;
 
 #[path = "common.rs"]
 mod common;

@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use observatory_engine::redact::{Content, RedactionConfig, Redactor};
+use observatory_redact::{Content, RedactionConfig, Redactor};
 
 /// Counts this thread's allocations.
 struct Counting;

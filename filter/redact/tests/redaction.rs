@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use observatory_engine::redact::{Content, PiiType, RedactionConfig, Redactor};
+use observatory_redact::{Content, PiiType, RedactionConfig, Redactor};
 use serde_json::{json, Value};
 
 fn redactor(cfg: Value) -> Redactor {

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use observatory_engine::redact::{Redacted, RedactionConfig, Redactor};
+use observatory_redact::{Redacted, RedactionConfig, Redactor};
 
 /// Default (mask), every mode with custom rules and key lists, and a small
 /// scan limit so truncation is reached; compiled once per process.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds the labelled redaction corpus `redaction.jsonl` (deterministic).
 
-    python3 filter/engine/tests/corpus/generate.py > filter/engine/tests/corpus/redaction.jsonl
+    python3 filter/redact/tests/corpus/generate.py > filter/redact/tests/corpus/redaction.jsonl
 
 Each line: {"id", "kind": json|form|query|header|text, "header" (for kind
 header), "text", "spans": [{"start", "end", "type"}]} with UTF-8 byte offsets
