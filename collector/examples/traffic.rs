@@ -13,7 +13,7 @@ use serde::Serialize;
 #[derive(Serialize)]
 struct Line<'a> {
     #[serde(flatten)]
-    record: &'a observatory_engine::record::CanonicalRecord,
+    record: &'a observatory_proto::json::CanonicalRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<&'static str>,
 }

@@ -7,9 +7,9 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use observatory_engine::record::{format_ts, unix_nanos, CanonicalRecord};
 use observatory_proto::audit::audit_service_server::AuditService;
 use observatory_proto::audit::{Ack, AuditBatch};
+use observatory_proto::json::{format_ts, unix_nanos, CanonicalRecord};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;

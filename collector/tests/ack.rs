@@ -4,8 +4,8 @@
 mod common;
 
 use common::{batch, record, start, INSTANCE, PROXY};
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::{AuditGap, AuditRecord};
+use observatory_proto::json::CanonicalRecord;
 use serde_json::json;
 
 #[tokio::test]

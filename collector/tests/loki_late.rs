@@ -9,8 +9,8 @@ mod common;
 
 use common::loki::{FakeLoki, LokiLine};
 use common::{batch, record};
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::AuditRecord;
+use observatory_proto::json::CanonicalRecord;
 
 const HOUR: i64 = 3_600_000_000_000;
 

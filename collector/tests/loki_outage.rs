@@ -7,8 +7,8 @@ mod common;
 
 use common::loki::FakeLoki;
 use common::{metric_until, record, start_with, Stream};
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::AuditBatch;
+use observatory_proto::json::CanonicalRecord;
 
 const STREAMS: u32 = 4;
 const BATCHES: u64 = 25;

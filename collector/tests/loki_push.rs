@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use common::loki::{FakeLoki, LokiLine};
 use common::{batch, record, PROXY};
 use observatory_collector::sink::loki::config::{BasicAuth, Encoding, LokiConfig};
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::{AuditGap, AuditRecord};
+use observatory_proto::json::CanonicalRecord;
 
 type Streams = BTreeMap<BTreeMap<String, String>, Vec<LokiLine>>;
 

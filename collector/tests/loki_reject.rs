@@ -7,8 +7,8 @@ mod common;
 
 use common::loki::{FakeLoki, Reply};
 use common::{batch, record};
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::AuditRecord;
+use observatory_proto::json::CanonicalRecord;
 use serde_json::Value;
 
 const HOUR: i64 = 3_600_000_000_000;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::loki::{eventually, FakeLoki, Reply};
 use common::{batch, record};
 use observatory_collector::sink::loki::config::LokiConfig;
-use observatory_engine::record::CanonicalRecord;
 use observatory_proto::audit::AuditRecord;
+use observatory_proto::json::CanonicalRecord;
 
 fn lines(records: &[AuditRecord]) -> Vec<String> {
     records

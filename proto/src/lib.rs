@@ -2,7 +2,9 @@
 //!
 //! The message types build everywhere, including `wasm32-wasip1`; the tonic
 //! server is generated only with the `grpc` feature; Loki's push messages
-//! only with the `loki` feature (the collector's Loki sink).
+//! only with the `loki` feature (the collector's Loki sink); the record's
+//! canonical JSON only with the `json` feature (the collector's), so the
+//! filter gets no serde through this crate.
 
 /// `observatory.audit.v1`: records, batches, acks and the `AuditService`.
 pub mod audit {
@@ -16,3 +18,9 @@ pub mod audit {
 pub mod loki {
     include!(concat!(env!("OUT_DIR"), "/logproto.rs"));
 }
+
+/// The record's canonical JSON line, with feature `json`.
+#[cfg(feature = "json")]
+pub mod json;
+
+pub mod time;

@@ -14,7 +14,7 @@ pub mod slack;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use observatory_engine::record::{format_ts, unix_nanos};
+use observatory_proto::json::{format_ts, unix_nanos};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use tokio::sync::mpsc;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use observatory_engine::record::CanonicalRecord;
+use observatory_proto::json::CanonicalRecord;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use observatory_engine::record::CanonicalRecord;
+use observatory_proto::json::CanonicalRecord;
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -400,7 +400,7 @@ impl AnomalyNotice {
         reasons: Vec<Reason>,
     ) -> Self {
         let window_start =
-            observatory_engine::record::format_ts(minute.saturating_mul(60_000_000_000));
+            observatory_proto::json::format_ts(minute.saturating_mul(60_000_000_000));
         AnomalyNotice {
             ts: record.ts.clone(),
             anomaly: AnomalyEvent {
@@ -433,7 +433,7 @@ impl AnomalyNotice {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use observatory_engine::record::format_ts;
+    use observatory_proto::json::format_ts;
     use std::collections::BTreeMap;
 
     const T0: i64 = 1_795_731_300;

@@ -8,7 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use observatory_engine::record::{format_ts, CanonicalRecord};
+use observatory_proto::json::{format_ts, CanonicalRecord};
 
 /// Injected incidents. Attacks should page; benign surprises should not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use observatory_engine::record::CanonicalRecord;
+use observatory_proto::json::CanonicalRecord;
 use serde::ser::{SerializeStruct as _, Serializer};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -18,7 +18,7 @@ use super::segment;
 use super::Shared;
 use crate::chain::Chains;
 use crate::dedupe::SenderKey;
-use observatory_engine::record::format_ts;
+use observatory_proto::json::format_ts;
 
 /// One append and who waits for it: the index it got, once durable.
 pub struct Commit {

@@ -264,7 +264,7 @@ impl Stream {
 pub fn record(n: u32) -> AuditRecord {
     static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let start = *START.get_or_init(|| {
-        let now = observatory_engine::record::unix_nanos(std::time::SystemTime::now());
+        let now = observatory_proto::json::unix_nanos(std::time::SystemTime::now());
         now - now % 1_000_000_000 + 123_456_789
     });
     AuditRecord {

@@ -13,8 +13,8 @@
 //! Nothing here touches proxy-wasm, so every piece builds and tests on the
 //! host; the wasm crate is thin glue over it. PII redaction is its own
 //! crate, `observatory_redact`, which the collector uses too, so there is
-//! one redaction engine in the project; the collector also reuses
-//! [`record`] (the canonical JSON), so there is one record definition.
+//! one redaction engine in the project; the record's protobuf type and its
+//! canonical JSON are `observatory_proto`'s.
 
 pub mod batch;
 pub mod capture;

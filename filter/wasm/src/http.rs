@@ -12,6 +12,7 @@ use observatory_engine::policy::{Request, Verdict};
 use observatory_engine::record::{
     self, ip_of_address, path_without_query, trace_id_from_traceparent, RecordView,
 };
+use observatory_proto::time::unix_nanos;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
@@ -182,7 +183,7 @@ impl Http {
         let no_peer = Peer::default();
         let peer = self.peer.as_deref().unwrap_or(&no_peer);
         let record = RecordView {
-            ts_unix_nanos: record::unix_nanos(self.start),
+            ts_unix_nanos: unix_nanos(self.start),
             correlation_id: &self.correlation_id,
             trace_id: &self.trace_id,
             source_principal: &peer.principal,

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use flate2::write::GzEncoder;
-use observatory_engine::record::unix_nanos;
+use observatory_proto::json::unix_nanos;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use serde::de::IgnoredAny;
 use serde::ser::{SerializeSeq as _, Serializer};
@@ -654,7 +654,7 @@ mod tests {
     use super::*;
     use crate::score::live::AnomalyEvent;
     use crate::sink::{AnomalyNotice, Entry, GapDetail, GapNotice};
-    use observatory_engine::record::CanonicalRecord;
+    use observatory_proto::json::CanonicalRecord;
     use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
     use prost::Message as _;
     use std::num::NonZeroUsize;
@@ -707,7 +707,7 @@ mod tests {
 
     fn at(enc: &Encoder, ts_nanos: i64) -> Arc<Labels> {
         let mut r = record(1, "shop");
-        r.ts = observatory_engine::record::format_ts(ts_nanos);
+        r.ts = observatory_proto::json::format_ts(ts_nanos);
         let e = encode(enc, Entry::from(r));
         assert_eq!(e[0].ts_nanos, ts_nanos);
         e[0].labels.clone()

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use observatory_engine::record::{format_ts, unix_nanos};
+use observatory_proto::json::{format_ts, unix_nanos};
 use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, Semaphore};
