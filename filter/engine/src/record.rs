@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 pub use observatory_proto::audit::AuditRecord;
 use prost::encoding::{self, btree_map};
+use serde::Serialize;
 
 /// An [`AuditRecord`] whose text fields borrow from where the filter already
 /// keeps them (request headers, the connection's peer, the configuration).
@@ -145,10 +146,22 @@ impl<'a> From<&'a AuditRecord> for RecordView<'a> {
 }
 
 /// JSON body of a reply the filter sends itself (403 denial, 503 audit
-/// unavailable): `{"error":…,"correlation_id":…,"rule":…}`.
+/// unavailable): `{"correlation_id":…,"error":…,"rule":…}`.
 pub fn local_reply_body(error: &str, correlation_id: &str, rule: &str) -> String {
-    serde_json::json!({ "error": error, "correlation_id": correlation_id, "rule": rule })
-        .to_string()
+    /// Written from a struct, not a `serde_json::Value` map: the filter
+    /// builds no `Value` then.
+    #[derive(Serialize)]
+    struct LocalReply<'a> {
+        correlation_id: &'a str,
+        error: &'a str,
+        rule: &'a str,
+    }
+    let reply = LocalReply {
+        correlation_id,
+        error,
+        rule,
+    };
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
 /// The path of a `:path` value, without query string or fragment.
@@ -255,6 +268,14 @@ mod tests {
             assert_eq!(bytes, r.encode_to_vec(), "{r:?}");
             assert_eq!(AuditRecord::decode(bytes.as_slice()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn local_replies_are_json_with_sorted_keys_and_escapes() {
+        assert_eq!(
+            local_reply_body("forbidden", "c-1", "no \"admin\"\n"),
+            r#"{"correlation_id":"c-1","error":"forbidden","rule":"no \"admin\"\n"}"#
+        );
     }
 
     #[test]
