@@ -214,10 +214,10 @@ pub fn buffering(buffered: usize, end_of_stream: bool, limit: usize) -> Bufferin
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use observatory_redact::{Content, RedactionConfig};
     use serde_json::json;
 
     use super::*;
-    use observatory_redact::{Content, RedactionConfig};
 
     fn compile(rules: serde_json::Value) -> Result<DlpRules, ConfigError> {
         let redactor = Redactor::new(
