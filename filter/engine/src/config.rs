@@ -220,7 +220,7 @@ impl RawCollector {
 
 /// Records per batch unless configured. Each batch costs Envoy a stream
 /// message and an ack; a batch is sent as soon as it seals, so larger
-/// batches do not bunch work up (256 records ≈ 80 KB).
+/// batches do not bunch work up (their size: README, Benchmark).
 const DEFAULT_MAX_RECORDS: usize = 256;
 
 impl RawBatch {
