@@ -26,7 +26,7 @@ use url::Url;
 use self::config::{redacted, AlertConfig, SecretError, WebhookKind};
 use self::dedupe::{Dedupe, Notice, Suppressed};
 use crate::score::attribution::Reason;
-use crate::score::live::AnomalyEvent;
+use crate::score::event::AnomalyEvent;
 use crate::stats::Counter;
 use crate::telemetry::Telemetry;
 use prometheus_client::encoding::EncodeLabelSet;

@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use observatory_engine::record::CanonicalRecord;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::attribution::{round, Reason};
 use super::checkpoint::{self, CheckpointError};
+use super::event::{AnomalyEvent, EXAMPLE_IDS};
 use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
@@ -34,8 +35,6 @@ use crate::stats::Counter;
 use crate::telemetry::Telemetry;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-/// Correlation ids of example records kept per anomaly event.
-pub const EXAMPLE_IDS: usize = 5;
 /// Principals whose last event minute is remembered (one event per
 /// principal-minute); beyond it a principal may get a second event in the
 /// same minute, nothing worse.
@@ -107,21 +106,6 @@ impl ScoreSettings {
             ..ScoreConfig::default()
         }
     }
-}
-
-/// One anomalous principal-minute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnomalyEvent {
-    /// The principal, or for plaintext traffic the source IP.
-    pub principal: String,
-    /// Destination workload of the highest-scoring record.
-    pub destination: String,
-    pub score: f64,
-    /// Start of the minute (record time, RFC 3339).
-    pub window_start: String,
-    pub reasons: Vec<Reason>,
-    /// Example records (up to [`EXAMPLE_IDS`]) that reached the threshold.
-    pub correlation_ids: Vec<String>,
 }
 
 /// Upper bounds of the score histogram's buckets: fine around the threshold.

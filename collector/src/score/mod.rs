@@ -1,5 +1,6 @@
-//! Anomaly scoring of audit records, live in the ingest ([`live`]) and
-//! offline (`observatory-collector score`, [`stream`]).
+//! Anomaly scoring of audit records, live in the ingest ([`live`], which
+//! reports anomalous principal-minutes as [`event`]s) and offline
+//! (`observatory-collector score`, [`stream`]).
 //!
 //! One record at a time, in record time (`ts`, never the wall clock):
 //! [`template`] reduces the path to a route → [`state::Scorer`] updates the
@@ -15,6 +16,7 @@ pub mod attribution;
 pub mod baseline;
 pub mod checkpoint;
 pub mod eval;
+pub mod event;
 pub mod features;
 pub mod input;
 pub mod live;

@@ -187,7 +187,7 @@ pub struct GapDetail {
 pub struct AnomalyNotice {
     /// Record time of the first record that crossed the threshold.
     pub ts: String,
-    pub anomaly: crate::score::live::AnomalyEvent,
+    pub anomaly: crate::score::event::AnomalyEvent,
 }
 
 /// A destination for entries. Object-safe so that the ingest can hold a list

@@ -652,7 +652,7 @@ impl Serialize for JsonValue<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::score::live::AnomalyEvent;
+    use crate::score::event::AnomalyEvent;
     use crate::sink::{AnomalyNotice, Entry, GapDetail, GapNotice};
     use observatory_engine::record::CanonicalRecord;
     use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
