@@ -12,7 +12,7 @@ use clap::Parser;
 use observatory_collector::score::live::{LiveScorer, ScoreSettings};
 use observatory_collector::score::sim::{SimArgs, Traffic};
 use observatory_collector::score::{Observation, ScoreConfig, Scorer};
-use observatory_collector::sink::Entry;
+use observatory_collector::trail::Entry;
 
 #[derive(Parser)]
 struct Args {

@@ -22,9 +22,9 @@ use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
 use crate::score::live::LiveScorer;
-use crate::sink::{Entry, GapDetail, GapNotice};
 use crate::stats::Stats;
 use crate::telemetry::DATA_PATH;
+use crate::trail::{Entry, GapDetail, GapNotice};
 use crate::validate::validate;
 use crate::wal::{Wal, WalError};
 

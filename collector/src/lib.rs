@@ -7,7 +7,8 @@
 //! [`redact`] (re-redaction, on by default) → score → [`wal`] (append,
 //! fsync, [`chain`] stamps) → ack; the [`sink`]s ([`sink::jsonl`], and
 //! [`sink::loki`] when configured) drain the WAL on their own, and
-//! [`verify`] checks what they stored.
+//! [`verify`] checks what they stored. What passes from stage to stage are
+//! the trail's lines ([`trail`]).
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
@@ -32,6 +33,7 @@ pub mod server;
 pub mod sink;
 pub mod stats;
 pub mod telemetry;
+pub mod trail;
 pub mod validate;
 pub mod verify;
 pub mod wal;

@@ -30,9 +30,9 @@ use super::event::{AnomalyEvent, EXAMPLE_IDS};
 use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
-use crate::sink::{AnomalyNotice, Entry};
 use crate::stats::Counter;
 use crate::telemetry::Telemetry;
+use crate::trail::{AnomalyNotice, Entry};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 /// Principals whose last event minute is remembered (one event per

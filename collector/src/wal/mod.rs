@@ -44,10 +44,11 @@ use self::segment::{Recovered, Segment};
 use self::writer::{Commit, Writer};
 use crate::chain::{ChainSettings, Chains};
 use crate::dedupe::SenderKey;
-use crate::sink::{Entry, Sink};
+use crate::sink::Sink;
 use crate::stats::SinkMetrics;
 use crate::telemetry::health::ReadyCheck;
 use crate::telemetry::Telemetry;
+use crate::trail::Entry;
 
 /// Folder of the WAL inside the data directory.
 pub const DIR_NAME: &str = "wal";

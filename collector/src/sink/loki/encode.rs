@@ -173,7 +173,7 @@ impl Encoder {
     #[cfg(test)]
     pub fn encode(
         &self,
-        entry: &crate::sink::Entry,
+        entry: &crate::trail::Entry,
         out: &mut Vec<LokiEntry>,
     ) -> Result<(), serde_json::Error> {
         self.encode_line(&serde_json::to_string(entry)?, out)
@@ -653,7 +653,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::score::event::AnomalyEvent;
-    use crate::sink::{AnomalyNotice, Entry, GapDetail, GapNotice};
+    use crate::trail::{AnomalyNotice, Entry, GapDetail, GapNotice};
     use observatory_engine::record::CanonicalRecord;
     use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
     use prost::Message as _;

@@ -43,10 +43,11 @@ use self::client::{Answer, Client};
 use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
 use self::encode::{Encoder, LokiEntry};
 use super::jsonl::JsonlFile;
-use super::{Lines, Sink, SinkError};
+use super::{Sink, SinkError};
 use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::health::ReadyCheck;
 use crate::telemetry::DATA_PATH;
+use crate::trail::Lines;
 
 /// The `sink` label of this sink's metrics.
 pub const SINK_NAME: &str = "loki";

@@ -186,7 +186,7 @@ mod tests {
 
     use super::super::config::LokiConfig;
     use super::super::encode::Encoder;
-    use crate::sink::Entry;
+    use crate::trail::Entry;
     use observatory_engine::record::CanonicalRecord;
 
     /// Records in namespace `ns` at 2026-03-01T10:00:<secs>Z (in the past:
