@@ -18,7 +18,7 @@ use tracing::field::Empty;
 use tracing::{debug, debug_span, error, info, warn, Instrument as _};
 
 use super::frame::{self, Next, Record};
-use super::Shared;
+use super::shared::Shared;
 use crate::sink::Sink;
 use crate::telemetry::DATA_PATH;
 use crate::trail::Lines;
