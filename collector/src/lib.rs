@@ -11,9 +11,10 @@
 //! the trail's lines ([`trail`]).
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
-//! optional TOML file into a [`config::ServeConfig`]; [`stats`] counts what
-//! happened, and [`telemetry`] serves it as `/metrics` with the health
-//! endpoints. [`score`] scores records for anomalies: live between
+//! optional TOML file into a [`config::ServeConfig`]; each component counts
+//! what it did (the ingest, re-redaction, the WAL, the sinks, the scorer,
+//! the alerter) and registers its counters with [`telemetry`], which serves
+//! them as `/metrics` with the health endpoints. [`score`] scores records for anomalies: live between
 //! re-redaction and the sinks ([`score::live`]), offline with
 //! `observatory-collector score`; [`alert`] turns anomaly events into
 //! webhook notifications; [`redact`] also backs
@@ -31,7 +32,6 @@ pub mod redact;
 pub mod score;
 pub mod server;
 pub mod sink;
-pub mod stats;
 pub mod telemetry;
 pub mod trail;
 pub mod validate;

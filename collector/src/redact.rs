@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use observatory_engine::capture::redact_field;
 use observatory_engine::redact::{Content, RedactionConfig, Redactor};
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::lines::{map_json_lines, LinesError};
-use crate::stats::Stats;
+use crate::telemetry::{Counter, Telemetry};
 
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -70,22 +71,51 @@ fn field_suffix(path: &serde_path_to_error::Path) -> String {
     }
 }
 
+/// What re-redaction did; exported on `/metrics` by [`RedactStats::register`].
+#[derive(Debug, Default)]
+pub struct RedactStats {
+    /// Records the collector's re-redaction had to change.
+    pub records_redacted: Counter,
+    /// Findings the collector's re-redaction added (beyond the filter's).
+    pub redactions_added: Counter,
+}
+
+impl RedactStats {
+    pub fn register(&self, telemetry: &Telemetry) {
+        telemetry.register_all(&[
+            (
+                &self.records_redacted,
+                "records_redacted",
+                "Records the collector's re-redaction changed",
+            ),
+            (
+                &self.redactions_added,
+                "redactions_added",
+                "Findings the collector's re-redaction added beyond the filter's",
+            ),
+        ]);
+    }
+}
+
 /// Re-redacts records on ingest.
 #[derive(Debug)]
 pub struct RecordRedactor {
     redactor: Redactor,
+    stats: Arc<RedactStats>,
 }
 
 impl RecordRedactor {
-    pub fn new(redactor: Redactor) -> Self {
-        RecordRedactor { redactor }
+    /// Counts what it redacts in `stats`.
+    pub fn new(redactor: Redactor, stats: Arc<RedactStats>) -> Self {
+        RecordRedactor { redactor, stats }
     }
 
     /// Redacts the free-text fields of `records` in place (path, query, user
     /// agent, recorded headers and body excerpts; identities, ids and
     /// addresses are the filter's own facts and stay), adds the findings
-    /// to each record's `redactions` and counts them in `stats`.
-    pub fn apply(&self, records: &mut [AuditRecord], stats: &Stats) {
+    /// to each record's `redactions` and counts them.
+    pub fn apply(&self, records: &mut [AuditRecord]) {
+        let stats = &self.stats;
         for record in records {
             let mut added = BTreeMap::new();
             self.field(&mut record.path, Content::Text, &mut added);
@@ -248,7 +278,7 @@ mod tests {
 
     #[test]
     fn record_text_fields_are_redacted_and_counted_on_top() {
-        let stats = Stats::default();
+        let stats = Arc::new(RedactStats::default());
         let mut records = vec![
             AuditRecord {
                 path: "/users/jane.doe@example.com/cards/4242424242424242".into(),
@@ -271,7 +301,7 @@ mod tests {
             },
         ];
         records[0].redactions.insert("EMAIL".into(), 2);
-        RecordRedactor::new(redactor()).apply(&mut records, &stats);
+        RecordRedactor::new(redactor(), stats.clone()).apply(&mut records);
         assert_eq!(
             records[0].path,
             "/users/[REDACTED:EMAIL]/cards/[REDACTED:CREDIT_CARD]"
@@ -298,7 +328,7 @@ mod tests {
 
         // Already redacted records stay as they are.
         let before = records.clone();
-        RecordRedactor::new(redactor()).apply(&mut records, &stats);
+        RecordRedactor::new(redactor(), stats.clone()).apply(&mut records);
         assert_eq!(records, before);
         assert_eq!(stats.redactions_added.get(), 6);
     }

@@ -30,8 +30,7 @@ use super::event::{AnomalyEvent, EXAMPLE_IDS};
 use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
-use crate::stats::Counter;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Counter, Telemetry};
 use crate::trail::{AnomalyNotice, Entry};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 

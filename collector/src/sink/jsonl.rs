@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
+use super::metrics::SinkMetrics;
 use super::{Sink, SinkError};
-use crate::stats::SinkMetrics;
 use crate::trail::Lines;
 
 /// The `sink` label of this sink's metrics.
@@ -225,7 +225,7 @@ mod tests {
     use crate::trail::{Entry, GapDetail, GapNotice};
 
     fn metrics() -> SinkMetrics {
-        crate::stats::SinkFamilies::default().sink(SINK_NAME)
+        crate::sink::metrics::SinkFamilies::default().sink(SINK_NAME)
     }
 
     fn gaps(seqs: &[u64]) -> Lines {

@@ -4,6 +4,7 @@
 
 pub mod jsonl;
 pub mod loki;
+pub mod metrics;
 
 use std::path::PathBuf;
 use std::sync::Arc;

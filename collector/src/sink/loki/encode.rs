@@ -43,7 +43,7 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use super::config::{LabelField, LokiConfig};
-use crate::stats::Stats;
+use super::stats::LokiStats;
 
 /// Loki's default `max_line_size`.
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
@@ -137,11 +137,11 @@ pub struct Encoder {
     /// `job`, `kind="anomaly"` and `cluster`: anomaly events are their own stream.
     anomaly_labels: Arc<Labels>,
     overflow_warned: AtomicBool,
-    stats: Arc<Stats>,
+    stats: Arc<LokiStats>,
 }
 
 impl Encoder {
-    pub fn new(config: &LokiConfig, stats: Arc<Stats>) -> Self {
+    pub fn new(config: &LokiConfig, stats: Arc<LokiStats>) -> Self {
         let mut anomaly = BTreeMap::from([
             (JOB.0.to_owned(), JOB.1.to_owned()),
             ("kind".to_owned(), "anomaly".to_owned()),
@@ -251,17 +251,17 @@ impl Encoder {
         let mut late = self.late.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (labels.rendered.clone(), start);
         if let Some(stream) = late.get(&key) {
-            self.stats.loki_late_entries.add(1);
+            self.stats.late_entries.add(1);
             return stream.clone();
         }
         if late.len() >= self.max_label_sets {
             // Loki may refuse it: it then goes to the dead-letter file.
-            self.stats.loki_label_overflows.add(1);
+            self.stats.label_overflows.add(1);
             return labels;
         }
         let mut pairs = labels.pairs.clone();
         pairs.insert(LATE.to_owned(), window_label(start));
-        self.stats.loki_late_entries.add(1);
+        self.stats.late_entries.add(1);
         late.entry(key)
             .or_insert_with(|| Arc::new(Labels::new(pairs)))
             .clone()
@@ -279,7 +279,7 @@ impl Encoder {
         let (key, values) = if seen.len() < self.max_label_sets || values == overflow {
             (key, values)
         } else {
-            self.stats.loki_label_overflows.add(1);
+            self.stats.label_overflows.add(1);
             if !self.overflow_warned.swap(true, Ordering::Relaxed) {
                 warn!(
                     max_label_sets = self.max_label_sets,
@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn entries_too_far_behind_their_stream_go_to_a_late_stream_of_their_hour() {
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(LokiStats::default());
         let enc = Encoder::new(&LokiConfig::default(), stats.clone());
         let now = unix_nanos(SystemTime::now());
         let current = at(&enc, now);
@@ -733,7 +733,7 @@ mod tests {
         assert!(Arc::ptr_eq(&at(&enc, hour + HOUR - 1), &late));
         let earlier = at(&enc, hour - 1);
         assert_eq!(earlier.pairs()[LATE], window_label(hour - HOUR));
-        assert_eq!(stats.snapshot().loki_late_entries, 3);
+        assert_eq!(stats.late_entries.get(), 3);
         assert!(Arc::ptr_eq(&at(&enc, now), &current));
     }
 
@@ -862,7 +862,7 @@ mod tests {
 
     #[test]
     fn new_label_sets_beyond_the_limit_collapse_to_overflow() {
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(LokiStats::default());
         let enc = Encoder::new(
             &LokiConfig {
                 max_label_sets: NonZeroUsize::new(2).unwrap(),
@@ -882,7 +882,7 @@ mod tests {
         // Known sets keep their labels; every newcomer shares the overflow set.
         assert!(Arc::ptr_eq(&ns("a"), &a));
         assert!(Arc::ptr_eq(&ns("d"), &c));
-        assert_eq!(stats.snapshot().loki_label_overflows, 2);
+        assert_eq!(stats.label_overflows.get(), 2);
     }
 
     #[test]

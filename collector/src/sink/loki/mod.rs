@@ -22,6 +22,9 @@ pub mod config;
 mod client;
 mod encode;
 mod reject;
+mod stats;
+
+pub use self::stats::LokiStats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,8 +46,8 @@ use self::client::{Answer, Client};
 use self::config::{Encoding, LokiConfig, DEAD_LETTER_FILE_NAME};
 use self::encode::{Encoder, LokiEntry};
 use super::jsonl::JsonlFile;
+use super::metrics::SinkMetrics;
 use super::{Sink, SinkError};
-use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::health::ReadyCheck;
 use crate::telemetry::DATA_PATH;
 use crate::trail::Lines;
@@ -104,7 +107,8 @@ impl LokiSink {
     pub fn open(
         config: &LokiConfig,
         data_dir: &Path,
-        stats: Arc<Stats>,
+        stats: Arc<LokiStats>,
+        metrics: SinkMetrics,
         shutdown: CancellationToken,
     ) -> Result<Self, LokiError> {
         let client = Arc::new(Client::new(config, config.validate()?)?);
@@ -126,7 +130,7 @@ impl LokiSink {
                 min: config.min_backoff(),
                 max: config.max_backoff(),
             },
-            metrics: stats.sinks.sink(SINK_NAME),
+            metrics,
             stats: stats.clone(),
             shutdown,
         };
@@ -320,7 +324,7 @@ struct Delivery {
     body: Body,
     backoff: Backoff,
     metrics: SinkMetrics,
-    stats: Arc<Stats>,
+    stats: Arc<LokiStats>,
     shutdown: CancellationToken,
 }
 
@@ -385,7 +389,7 @@ impl Delivery {
                     url: url.to_string(),
                 });
             }
-            self.stats.loki_push_retries.add(1);
+            self.stats.push_retries.add(1);
             self.metrics.retried.add(entries.len() as u64);
             let delay = self
                 .backoff
