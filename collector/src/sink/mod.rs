@@ -37,12 +37,7 @@ pub enum SinkError {
     },
     #[error("{0}: writer has stopped")]
     Stopped(PathBuf),
-    /// The collector is stopping while Loki still refuses or cannot be
-    /// reached; the entries stay in the WAL and are pushed after the restart.
-    #[error("{url}: not confirmed by Loki before shutdown")]
-    Unconfirmed { url: String },
-    #[error("stored line does not parse: {0}")]
-    Decode(Arc<serde_json::Error>),
-    #[error("cannot compress a Loki push request: {0}")]
-    Compress(Arc<std::io::Error>),
+    /// What only one kind of sink meets (Loki's: [`loki::LokiError`]).
+    #[error(transparent)]
+    Other(Arc<dyn std::error::Error + Send + Sync>),
 }
