@@ -1,6 +1,6 @@
 //! Anomaly scoring of audit records, live in the ingest ([`live`], which
 //! reports anomalous principal-minutes as [`event`]s) and offline
-//! (`observatory-collector score`, [`stream`]).
+//! (`observatory-collector score`, [`crate::commands::score`]).
 //!
 //! One record at a time, in record time (`ts`, never the wall clock):
 //! [`template`] reduces the path to a route → [`state::Scorer`] updates the
@@ -8,9 +8,9 @@
 //! principal, per (principal, destination) and per destination) → every
 //! feature is compared with its robust [`baseline`] → [`model`] turns the
 //! deviations into a score in [0, 1] (0.85 = page a human) → [`attribution`]
-//! names the features behind it. [`stream`] runs that over JSON lines;
-//! [`sim`] and [`eval`] generate labelled traffic and measure detection quality;
-//! [`checkpoint`] keeps the learnt state across restarts.
+//! names the features behind it. [`sim`] and [`eval`] generate labelled
+//! traffic and measure detection quality; [`checkpoint`] keeps the learnt
+//! state across restarts.
 
 pub mod attribution;
 pub mod baseline;
@@ -23,10 +23,8 @@ pub mod live;
 pub mod model;
 pub mod sim;
 pub mod state;
-pub mod stream;
 pub mod template;
 
 pub use input::Observation;
 pub use model::{Method, ScoreConfig};
 pub use state::{Scored, Scorer};
-pub use stream::{run, RunStats, ScoreError};
