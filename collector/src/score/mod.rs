@@ -8,20 +8,18 @@
 //! principal, per (principal, destination) and per destination) → every
 //! feature is compared with its robust [`baseline`] → [`model`] turns the
 //! deviations into a score in [0, 1] (0.85 = page a human) → [`attribution`]
-//! names the features behind it. [`sim`] and [`eval`] generate labelled
-//! traffic and measure detection quality; [`checkpoint`] keeps the learnt
-//! state across restarts.
+//! names the features behind it; [`checkpoint`] keeps the learnt state
+//! across restarts. The traffic simulator and the detection-quality report
+//! are a crate of their own, `observatory-eval` (`collector/eval/`).
 
 pub mod attribution;
 pub mod baseline;
 pub mod checkpoint;
-pub mod eval;
 pub mod event;
 pub mod features;
 pub mod input;
 pub mod live;
 pub mod model;
-pub mod sim;
 pub mod state;
 pub mod template;
 
