@@ -4,9 +4,8 @@
 //!
 //! One scorer behind one lock, shared by every stream. A batch is scored on
 //! the blocking pool so that the async workers keep receiving and acking
-//! other streams meanwhile. A 64-record batch holds the lock for about
-//! 0.2 ms, a full 10 000-record one for about 50 ms (the `live_batches`
-//! example; `observatory_score_batch_seconds` in production).
+//! other streams meanwhile: a full batch holds the lock for milliseconds
+//! (README, "Benchmark"; `observatory_score_batch_seconds` in production).
 //!
 //! A principal-minute whose score reaches the threshold (after warm-up)
 //! becomes one [`AnomalyEvent`], stored as its own entry and handed to the
