@@ -8,10 +8,11 @@
 //! `hmac` = HMAC-SHA256(key, "<proxy_id>\n<seq>\n<chain>").
 //!
 //! [`Chains`] stamps lines in WAL order (the WAL writer is the one place
-//! that sees every proxy's records in their final order); [`verify`]
-//! checks a copy of the trail read back from a sink.
+//! that sees every proxy's records in their final order); the `verify`
+//! command ([`crate::commands::verify`]) checks a copy of the trail read
+//! back from a sink.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,12 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// Whether `key` signed this checkpoint of `proxy`'s chain.
+    pub fn signed_by(&self, key: &CheckpointKey, proxy: &str) -> bool {
+        let expected = hex(&mac(&key.secret, proxy, self.seq, &self.chain));
+        key.id == self.key_id && expected == self.hmac
+    }
+
     fn sign(key: &CheckpointKey, proxy: &str, link: Link) -> Checkpoint {
         let chain = hex(&link.chain);
         Checkpoint {
@@ -217,7 +224,8 @@ fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of `bytes`, as chains are written.
+pub fn hex(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len() * 2);
     push_hex(bytes, &mut out);
     // Only ASCII digits were pushed.
@@ -268,316 +276,9 @@ pub fn last_link(lines: &[u8]) -> Option<Link> {
         .map(|(_, seq, chain)| Link { seq, chain })
 }
 
-/// Something wrong in a trail, with where it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub proxy: String,
-    /// Where the offending line is in the input (line number or Loki
-    /// timestamp), or the seq range for missing records.
-    pub position: String,
-    pub problem: Problem,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    /// Records `from..=to` are not in the trail.
-    Missing { from: u64, to: u64 },
-    /// The record with this seq does not hash to its chain: edited.
-    Altered { seq: u64 },
-    /// Stored after a record with a higher seq.
-    Reordered { seq: u64, after: u64 },
-    /// A record line without `seq`/`chain`, or a second, different record
-    /// with a seq already seen.
-    Injected { seq: Option<u64> },
-    /// A checkpoint whose signature or chain does not match.
-    BadCheckpoint { seq: u64, why: String },
-}
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (proxy, at) = (&self.proxy, &self.position);
-        match &self.problem {
-            Problem::Missing { from, to } => {
-                write!(f, "{proxy}: missing seq {from}..={to} (before {at})")
-            }
-            Problem::Altered { seq } => write!(f, "{proxy}: altered record seq {seq} at {at}"),
-            Problem::Reordered { seq, after } => {
-                write!(
-                    f,
-                    "{proxy}: reordered: seq {seq} at {at} comes after seq {after}"
-                )
-            }
-            Problem::Injected { seq: Some(seq) } => {
-                write!(
-                    f,
-                    "{proxy}: injected record with duplicate seq {seq} at {at}"
-                )
-            }
-            Problem::Injected { seq: None } => {
-                write!(f, "{proxy}: injected unchained record at {at}")
-            }
-            Problem::BadCheckpoint { seq, why } => {
-                write!(f, "{proxy}: checkpoint seq {seq} at {at}: {why}")
-            }
-        }
-    }
-}
-
-/// What [`verify`] found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub records: u64,
-    /// Exact copies of a record (at-least-once delivery), not a problem.
-    pub duplicates: u64,
-    pub checkpoints: u64,
-    pub findings: Vec<Finding>,
-}
-
-/// One chained line as read back.
-struct Seen {
-    position: String,
-    canonical: String,
-    chain: [u8; 32],
-}
-
-/// Checks `lines` (position, line) of a trail, in the order the sink holds
-/// them; only proxy `only` when given. Lines without `proxy_id` (anomaly
-/// notices) are not chained and are skipped.
-pub fn verify<'a>(
-    lines: impl IntoIterator<Item = (String, &'a str)>,
-    key: Option<&CheckpointKey>,
-    only: Option<&str>,
-) -> Report {
-    let mut report = Report::default();
-    let mut proxies: BTreeMap<String, BTreeMap<u64, Seen>> = BTreeMap::new();
-    let mut highest: HashMap<String, u64> = HashMap::new();
-    let mut checkpoints = Vec::new();
-    for (position, line) in lines {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let Some(proxy) = value.get("proxy_id").and_then(|p| p.as_str()) else {
-            continue;
-        };
-        if only.is_some_and(|o| o != proxy) {
-            continue;
-        }
-        if let Some(checkpoint) = value.get("checkpoint") {
-            if let Ok(checkpoint) = serde_json::from_value::<Checkpoint>(checkpoint.clone()) {
-                checkpoints.push((proxy.to_owned(), position, checkpoint));
-            }
-            continue;
-        }
-        let finding = |problem| Finding {
-            proxy: proxy.to_owned(),
-            position: position.clone(),
-            problem,
-        };
-        let Some((canonical, seq, chain)) = split(line) else {
-            report
-                .findings
-                .push(finding(Problem::Injected { seq: None }));
-            continue;
-        };
-        report.records += 1;
-        let top = highest.entry(proxy.to_owned()).or_default();
-        let seen = proxies.entry(proxy.to_owned()).or_default();
-        if let Some(earlier) = seen.get(&seq) {
-            match earlier.canonical == canonical && earlier.chain == chain {
-                true => report.duplicates += 1,
-                false => report
-                    .findings
-                    .push(finding(Problem::Injected { seq: Some(seq) })),
-            }
-            continue;
-        }
-        if seq < *top {
-            report
-                .findings
-                .push(finding(Problem::Reordered { seq, after: *top }));
-        }
-        *top = (*top).max(seq);
-        seen.insert(
-            seq,
-            Seen {
-                position,
-                canonical,
-                chain,
-            },
-        );
-    }
-    for (proxy, seen) in &proxies {
-        let mut previous: Option<(u64, [u8; 32])> = None;
-        for (seq, line) in seen {
-            let expected_previous = match previous {
-                None if *seq == 1 => Some([0u8; 32]),
-                None => None,
-                Some((p, chain)) if p + 1 == *seq => Some(chain),
-                Some((p, _)) => {
-                    report.findings.push(Finding {
-                        proxy: proxy.clone(),
-                        position: line.position.clone(),
-                        problem: Problem::Missing {
-                            from: p + 1,
-                            to: seq - 1,
-                        },
-                    });
-                    None
-                }
-            };
-            if let Some(prev) = expected_previous {
-                if next(&prev, line.canonical.as_bytes()) != line.chain {
-                    report.findings.push(Finding {
-                        proxy: proxy.clone(),
-                        position: line.position.clone(),
-                        problem: Problem::Altered { seq: *seq },
-                    });
-                }
-            }
-            previous = Some((*seq, line.chain));
-        }
-    }
-    for (proxy, position, checkpoint) in checkpoints {
-        report.checkpoints += 1;
-        let bad = |why: String| Finding {
-            proxy: proxy.clone(),
-            position: position.clone(),
-            problem: Problem::BadCheckpoint {
-                seq: checkpoint.seq,
-                why,
-            },
-        };
-        if let Some(key) = key {
-            let expected = hex(&mac(&key.secret, &proxy, checkpoint.seq, &checkpoint.chain));
-            if key.id != checkpoint.key_id || expected != checkpoint.hmac {
-                report.findings.push(bad("signature does not match".into()));
-                continue;
-            }
-        }
-        let seen = proxies.get(&proxy);
-        match seen.and_then(|s| s.get(&checkpoint.seq)) {
-            Some(line) if hex(&line.chain) == checkpoint.chain => {}
-            Some(_) => report
-                .findings
-                .push(bad("chain differs from the record's".into())),
-            None => {
-                let last = seen
-                    .and_then(|s| s.keys().next_back().copied())
-                    .unwrap_or(0);
-                if checkpoint.seq > last {
-                    report.findings.push(Finding {
-                        proxy: proxy.clone(),
-                        position: position.clone(),
-                        problem: Problem::Missing {
-                            from: last + 1,
-                            to: checkpoint.seq,
-                        },
-                    });
-                }
-            }
-        }
-    }
-    report
-}
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn key() -> CheckpointKey {
-        CheckpointKey {
-            id: "k1".into(),
-            secret: b"a secret of some length".to_vec(),
-        }
-    }
-
-    /// Five records of proxy `p` (checkpoint after every two) as stored lines.
-    fn trail() -> Vec<String> {
-        let settings = ChainSettings {
-            key: Some(key()),
-            every: 2,
-        };
-        let mut chains = Chains::new(HashMap::new(), settings);
-        let mut out = Vec::new();
-        for n in 1..=5 {
-            let line = format!(r#"{{"ts":"t{n}","proxy_id":"p","path":"/{n}"}}"#);
-            chains.stamp("p", line.as_bytes(), "now", &mut out);
-        }
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn check(lines: &[String]) -> Report {
-        verify(
-            lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| (format!("line {}", i + 1), l.as_str())),
-            Some(&key()),
-            None,
-        )
-    }
-
-    #[test]
-    fn stamped_lines_verify_and_split_back() {
-        let lines = trail();
-        // 5 records and 2 checkpoints.
-        assert_eq!(lines.len(), 7);
-        let (canonical, seq, _) = split(&lines[0]).unwrap();
-        assert_eq!(
-            (canonical.as_str(), seq),
-            (r#"{"ts":"t1","proxy_id":"p","path":"/1"}"#, 1)
-        );
-        let report = check(&lines);
-        assert_eq!((report.records, report.checkpoints), (5, 2));
-        assert!(report.findings.is_empty(), "{:?}", report.findings);
-        assert_eq!(last_link(lines.join("\n").as_bytes()).unwrap().seq, 5);
-    }
-
-    #[test]
-    fn deleted_edited_reordered_and_injected_lines_are_found() {
-        let mut lines = trail();
-        let records: Vec<usize> = (0..lines.len())
-            .filter(|&i| !lines[i].contains("checkpoint"))
-            .collect();
-        // Edit record 2, delete record 4, swap 1 and 3, add an unchained one.
-        lines[records[1]] = lines[records[1]].replace("/2", "/x");
-        let third = lines[records[2]].clone();
-        lines[records[2]] = lines[records[0]].clone();
-        lines[records[0]] = third;
-        lines.remove(records[3]);
-        lines.push(r#"{"ts":"t9","proxy_id":"p","path":"/9"}"#.into());
-        lines.push(lines[records[1]].replace("/x", "/y"));
-        let problems: Vec<Problem> = check(&lines)
-            .findings
-            .into_iter()
-            .map(|f| f.problem)
-            .collect();
-        assert!(
-            problems.contains(&Problem::Altered { seq: 2 }),
-            "{problems:?}"
-        );
-        assert!(
-            problems.contains(&Problem::Missing { from: 4, to: 4 }),
-            "{problems:?}"
-        );
-        assert!(
-            problems.contains(&Problem::Reordered { seq: 1, after: 3 }),
-            "{problems:?}"
-        );
-        assert!(
-            problems.contains(&Problem::Injected { seq: None }),
-            "{problems:?}"
-        );
-        assert!(
-            problems.contains(&Problem::Injected { seq: Some(2) }),
-            "{problems:?}"
-        );
-    }
 
     #[test]
     fn rollback_continues_from_the_last_commit() {
@@ -591,33 +292,5 @@ mod tests {
         chains.rollback();
         assert_eq!(chains.links()["p"], committed);
         assert!(!chains.links().contains_key("q"));
-    }
-
-    #[test]
-    fn duplicates_are_counted_and_a_forged_checkpoint_is_found() {
-        let mut lines = trail();
-        lines.push(lines[0].clone());
-        let forged = lines.iter().position(|l| l.contains("checkpoint")).unwrap();
-        lines[forged] = lines[forged].replace("\"hmac\":\"", "\"hmac\":\"00");
-        let report = check(&lines);
-        assert_eq!(report.duplicates, 1);
-        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
-        assert!(matches!(
-            report.findings[0].problem,
-            Problem::BadCheckpoint { seq: 2, .. }
-        ));
-        // The end of the trail cut off: the last checkpoint names a seq past it.
-        let mut cut = trail();
-        cut.truncate(4);
-        cut.push(trail()[5].clone());
-        let problems: Vec<Problem> = check(&cut)
-            .findings
-            .into_iter()
-            .map(|f| f.problem)
-            .collect();
-        assert!(
-            problems.contains(&Problem::Missing { from: 4, to: 4 }),
-            "{problems:?}"
-        );
     }
 }

@@ -22,9 +22,8 @@ use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
 use crate::score::live::LiveScorer;
-use crate::sink::{Entry, GapDetail, GapNotice};
-use crate::stats::Stats;
-use crate::telemetry::DATA_PATH;
+use crate::telemetry::{Counter, Telemetry, DATA_PATH};
+use crate::trail::{Entry, GapDetail, GapNotice};
 use crate::validate::validate;
 use crate::wal::{Wal, WalError};
 
@@ -37,6 +36,70 @@ pub struct Ingest {
     tasks: TaskTracker,
 }
 
+/// What the ingest did; exported on `/metrics` by [`IngestStats::register`].
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub batches_received: Counter,
+    pub batches_written: Counter,
+    pub records_written: Counter,
+    /// Resends of batches already stored (acked, not written again).
+    pub batches_duplicate: Counter,
+    /// Batches that failed validation (their stream ended).
+    pub batches_rejected: Counter,
+    /// Batches whose seq skipped numbers.
+    pub seq_jumps: Counter,
+    pub gaps_written: Counter,
+    /// Senders forgotten by the bounded dedupe table.
+    pub senders_evicted: Counter,
+}
+
+impl IngestStats {
+    pub fn register(&self, telemetry: &Telemetry) {
+        telemetry.register_all(&[
+            (
+                &self.batches_received,
+                "batches_received",
+                "Batches received",
+            ),
+            (
+                &self.batches_written,
+                "batches_written",
+                "Batches stored and acknowledged",
+            ),
+            (
+                &self.records_written,
+                "records_written",
+                "Records stored and acknowledged",
+            ),
+            (
+                &self.batches_duplicate,
+                "batches_duplicate",
+                "Resent batches that were stored already (acked, not stored again)",
+            ),
+            (
+                &self.batches_rejected,
+                "batches_rejected",
+                "Batches refused as invalid or over size (their stream ended)",
+            ),
+            (
+                &self.seq_jumps,
+                "seq_jumps",
+                "Batches whose sequence number skipped batches",
+            ),
+            (
+                &self.gaps_written,
+                "gaps_written",
+                "Gap notices written for records lost before the collector",
+            ),
+            (
+                &self.senders_evicted,
+                "senders_evicted",
+                "Senders forgotten by the bounded dedupe table",
+            ),
+        ]);
+    }
+}
+
 /// What every stream task shares.
 struct Pipeline {
     max_records: usize,
@@ -44,7 +107,7 @@ struct Pipeline {
     wal: Arc<Wal>,
     /// `None` when re-redaction is turned off.
     redactor: Option<RecordRedactor>,
-    stats: Arc<Stats>,
+    stats: Arc<IngestStats>,
     scorer: Option<Arc<LiveScorer>>,
 }
 
@@ -56,7 +119,7 @@ impl Ingest {
         config: &ServeConfig,
         wal: Arc<Wal>,
         redactor: Option<RecordRedactor>,
-        stats: Arc<Stats>,
+        stats: Arc<IngestStats>,
         scorer: Option<Arc<LiveScorer>>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
@@ -219,7 +282,7 @@ impl Pipeline {
         }
 
         if let Some(redactor) = &self.redactor {
-            redactor.apply(&mut batch.records, &self.stats);
+            redactor.apply(&mut batch.records);
         }
         let mut entries = to_entries(&batch, missing);
         if let Some(scorer) = &self.scorer {
@@ -320,7 +383,6 @@ fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<E
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::telemetry::Telemetry;
     use crate::wal::WalConfig;
     use observatory_proto::audit::{AuditGap, AuditRecord};
     use std::path::Path;
@@ -359,7 +421,7 @@ mod tests {
         let pipeline = pipeline_at(dir.path(), 1 << 20);
         assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 1);
         assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
-        assert_eq!(pipeline.stats.snapshot().batches_duplicate, 1);
+        assert_eq!(pipeline.stats.batches_duplicate.get(), 1);
         assert_eq!(pipeline.handle(batch(2, None)).await.unwrap().seq, 2);
     }
 
@@ -430,6 +492,6 @@ mod tests {
         assert!(status.message().contains("max_batch_bytes"));
         let status = pipeline.receive_error(Status::internal("x"));
         assert_eq!(status.code(), Code::Internal);
-        assert_eq!(pipeline.stats.snapshot().batches_rejected, 1);
+        assert_eq!(pipeline.stats.batches_rejected.get(), 1);
     }
 }

@@ -18,13 +18,13 @@ use tracing::{info, warn};
 use crate::alert::{self, AlertError, AlertStats};
 use crate::chain::{ChainSettings, CheckpointKey};
 use crate::config::ServeConfig;
-use crate::ingest::Ingest;
-use crate::redact::{self, LoadError, RecordRedactor};
+use crate::ingest::{Ingest, IngestStats};
+use crate::redact::{self, LoadError, RecordRedactor, RedactStats};
 use crate::score::live::LiveScorer;
 use crate::sink::jsonl::{self, JsonlSink};
-use crate::sink::loki::{self, LokiError, LokiSink};
+use crate::sink::loki::{self, LokiError, LokiSink, LokiStats};
+use crate::sink::metrics::{SinkFamilies, SinkMetrics};
 use crate::sink::{Sink, SinkError};
-use crate::stats::{SinkMetrics, Stats};
 use crate::telemetry::admin::Admin;
 use crate::telemetry::health::{DirWritable, ReadyCheck};
 use crate::telemetry::Telemetry;
@@ -93,6 +93,69 @@ pub struct Collector {
     drain_timeout: Duration,
 }
 
+/// The counters of the ingest, re-redaction, the Loki sink and every
+/// sink's deliveries, each kept by its component: for `/metrics`, the
+/// shutdown summary and tests ([`Stats::snapshot`]).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub ingest: Arc<IngestStats>,
+    pub redact: Arc<RedactStats>,
+    /// Registered even without a Loki sink, so `/metrics` has one shape.
+    pub loki: Arc<LokiStats>,
+    pub sinks: SinkFamilies,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub batches_received: u64,
+    pub batches_written: u64,
+    pub records_written: u64,
+    pub batches_duplicate: u64,
+    pub batches_rejected: u64,
+    pub seq_jumps: u64,
+    pub gaps_written: u64,
+    pub senders_evicted: u64,
+    pub loki_entries_confirmed: u64,
+    pub loki_push_retries: u64,
+    pub loki_entries_dead_lettered: u64,
+    pub loki_label_overflows: u64,
+    pub loki_late_entries: u64,
+    pub records_redacted: u64,
+    pub redactions_added: u64,
+}
+
+impl Stats {
+    /// Puts every counter on `telemetry`'s `/metrics`.
+    pub fn register(&self, telemetry: &Telemetry) {
+        self.ingest.register(telemetry);
+        self.loki.register(telemetry);
+        self.redact.register(telemetry);
+        self.sinks.register(telemetry);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let (ingest, loki) = (&self.ingest, &self.loki);
+        Snapshot {
+            batches_received: ingest.batches_received.get(),
+            batches_written: ingest.batches_written.get(),
+            records_written: ingest.records_written.get(),
+            batches_duplicate: ingest.batches_duplicate.get(),
+            batches_rejected: ingest.batches_rejected.get(),
+            seq_jumps: ingest.seq_jumps.get(),
+            gaps_written: ingest.gaps_written.get(),
+            senders_evicted: ingest.senders_evicted.get(),
+            loki_entries_confirmed: self.sinks.confirmed_by(loki::SINK_NAME),
+            loki_push_retries: loki.push_retries.get(),
+            loki_entries_dead_lettered: self.sinks.dead_lettered_by(loki::SINK_NAME),
+            loki_label_overflows: loki.label_overflows.get(),
+            loki_late_entries: loki.late_entries.get(),
+            records_redacted: self.redact.records_redacted.get(),
+            redactions_added: self.redact.redactions_added.get(),
+        }
+    }
+}
+
 /// Checkpoint signing as configured; the key file is read once, here.
 fn chain_settings(config: &ServeConfig) -> Result<ChainSettings, ServeError> {
     let key = match &config.checkpoint_key_file {
@@ -131,14 +194,14 @@ pub async fn bind(
         path: config.data_dir.clone(),
         error,
     })?;
+    let stats = Arc::new(Stats::default());
+    stats.register(&telemetry);
     let redactor = if config.redact {
         let redactor = redact::load(config.redaction_config.as_deref())?;
-        Some(RecordRedactor::new(redactor))
+        Some(RecordRedactor::new(redactor, stats.redact.clone()))
     } else {
         None
     };
-    let stats = Arc::new(Stats::default());
-    stats.register(&telemetry);
     let shutdown = CancellationToken::new();
     let sinks_stop = CancellationToken::new();
     let wal = Arc::new(
@@ -163,10 +226,16 @@ pub async fn bind(
         sinks.push((jsonl::SINK_NAME.to_owned(), Arc::new(jsonl), metrics));
     }
     if let Some(loki) = &config.loki {
-        let loki = LokiSink::open(loki, &config.data_dir, stats.clone(), sinks_stop.clone())
-            .map_err(ServeError::Loki)?;
-        checks.push(loki.ready_check());
         let metrics = stats.sinks.sink(loki::SINK_NAME);
+        let loki = LokiSink::open(
+            loki,
+            &config.data_dir,
+            stats.loki.clone(),
+            metrics.clone(),
+            sinks_stop.clone(),
+        )
+        .map_err(ServeError::Loki)?;
+        checks.push(loki.ready_check());
         sinks.push((loki::SINK_NAME.to_owned(), Arc::new(loki), metrics));
     }
     let admin = Admin::bind(config.admin_listen, telemetry.clone(), checks)
@@ -194,7 +263,7 @@ pub async fn bind(
         config,
         wal.clone(),
         redactor,
-        stats.clone(),
+        stats.ingest.clone(),
         scorer.clone(),
         shutdown.clone(),
         tasks.clone(),

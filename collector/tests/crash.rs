@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::process::Process;
 use common::{record, Stream};
-use observatory_collector::chain;
+use observatory_collector::commands::verify::verify;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::AuditBatch;
 
@@ -129,7 +129,7 @@ async fn acked_records_survive_sigkill() {
     let duplicates: u64 = copies.values().map(|n| n - 1).sum();
     assert_eq!(copies.len() as u64, expected);
     // The chains went on across the kill: nothing but duplicates to report.
-    let report = chain::verify(
+    let report = verify(
         text.lines()
             .enumerate()
             .map(|(i, l)| (format!("line {}", i + 1), l)),

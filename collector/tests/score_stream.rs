@@ -1,8 +1,9 @@
-//! `score::run`: JSON lines in, one score line per record out, and clear
+//! `commands::score::run`: JSON lines in, one score line per record out, and clear
 //! errors for bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use observatory_collector::score::{run, ScoreConfig, ScoreError, Scorer};
+use observatory_collector::commands::score::{run, RunStats, ScoreError};
+use observatory_collector::score::{ScoreConfig, Scorer};
 use serde_json::Value;
 
 fn record(ts: &str, id: &str) -> String {
@@ -11,7 +12,7 @@ fn record(ts: &str, id: &str) -> String {
     )
 }
 
-fn score(input: &str) -> Result<(Vec<Value>, observatory_collector::score::RunStats), ScoreError> {
+fn score(input: &str) -> Result<(Vec<Value>, RunStats), ScoreError> {
     let mut out = Vec::new();
     let stats = run(
         input.as_bytes(),

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
-use crate::score::live::AnomalyEvent;
+use crate::score::event::AnomalyEvent;
 use crate::score::model::Group;
 
 /// Episodes tracked at once; events of further (principal, reason) pairs

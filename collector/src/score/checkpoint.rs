@@ -247,8 +247,6 @@ pub fn load(path: &Path, config: ScoreConfig) -> Result<Option<Scorer>, Checkpoi
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::score::sim::{SimConfig, Traffic};
-    use crate::score::Observation;
 
     fn config() -> ScoreConfig {
         ScoreConfig {
@@ -256,37 +254,6 @@ mod tests {
             max_principals: 12,
             ..Default::default()
         }
-    }
-
-    /// Restored state scores the rest of the traffic exactly as the
-    /// scorer that never stopped.
-    #[test]
-    fn restore_is_equivalent() {
-        let sim = SimConfig {
-            seed: 7,
-            hours: 0.5,
-            rate_scale: 0.2,
-            ..SimConfig::default()
-        };
-        let records: Vec<Observation> = Traffic::new(sim)
-            .map(|l| Observation::from(&l.record))
-            .collect();
-        let half = records.len() / 2;
-        let mut a = Scorer::new(config());
-        for o in &records[..half] {
-            a.score(o.time().unwrap(), o);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("score.json");
-        save(&path, &a.snapshot()).unwrap();
-        let mut b = load(&path, config()).unwrap().unwrap();
-        assert_eq!(b.snapshot(), a.snapshot());
-        assert!(a.evictions().principals > 0, "LRU order is exercised");
-        for o in &records[half..] {
-            let t = o.time().unwrap();
-            assert_eq!(a.score(t, o), b.score(t, o), "{}", o.correlation_id);
-        }
-        assert_eq!(a.evictions(), b.evictions());
     }
 
     #[test]

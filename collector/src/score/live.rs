@@ -4,9 +4,8 @@
 //!
 //! One scorer behind one lock, shared by every stream. A batch is scored on
 //! the blocking pool so that the async workers keep receiving and acking
-//! other streams meanwhile. A 64-record batch holds the lock for about
-//! 0.2 ms, a full 10 000-record one for about 50 ms (the `live_batches`
-//! example; `observatory_score_batch_seconds` in production).
+//! other streams meanwhile: a full batch holds the lock for milliseconds
+//! (README, "Benchmark"; `observatory_score_batch_seconds` in production).
 //!
 //! A principal-minute whose score reaches the threshold (after warm-up)
 //! becomes one [`AnomalyEvent`], stored as its own entry and handed to the
@@ -19,23 +18,21 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use observatory_proto::json::CanonicalRecord;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::attribution::{round, Reason};
 use super::checkpoint::{self, CheckpointError};
+use super::event::{AnomalyEvent, EXAMPLE_IDS};
 use super::input::Observation;
 use super::model::{ScoreConfig, ALERT};
 use super::state::Scorer;
-use crate::sink::{AnomalyNotice, Entry};
-use crate::stats::Counter;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Counter, Telemetry};
+use crate::trail::{AnomalyNotice, Entry};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-/// Correlation ids of example records kept per anomaly event.
-pub const EXAMPLE_IDS: usize = 5;
 /// Principals whose last event minute is remembered (one event per
 /// principal-minute); beyond it a principal may get a second event in the
 /// same minute, nothing worse.
@@ -107,21 +104,6 @@ impl ScoreSettings {
             ..ScoreConfig::default()
         }
     }
-}
-
-/// One anomalous principal-minute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AnomalyEvent {
-    /// The principal, or for plaintext traffic the source IP.
-    pub principal: String,
-    /// Destination workload of the highest-scoring record.
-    pub destination: String,
-    pub score: f64,
-    /// Start of the minute (record time, RFC 3339).
-    pub window_start: String,
-    pub reasons: Vec<Reason>,
-    /// Example records (up to [`EXAMPLE_IDS`]) that reached the threshold.
-    pub correlation_ids: Vec<String>,
 }
 
 /// Upper bounds of the score histogram's buckets: fine around the threshold.
@@ -430,199 +412,4 @@ impl AnomalyNotice {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use observatory_proto::json::format_ts;
-    use std::collections::BTreeMap;
-
-    const T0: i64 = 1_795_731_300;
-
-    fn record(secs: i64, who: &str, path: &str, status: u32) -> Entry {
-        Entry::from(CanonicalRecord {
-            ts: format_ts(secs * 1_000_000_000),
-            correlation_id: format!("c-{who}-{secs}"),
-            trace_id: String::new(),
-            source_principal: who.into(),
-            source_ip: "10.0.0.1".into(),
-            mtls: true,
-            destination_workload: "orders".into(),
-            destination_namespace: "shop".into(),
-            method: "GET".into(),
-            path: path.into(),
-            query: String::new(),
-            status,
-            duration_ms: 5.0,
-            request_bytes: 0,
-            response_bytes: 1000,
-            user_agent: String::new(),
-            headers: BTreeMap::new(),
-            request_body: String::new(),
-            response_body: String::new(),
-            decision: if status == 403 { "deny" } else { "allow" }.into(),
-            shadow_decision: String::new(),
-            rule: String::new(),
-            redactions: BTreeMap::new(),
-            proxy_id: "p".into(),
-            audit_policy: String::new(),
-            anomaly_score: None,
-            anomaly_reasons: Vec::new(),
-        })
-    }
-
-    fn settings(dir: &Path) -> ScoreSettings {
-        ScoreSettings {
-            warmup_secs: 300,
-            checkpoint_path: Some(dir.join("state.json")),
-            ..ScoreSettings::default()
-        }
-    }
-
-    /// Steady traffic of `who` for `secs` seconds from `from`, one batch per 10 s.
-    async fn steady(s: &LiveScorer, who: &str, from: i64, secs: i64) -> Vec<Entry> {
-        let mut out = Vec::new();
-        for start in (from..from + secs).step_by(10) {
-            let batch = (start..start + 10)
-                .map(|t| record(T0 + t, who, "/api/orders/1", 200))
-                .collect();
-            out.extend(s.score(batch).await.unwrap());
-        }
-        out
-    }
-
-    fn anomalies(entries: &[Entry]) -> Vec<&AnomalyEvent> {
-        entries
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Anomaly(a) => Some(&a.anomaly),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn records_are_scored_and_a_burst_is_one_event_per_minute() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tx, mut rx) = mpsc::channel(16);
-        let s = LiveScorer::open(&settings(dir.path()), dir.path()).with_alerts(tx);
-        let quiet = steady(&s, "a", 0, 900).await;
-        assert!(anomalies(&quiet).is_empty());
-        // Scored throughout; after warm-up, steady traffic stays low.
-        let scores: Vec<f64> = quiet
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Record(r) => r.anomaly_score,
-                _ => None,
-            })
-            .collect();
-        assert_eq!(scores.len(), 900);
-        assert!(scores[300..].iter().all(|x| *x < 0.5), "{scores:?}");
-        // 90 s of denied requests in three batches: events for two minutes.
-        let mut burst = Vec::new();
-        for start in [900, 930, 960] {
-            let batch = (start..start + 30)
-                .map(|t| record(T0 + t, "a", "/admin/users", 403))
-                .collect();
-            burst.extend(s.score(batch).await.unwrap());
-        }
-        let events = anomalies(&burst);
-        assert_eq!(events.len(), 2, "{events:#?}");
-        let first = events[0];
-        assert_eq!(
-            (first.principal.as_str(), first.destination.as_str()),
-            ("a", "orders")
-        );
-        assert!(first.score >= ALERT);
-        assert!(!first.reasons.is_empty());
-        assert_eq!(first.correlation_ids.len(), EXAMPLE_IDS);
-        assert_eq!(rx.recv().await.unwrap(), *first);
-        let scored = burst.iter().find_map(|e| match e {
-            Entry::Record(r) if r.correlation_id == first.correlation_ids[0] => Some(r),
-            _ => None,
-        });
-        let scored = scored.unwrap();
-        assert!(scored.anomaly_score.unwrap() >= ALERT);
-        assert!(!scored.reasons.is_empty());
-        assert_eq!(s.stats().anomaly_events.get(), 2);
-    }
-
-    #[tokio::test]
-    async fn nothing_is_an_anomaly_during_warmup_and_unparsable_ts_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LiveScorer::open(&settings(dir.path()), dir.path());
-        let batch = (0..60)
-            .map(|t| record(T0 + t, "x", "/admin", 403))
-            .collect();
-        assert!(anomalies(&s.score(batch).await.unwrap()).is_empty());
-        let mut bad = record(T0 + 61, "x", "/", 200);
-        if let Entry::Record(r) = &mut bad {
-            r.ts = "yesterday".into();
-        }
-        let out = s.score(vec![bad]).await.unwrap();
-        assert!(matches!(&out[0], Entry::Record(r) if r.anomaly_score.is_none()));
-        assert_eq!(s.stats().records_unscored.get(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_restart_continues_from_the_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LiveScorer::open(&settings(dir.path()), dir.path());
-        steady(&s, "a", 0, 600).await;
-        s.checkpoint().await.unwrap();
-        // Past warm-up already: a restarted scorer does not warm up again,
-        // so a burst right after the restart is an anomaly.
-        let restarted = LiveScorer::open(&settings(dir.path()), dir.path());
-        let burst = (600..660)
-            .map(|t| record(T0 + t, "a", "/admin", 403))
-            .collect();
-        assert_eq!(anomalies(&restarted.score(burst).await.unwrap()).len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_corrupt_checkpoint_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("state.json"), "not json").unwrap();
-        let s = LiveScorer::open(&settings(dir.path()), dir.path());
-        let out = s.score(vec![record(T0, "a", "/", 200)]).await.unwrap();
-        assert!(matches!(&out[0], Entry::Record(r) if r.anomaly_score.is_some()));
-        s.checkpoint().await.unwrap();
-        assert!(
-            checkpoint::load(&dir.path().join("state.json"), ScoreConfig::default())
-                .unwrap()
-                .is_some()
-        );
-    }
-
-    #[tokio::test]
-    async fn scores_and_events_are_on_metrics() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = LiveScorer::open(&settings(dir.path()), dir.path());
-        let telemetry = Telemetry::new();
-        s.stats().register(&telemetry);
-        s.score(vec![
-            record(T0, "a", "/", 200),
-            record(T0 + 1, "a", "/", 200),
-        ])
-        .await
-        .unwrap();
-        let text = telemetry.encode();
-        assert!(text.contains("observatory_anomaly_score_count 2"), "{text}");
-        assert!(
-            text.contains("observatory_anomaly_score_bucket{le=\"0.85\"}"),
-            "{text}"
-        );
-        assert!(text.contains("observatory_score_records_total 2"), "{text}");
-        assert!(
-            text.contains("observatory_anomaly_events_total 0"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn threshold_outside_zero_one_is_refused() {
-        let ok: ScoreSettings = toml::from_str("threshold = 0.9").unwrap();
-        assert_eq!(ok.threshold, 0.9);
-        let err = toml::from_str::<ScoreSettings>("threshold = 1.5").unwrap_err();
-        assert!(err.to_string().contains("threshold"), "{err}");
-    }
-}
+mod tests;

@@ -17,8 +17,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
-use super::{Lines, Sink, SinkError};
-use crate::stats::SinkMetrics;
+use super::metrics::SinkMetrics;
+use super::{Sink, SinkError};
+use crate::trail::Lines;
 
 /// The `sink` label of this sink's metrics.
 pub const SINK_NAME: &str = "jsonl";
@@ -221,10 +222,10 @@ fn complete_lines_len(file: &mut File, len: u64) -> io::Result<u64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sink::{Entry, GapDetail, GapNotice};
+    use crate::trail::{Entry, GapDetail, GapNotice};
 
     fn metrics() -> SinkMetrics {
-        crate::stats::SinkFamilies::default().sink(SINK_NAME)
+        crate::sink::metrics::SinkFamilies::default().sink(SINK_NAME)
     }
 
     fn gaps(seqs: &[u64]) -> Lines {

@@ -27,6 +27,9 @@ use std::sync::{Mutex, PoisonError};
 
 use prometheus_client::encoding::prometheus_protobuf;
 use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::Counter as PromCounter;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Metric, Registry};
 
 /// Prefix of every metric name.
@@ -98,5 +101,37 @@ impl Telemetry {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         // A panic while registering leaves the registry usable.
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A monotonically increasing count; clones share the count.
+#[derive(Debug, Default, Clone)]
+pub struct Counter(PromCounter);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.inc_by(n);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// A series of a labelled family, as the count the metric's owner adds to.
+impl From<PromCounter> for Counter {
+    fn from(counter: PromCounter) -> Self {
+        Counter(counter)
+    }
+}
+
+/// Exported as the counter it wraps (`observatory_<name>_total`).
+impl EncodeMetric for Counter {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
     }
 }

@@ -18,9 +18,10 @@ use tracing::field::Empty;
 use tracing::{debug, debug_span, error, info, warn, Instrument as _};
 
 use super::frame::{self, Next, Record};
-use super::Shared;
-use crate::sink::{Lines, Sink};
+use super::shared::Shared;
+use crate::sink::Sink;
 use crate::telemetry::DATA_PATH;
+use crate::trail::Lines;
 
 /// Most bytes of records handed to a sink in one write: large enough that
 /// one write at a time keeps up (Loki splits it into concurrent pushes).

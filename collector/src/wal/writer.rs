@@ -15,7 +15,7 @@ use tracing::{error, info};
 
 use super::frame;
 use super::segment;
-use super::Shared;
+use super::shared::Shared;
 use crate::chain::Chains;
 use crate::dedupe::SenderKey;
 use observatory_proto::json::format_ts;

@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use observatory_collector::config::ServeConfig;
-use observatory_collector::server::{self, ServeError};
-use observatory_collector::stats::Stats;
+use observatory_collector::server::{self, ServeError, Stats};
 use observatory_collector::wal::Wal;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::{Ack, AuditBatch, AuditRecord};

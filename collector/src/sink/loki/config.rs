@@ -1,6 +1,6 @@
-//! The `[loki]` table of the collector config file (snake_case keys).
-//! Every key has a default except `url`, which may also come from
-//! `--loki-url` / `OBSERVATORY_LOKI_URL`.
+//! The `[loki]` table of the collector config file (snake_case keys), and
+//! the names and limits the sink keeps to. Every key has a default except
+//! `url`, which may also come from `--loki-url` / `OBSERVATORY_LOKI_URL`.
 
 use std::collections::BTreeMap;
 use std::num::{NonZeroU64, NonZeroUsize};
@@ -10,14 +10,30 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::LokiError;
+use super::error::LokiError;
+
+/// The `sink` label of this sink's metrics.
+pub const SINK_NAME: &str = "loki";
 
 /// File name of the dead-letter file inside the data directory, unless
 /// `dead_letter_file` says otherwise.
 pub const DEAD_LETTER_FILE_NAME: &str = "loki-dead-letter.jsonl";
 
+/// Where pushes go, below Loki's base URL.
+pub const PUSH_PATH: &str = "loki/api/v1/push";
+
+/// Loki's default `max_line_size`.
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+/// How far ahead of the collector's clock Loki accepts entries (its
+/// `creation_grace_period`): the newest entry it can hold in a stream.
+pub const FUTURE_GRACE_NANOS: i64 = 600 * 1_000_000_000;
+
+/// The static label of every stream.
+pub const JOB: (&str, &str) = ("job", "observatory");
+/// Label of the streams that hold late entries.
+pub const LATE: &str = "late";
 /// Label names the sink sets itself.
-const RESERVED_LABELS: [&str; 3] = ["job", "cluster", super::encode::LATE];
+const RESERVED_LABELS: [&str; 3] = ["job", "cluster", LATE];
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -186,7 +202,7 @@ impl LokiConfig {
         }
         let mut push = url.clone();
         let base = url.path().trim_end_matches('/');
-        push.set_path(&format!("{base}/{}", super::client::PUSH_PATH));
+        push.set_path(&format!("{base}/{PUSH_PATH}"));
         Ok(push)
     }
 

@@ -1,4 +1,5 @@
-//! Which entries a Loki 400 rejected.
+//! What Loki refused for good: the dead-letter file ([`DeadLetters`]) and
+//! which entries of a request a 400 rejected.
 //!
 //! A 400 is partial: Loki stored the valid entries of the request and names
 //! the invalid ones. Its distributor groups identical messages
@@ -13,11 +14,105 @@
 //! is lost, at the price of dead-lettering some entries Loki did store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
 
+use observatory_proto::json::{format_ts, unix_nanos};
+use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tracing::warn;
+use url::Url;
 
-use super::encode::{Labels, LokiEntry};
+use super::error::shorten;
+use super::labels::Labels;
+use super::line::LokiEntry;
+use crate::sink::jsonl::JsonlFile;
+use crate::sink::metrics::SinkMetrics;
+use crate::sink::SinkError;
+
+/// The dead-letter file, and the sink's counts of what it holds.
+pub struct DeadLetters {
+    file: JsonlFile,
+    metrics: SinkMetrics,
+}
+
+impl DeadLetters {
+    pub fn new(file: JsonlFile, metrics: SinkMetrics) -> Self {
+        DeadLetters { file, metrics }
+    }
+
+    /// Writes what Loki (at `url`) refused to the dead-letter file: the
+    /// entries a 400 names, or the whole request when they cannot be told
+    /// apart (413, 422, or a message [`rejected`] does not understand).
+    pub async fn keep(
+        &self,
+        url: &Url,
+        entries: &[LokiEntry],
+        status: u16,
+        message: &str,
+    ) -> Result<(), SinkError> {
+        let named = match status {
+            400 => rejected(message, entries),
+            _ => None,
+        };
+        let refused: Vec<(&LokiEntry, &str)> = match &named {
+            Some(named) => named
+                .iter()
+                .filter_map(|(i, reason)| Some((entries.get(*i)?, *reason)))
+                .collect(),
+            None => entries.iter().map(|e| (e, message)).collect(),
+        };
+        let at = format_ts(unix_nanos(SystemTime::now()));
+        let mut lines = Vec::new();
+        for (entry, reason) in &refused {
+            let line = DeadLetterLine {
+                dead_lettered_at: &at,
+                status,
+                reason,
+                labels: entry.labels.rendered(),
+                ts: format_ts(entry.ts_nanos),
+                metadata: entry
+                    .metadata
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect(),
+                line: &entry.line,
+            };
+            serde_json::to_writer(&mut lines, &line).map_err(|e| SinkError::Encode(Arc::new(e)))?;
+            lines.push(b'\n');
+        }
+        self.file.append(lines).await?;
+        let refused = refused.len();
+        self.metrics.dead_lettered.add(refused as u64);
+        if named.is_some() {
+            self.metrics.confirmed.add((entries.len() - refused) as u64);
+        }
+        warn!(
+            url = %url,
+            status,
+            dead_lettered = refused,
+            of = entries.len(),
+            file = %self.file.path().display(),
+            "Loki refused entries: {}",
+            shorten(message)
+        );
+        Ok(())
+    }
+}
+
+/// One line of the dead-letter file: the Loki entry as it was pushed (so it
+/// can be pushed again) and why Loki refused it.
+#[derive(Serialize)]
+struct DeadLetterLine<'a> {
+    dead_lettered_at: &'a str,
+    status: u16,
+    reason: &'a str,
+    labels: &'a str,
+    ts: String,
+    metadata: BTreeMap<&'a str, &'a str>,
+    line: &'a str,
+}
 
 /// Labels Loki adds to streams by itself.
 const ADDED_BY_LOKI: [&str; 3] = ["service_name", "__stream_shard__", "__time_shard__"];
@@ -182,11 +277,10 @@ fn unquote(text: &str) -> Option<(String, &str)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::sync::Arc;
 
     use super::super::config::LokiConfig;
-    use super::super::encode::Encoder;
-    use crate::sink::Entry;
+    use super::super::line::Encoder;
+    use crate::trail::Entry;
     use observatory_proto::json::CanonicalRecord;
 
     /// Records in namespace `ns` at 2026-03-01T10:00:<secs>Z (in the past:

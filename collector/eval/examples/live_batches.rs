@@ -4,15 +4,15 @@
 //! `Scorer` on the same records in the same run (no lock, no blocking-pool
 //! hop, no reasons turned into JSON):
 //!
-//! `cargo run --release -p observatory-collector --example live_batches -- --hours 1 --batch 64`
+//! `cargo run --release -p observatory-eval --example live_batches -- --hours 1 --batch 64`
 
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use observatory_collector::score::live::{LiveScorer, ScoreSettings};
-use observatory_collector::score::sim::{SimArgs, Traffic};
 use observatory_collector::score::{Observation, ScoreConfig, Scorer};
-use observatory_collector::sink::Entry;
+use observatory_collector::trail::Entry;
+use observatory_eval::sim::{SimArgs, Traffic};
 
 #[derive(Parser)]
 struct Args {

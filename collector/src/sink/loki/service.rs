@@ -1,27 +1,37 @@
-//! One push attempt over HTTP(S) and what Loki's answer means for it.
+//! Delivery of one push request: each attempt over HTTP(S) ([`Client`]),
+//! what Loki's answer means for it, and the retries until Loki has
+//! answered for good ([`Delivery`]; the answers are in [`super`]'s docs).
 
 use std::error::Error as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Certificate;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::{debug_span, warn, Instrument as _};
 use url::Url;
 
 use super::config::{Encoding, LokiConfig};
-use super::LokiError;
+use super::error::{shorten, LokiError};
+use super::line::LokiEntry;
+use super::reject::DeadLetters;
+use super::stats::LokiStats;
+use super::wire;
+use crate::sink::metrics::SinkMetrics;
+use crate::sink::SinkError;
+use crate::telemetry::DATA_PATH;
 
-/// Where pushes go, below Loki's base URL.
-pub(super) const PUSH_PATH: &str = "loki/api/v1/push";
 /// Most of an error answer kept (Loki's messages are far shorter).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 pub struct Client {
     http: reqwest::Client,
     push_url: Url,
-    /// Loki's readiness endpoint (`<base>/ready`), for `/readyz`.
-    ready_url: Url,
     content_type: &'static str,
     gzip: bool,
     tenant: Option<HeaderValue>,
@@ -83,13 +93,9 @@ impl Client {
             (None, Some(path)) => Some(Auth::Bearer(read(path)?)),
             (None, None) => None,
         };
-        let mut ready_url = push_url.clone();
-        let base = push_url.path().strip_suffix(PUSH_PATH).unwrap_or("/");
-        ready_url.set_path(&format!("{base}ready"));
         Ok(Client {
             http: http.build().map_err(LokiError::Client)?,
             push_url,
-            ready_url,
             content_type: match config.encoding {
                 Encoding::Protobuf => "application/x-protobuf",
                 Encoding::Json => "application/json",
@@ -118,21 +124,9 @@ impl Client {
         }
     }
 
-    /// `GET <base>/ready`: Loki answers 200 once it accepts pushes.
-    pub async fn ready(&self) -> Result<(), String> {
-        let request = self.authorize(self.http.get(self.ready_url.clone()));
-        match request.send().await {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => {
-                let status = response.status();
-                Err(format!(
-                    "{}: {status}: {}",
-                    self.ready_url,
-                    message(response).await
-                ))
-            }
-            Err(e) => Err(format!("{}: {}", self.ready_url, with_causes(&e))),
-        }
+    /// A GET of `url` with the tenant and credentials.
+    pub fn get(&self, url: Url) -> reqwest::RequestBuilder {
+        self.authorize(self.http.get(url))
     }
 
     pub async fn push(&self, body: Bytes) -> Answer {
@@ -193,7 +187,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// The body of an error answer (plain text from Loki), cut to
 /// [`MAX_MESSAGE_BYTES`]; a body that breaks off keeps what arrived.
-async fn message(mut response: reqwest::Response) -> String {
+pub async fn message(mut response: reqwest::Response) -> String {
     let mut body = Vec::new();
     while body.len() < MAX_MESSAGE_BYTES {
         match response.chunk().await {
@@ -206,7 +200,7 @@ async fn message(mut response: reqwest::Response) -> String {
 }
 
 /// reqwest's own message is only "error sending request"; the causes say why.
-fn with_causes(e: &reqwest::Error) -> String {
+pub fn with_causes(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -215,6 +209,139 @@ fn with_causes(e: &reqwest::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Pushes one request until Loki has answered for good.
+pub struct Delivery {
+    client: Arc<Client>,
+    dead_letters: DeadLetters,
+    body: Body,
+    backoff: Backoff,
+    metrics: SinkMetrics,
+    stats: Arc<LokiStats>,
+    shutdown: CancellationToken,
+}
+
+enum Body {
+    Protobuf,
+    Json { gzip: bool },
+}
+
+impl Delivery {
+    /// Once `shutdown` is cancelled, a failed push is no longer retried.
+    pub fn new(
+        config: &LokiConfig,
+        client: Arc<Client>,
+        dead_letters: DeadLetters,
+        metrics: SinkMetrics,
+        stats: Arc<LokiStats>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Delivery {
+            client,
+            dead_letters,
+            body: match config.encoding {
+                Encoding::Protobuf => Body::Protobuf,
+                Encoding::Json => Body::Json { gzip: config.gzip },
+            },
+            backoff: Backoff {
+                min: config.min_backoff(),
+                max: config.max_backoff(),
+            },
+            metrics,
+            stats,
+            shutdown,
+        }
+    }
+
+    pub async fn deliver(&self, entries: &[LokiEntry]) -> Result<(), SinkError> {
+        let body = match self.body {
+            Body::Protobuf => wire::protobuf_body(entries),
+            Body::Json { gzip } => wire::json_body(entries, gzip),
+        }
+        .map_err(LokiError::Compress)?;
+        let body = Bytes::from(body);
+        let mut attempt = 0u32;
+        loop {
+            let span = debug_span!(
+                target: DATA_PATH,
+                "loki_push",
+                attempt = i64::from(attempt),
+                entries = entries.len() as i64,
+                outcome = Empty,
+                otel.status_code = Empty,
+            );
+            let started = Instant::now();
+            let answer = self
+                .client
+                .push(body.clone())
+                .instrument(span.clone())
+                .await;
+            self.metrics
+                .push_latency
+                .observe(started.elapsed().as_secs_f64());
+            match &answer {
+                Answer::Stored => span.record("outcome", "stored"),
+                Answer::Rejected { .. } => span
+                    .record("outcome", "rejected")
+                    .record("otel.status_code", "ERROR"),
+                Answer::Retry { .. } => span
+                    .record("outcome", "retry")
+                    .record("otel.status_code", "ERROR"),
+            };
+            let (reason, retry_after) = match answer {
+                Answer::Stored => {
+                    self.metrics.confirmed.add(entries.len() as u64);
+                    return Ok(());
+                }
+                Answer::Rejected { status, message } => {
+                    let url = self.client.push_url();
+                    return self.dead_letters.keep(url, entries, status, &message).await;
+                }
+                Answer::Retry {
+                    reason,
+                    retry_after,
+                } => (reason, retry_after),
+            };
+            let url = self.client.push_url();
+            if self.shutdown.is_cancelled() {
+                warn!(%url, entries = entries.len(), "Loki push failed at shutdown, giving up: {}", shorten(&reason));
+                return Err(LokiError::Unconfirmed {
+                    url: url.to_string(),
+                }
+                .into());
+            }
+            self.stats.push_retries.add(1);
+            self.metrics.retried.add(entries.len() as u64);
+            let delay = self
+                .backoff
+                .delay(attempt)
+                .max(retry_after.unwrap_or_default());
+            warn!(%url, attempt, entries = entries.len(), retry_in = ?delay, "Loki push failed: {}", shorten(&reason));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.shutdown.cancelled() => {
+                    return Err(LokiError::Unconfirmed { url: url.to_string() }.into());
+                }
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+}
+
+/// Exponential from `min` to `max`, each delay drawn from its upper half so
+/// that requests failing together do not retry together.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+        let full = self.min.saturating_mul(factor).min(self.max);
+        full / 2 + (full / 2).mul_f64(fastrand::f64())
+    }
 }
 
 #[cfg(test)]
@@ -252,5 +379,21 @@ mod tests {
         assert_eq!(read(&path).unwrap(), "s3cret");
         let err = read(&dir.path().join("missing")).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_max_with_jitter() {
+        let b = Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let first = b.delay(0);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = b.delay(2);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let late = b.delay(40);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+        }
     }
 }

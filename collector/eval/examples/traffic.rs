@@ -1,12 +1,12 @@
 //! Seeded synthetic mesh traffic as canonical audit records (JSON lines on
 //! stdout), each with a ground-truth `label` for injected incidents:
 //!
-//! `cargo run -p observatory-collector --example traffic -- --seed 1 --hours 3 > traffic.jsonl`
+//! `cargo run -p observatory-eval --example traffic -- --seed 1 --hours 3 > traffic.jsonl`
 
 use std::io::Write as _;
 
 use clap::Parser;
-use observatory_collector::score::sim::{SimArgs, Traffic};
+use observatory_eval::sim::{SimArgs, Traffic};
 use serde::Serialize;
 
 /// The canonical record plus its label (the scorer ignores unknown fields).

@@ -1,8 +1,10 @@
-//! The loop shared by the streaming commands (`score`, `redact`): JSON lines
-//! in, at most one JSON line out per input line, with errors that name the
-//! input line.
+//! What the streaming commands (`score`, `redact`) share: their `--input`
+//! and `--output`, and the loop of JSON lines in, at most one JSON line out
+//! per input line, with errors that name the input line.
 
-use std::io::{BufRead, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,4 +49,35 @@ where
     }
     output.flush().map_err(E::write)?;
     Ok(blank)
+}
+
+/// The opened `--input` and `--output` of a streaming command.
+pub type Io = (Box<dyn BufRead>, Box<dyn Write>);
+
+/// `--input` and `--output` of a streaming command; `-` is stdin/stdout.
+pub fn open_io(input: &Path, output: &Path) -> Result<Io, OpenError> {
+    fn open(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
+        move |source| OpenError {
+            path: path.to_owned(),
+            source,
+        }
+    }
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(BufReader::new(File::open(input).map_err(open(input))?))
+    };
+    let writer: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(File::create(output).map_err(open(output))?))
+    };
+    Ok((reader, writer))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("opening {}: {source}", path.display())]
+pub struct OpenError {
+    path: PathBuf,
+    source: std::io::Error,
 }

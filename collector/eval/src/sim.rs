@@ -1,5 +1,5 @@
 //! Seeded synthetic mesh traffic with labelled incidents, to measure what
-//! the scorer catches (see [`super::eval`]). Deterministic for a seed.
+//! the scorer catches (see [`crate::eval`]). Deterministic for a seed.
 //!
 //! 20 services call each other (a random call graph, Poisson arrivals,
 //! log-normal latencies and sizes, a trickle of 4xx/5xx), one legacy

@@ -1,4 +1,4 @@
-//! Detection quality of scorers on [`super::sim`] traffic: ranking quality
+//! Detection quality of scorers on [`crate::sim`] traffic: ranking quality
 //! per record and per principal-minute, precision/recall at the alert
 //! threshold, detection delay per incident, false alerts per hour.
 
@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::input::Observation;
-use super::model::{ScoreConfig, ALERT};
-use super::sim::{Scenario, SimConfig, Traffic};
-use super::state::Scorer;
+use observatory_collector::score::model::{ScoreConfig, ALERT};
+use observatory_collector::score::{Observation, Scorer};
+
+use crate::sim::{Scenario, SimConfig, Traffic};
 
 /// A record's score with its ground truth (warm-up records are left out).
 #[derive(Debug, Clone)]

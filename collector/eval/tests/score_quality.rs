@@ -1,11 +1,11 @@
 //! Detection quality floors on seeded synthetic traffic (3 simulated hours
 //! at a quarter of the default rate), against the naive max-z baseline.
-//! The full report: `cargo run --release -p observatory-collector --example score_quality`.
+//! The full report: `cargo run --release -p observatory-eval --example score_quality`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use observatory_collector::score::eval::{compare, table};
-use observatory_collector::score::sim::{Scenario, SimConfig};
 use observatory_collector::score::{Method, ScoreConfig};
+use observatory_eval::eval::{compare, table};
+use observatory_eval::sim::{Scenario, SimConfig};
 
 #[test]
 fn scorer_beats_floors_and_the_naive_baseline() {

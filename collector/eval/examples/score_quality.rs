@@ -1,12 +1,12 @@
 //! Detection quality and throughput of the scorer against the naive
 //! per-feature max-z baseline on the same seeded traffic:
 //!
-//! `cargo run --release -p observatory-collector --example score_quality -- --seed 1 --hours 3`
+//! `cargo run --release -p observatory-eval --example score_quality -- --seed 1 --hours 3`
 
 use clap::Parser;
-use observatory_collector::score::eval::{compare, table};
-use observatory_collector::score::sim::SimArgs;
 use observatory_collector::score::{Method, ScoreConfig};
+use observatory_eval::eval::{compare, table};
+use observatory_eval::sim::SimArgs;
 
 fn main() {
     let sim = SimArgs::parse().config();

@@ -7,14 +7,17 @@
 //! `audit_gap` and `anomaly` lines (not requests) are skipped and counted.
 
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
+use clap::Args;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::attribution::{round, Reason};
-use super::input::Observation;
-use super::state::{Evictions, Scorer};
-use crate::lines::{map_json_lines, LinesError};
+use super::lines::{map_json_lines, open_io, LinesError, OpenError};
+use crate::score::attribution::{round, Reason};
+use crate::score::model::ALERT;
+use crate::score::state::{Evictions, Scorer};
+use crate::score::{Observation, ScoreConfig};
 
 #[derive(Debug, Error)]
 pub enum ScoreError {
@@ -81,7 +84,7 @@ pub fn run(
         })?;
         let scored = scorer.score(t, &obs);
         stats.records += 1;
-        if scored.score >= super::model::ALERT {
+        if scored.score >= ALERT {
             stats.alerts += 1;
         }
         Ok(Some(Line {
@@ -93,4 +96,37 @@ pub fn run(
     })?;
     stats.evictions = scorer.evictions();
     Ok(stats)
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Canonical audit records, one JSON object per line; `-` is stdin
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub input: PathBuf,
+    /// Where the `{"correlation_id","score","warmup","reasons"}` lines go; `-` is stdout
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub output: PathBuf,
+    /// Record time after the first record during which scores are flagged as warm-up
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub warmup_minutes: u32,
+}
+
+impl ScoreArgs {
+    /// Scores `--input` into `--output`.
+    pub fn run(&self) -> Result<RunStats, ScoreRunError> {
+        let (input, output) = open_io(&self.input, &self.output)?;
+        let config = ScoreConfig {
+            warmup_secs: f64::from(self.warmup_minutes) * 60.0,
+            ..Default::default()
+        };
+        Ok(run(input, output, &mut Scorer::new(config))?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreRunError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
 }
