@@ -242,7 +242,10 @@ impl Pipeline {
                 Some(stored) => *stored.lock().await,
                 None => 0,
             };
-            return Ok(Ack { seq: stored });
+            return Ok(Ack {
+                seq: stored,
+                quarantined: Vec::new(),
+            });
         }
 
         let (stored, evicted) = self.senders.slot(&key);
@@ -264,7 +267,10 @@ impl Pipeline {
                     "duplicate batch acked, not written"
                 );
                 // Acks are cumulative: the highest stored seq.
-                return Ok(Ack { seq: *stored });
+                return Ok(Ack {
+                    seq: *stored,
+                    quarantined: Vec::new(),
+                });
             }
             Order::New { missing } => missing,
         };
@@ -311,7 +317,10 @@ impl Pipeline {
         if entries.len() > batch.records.len() {
             self.stats.gaps_written.add(1);
         }
-        Ok(Ack { seq: batch.seq })
+        Ok(Ack {
+            seq: batch.seq,
+            quarantined: Vec::new(),
+        })
     }
 
     /// Maps a failure to receive a batch to the status the client gets. tonic

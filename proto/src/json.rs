@@ -15,14 +15,26 @@ pub use crate::time::unix_nanos;
 
 /// The canonical JSON form of one audit record. Field order is the
 /// serialisation order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CanonicalRecord {
     /// Request start, RFC 3339 UTC with nanoseconds.
     pub ts: String,
     pub correlation_id: String,
+    /// Unique per record (the filter's); left out when empty (older filters).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub record_id: String,
+    /// The client's rejected x-request-id, cut and escaped; left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_request_id: String,
     pub trace_id: String,
     pub source_principal: String,
     pub source_ip: String,
+    /// Where `source_ip` comes from; left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_ip_origin: String,
+    /// X-Forwarded-For as received, redacted; left out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forwarded_for: String,
     pub mtls: bool,
     pub destination_workload: String,
     pub destination_namespace: String,
@@ -47,6 +59,10 @@ pub struct CanonicalRecord {
     pub decision: String,
     pub shadow_decision: String,
     pub rule: String,
+    /// Envoy's details for a request that did not complete normally; left
+    /// out when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response_details: String,
     #[serde(default)]
     pub redactions: BTreeMap<String, u32>,
     pub proxy_id: String,
@@ -79,9 +95,13 @@ impl From<&AuditRecord> for CanonicalRecord {
         CanonicalRecord {
             ts: format_ts(r.ts_unix_nanos),
             correlation_id: r.correlation_id.clone(),
+            record_id: r.record_id.clone(),
+            client_request_id: r.client_request_id.clone(),
             trace_id: r.trace_id.clone(),
             source_principal: r.source_principal.clone(),
             source_ip: r.source_ip.clone(),
+            source_ip_origin: r.source_ip_origin.clone(),
+            forwarded_for: r.forwarded_for.clone(),
             mtls: r.mtls,
             destination_workload: r.destination_workload.clone(),
             destination_namespace: r.destination_namespace.clone(),
@@ -99,6 +119,7 @@ impl From<&AuditRecord> for CanonicalRecord {
             decision: r.decision.clone(),
             shadow_decision: r.shadow_decision.clone(),
             rule: r.rule.clone(),
+            response_details: r.response_details.clone(),
             redactions: r.redactions.clone(),
             proxy_id: r.proxy_id.clone(),
             audit_policy: r.audit_policy.clone(),

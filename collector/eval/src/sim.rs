@@ -517,6 +517,7 @@ impl Traffic {
                 audit_policy: String::new(),
                 anomaly_score: None,
                 anomaly_reasons: Vec::new(),
+                ..Default::default()
             },
             label,
         }

@@ -42,6 +42,11 @@ pub struct RecordView<'a> {
     pub headers: &'a BTreeMap<String, String>,
     pub request_body: &'a str,
     pub response_body: &'a str,
+    pub record_id: &'a str,
+    pub client_request_id: &'a str,
+    pub forwarded_for: &'a str,
+    pub source_ip_origin: &'a str,
+    pub response_details: &'a str,
 }
 
 impl RecordView<'_> {
@@ -109,6 +114,11 @@ impl RecordView<'_> {
         );
         text(24, self.request_body, buf);
         text(25, self.response_body, buf);
+        text(26, self.record_id, buf);
+        text(27, self.client_request_id, buf);
+        text(28, self.forwarded_for, buf);
+        text(29, self.source_ip_origin, buf);
+        text(30, self.response_details, buf);
     }
 }
 
@@ -141,6 +151,11 @@ impl<'a> From<&'a AuditRecord> for RecordView<'a> {
             headers: &r.headers,
             request_body: &r.request_body,
             response_body: &r.response_body,
+            record_id: &r.record_id,
+            client_request_id: &r.client_request_id,
+            forwarded_for: &r.forwarded_for,
+            source_ip_origin: &r.source_ip_origin,
+            response_details: &r.response_details,
         }
     }
 }
@@ -254,6 +269,11 @@ mod tests {
             ]),
             request_body: "{}".into(),
             response_body: "[]".into(),
+            record_id: "r1".into(),
+            client_request_id: "c\\u0009".into(),
+            forwarded_for: "203.0.113.9".into(),
+            source_ip_origin: "peer".into(),
+            response_details: "http1.invalid_characters".into(),
         };
         for r in [
             full,

@@ -212,6 +212,11 @@ impl Http {
             headers: &extras.headers,
             request_body: &extras.request_body,
             response_body: &extras.response_body,
+            record_id: "",
+            client_request_id: "",
+            forwarded_for: "",
+            source_ip_origin: "",
+            response_details: "",
         };
         let Ok(mut ex) = active.export.try_borrow_mut() else {
             return;

@@ -34,6 +34,7 @@ fn record(secs: i64, who: &str, path: &str, status: u32) -> Entry {
         audit_policy: String::new(),
         anomaly_score: None,
         anomaly_reasons: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -321,6 +321,7 @@ mod tests {
                 audit_policy: String::new(),
                 anomaly_score: None,
                 anomaly_reasons: Vec::new(),
+                ..Default::default()
             };
             enc.encode(&Entry::from(r), &mut out).unwrap();
         }

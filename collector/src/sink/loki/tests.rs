@@ -49,6 +49,7 @@ fn record(n: u32, namespace: &str) -> CanonicalRecord {
         audit_policy: String::new(),
         anomaly_score: None,
         anomaly_reasons: Vec::new(),
+        ..Default::default()
     }
 }
 
