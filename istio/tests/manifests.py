@@ -93,15 +93,15 @@ def mesh_checks(objects):
     policies = [p for p in by_kind(objects, "AuthorizationPolicy") if selects_collector(p)]
     allow = [p for p in policies if p["spec"].get("action", "ALLOW") == "ALLOW"]
     operations = [op["operation"] for p in allow for r in p["spec"].get("rules", []) for op in r.get("to", [])]
-    sources = [s for p in allow for r in p["spec"].get("rules", []) for s in r.get("from", [])]
+    rules = [r for p in allow for r in p["spec"].get("rules", [])]
     yield ("AuthorizationPolicy: only the stream method on 4317 and GET /metrics on 9464",
            bool(operations) and all(
                (o.get("paths") == [STREAM_PATH] and o.get("ports") == ["4317"] and o.get("methods") == ["POST"])
                or (o.get("paths") == ["/metrics"] and o.get("ports") == ["9464"] and o.get("methods") == ["GET"])
                for o in operations), str(operations))
     yield ("AuthorizationPolicy: every rule names its callers by mTLS principal",
-           bool(sources) and len(sources) == sum(len(r.get("to", [])) > 0 for p in allow for r in p["spec"]["rules"])
-           and all(s.get("source", {}).get("principals") for s in sources), str(sources))
+           bool(rules) and all(r.get("from") and all(s.get("source", {}).get("principals") for s in r["from"]) for r in rules),
+           str([r.get("from") for r in rules]))
 
     netpols = [n for n in by_kind(objects, "NetworkPolicy") if selects_collector(n)]
     netpol = netpols[0] if netpols else {"spec": {}}
