@@ -47,6 +47,7 @@
 //! Nothing is allocated unless a detector or key rule matches, or a JSON
 //! string has escapes, or a form field is percent-encoded.
 
+mod auth;
 mod decode;
 mod detect;
 pub mod error;
@@ -54,6 +55,7 @@ pub mod fields;
 mod form;
 mod json;
 mod keys;
+mod names;
 mod replace;
 mod scan;
 mod settings;
@@ -346,6 +348,7 @@ impl Redactor {
                     json::Token::Str(r, escaped) => scan.value(r, json(escaped), ctx, Part::Text),
                     json::Token::Key(r, escaped) => scan.value(r, json(escaped), ctx, Part::Key),
                     json::Token::Num(r) => scan.value(r, Enc::Plain, ctx, Part::Number),
+                    json::Token::Close(start, keep) => scan.close(start, keep),
                 });
                 if let Err(resume) = walked {
                     scan.value(resume.at..cut, Enc::Plain, resume.ctx, Part::Text);
