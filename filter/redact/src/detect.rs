@@ -32,6 +32,8 @@ pub(super) enum Check {
     Iban,
     Token,
     MixedToken,
+    /// A cue before a person's name (`Dear `, `my name is `).
+    Person,
     /// Operator patterns are taken as they match.
     Custom,
 }
@@ -47,6 +49,7 @@ impl Check {
             Check::Iban => validate::iban(hay, span),
             Check::Token => validate::token(hay, span),
             Check::MixedToken => validate::mixed_token(hay, span),
+            Check::Person => super::names::after_cue(hay, span),
             Check::Custom => Some(span.clone()),
         }
     }
@@ -122,6 +125,24 @@ pub(super) const BUILTIN: &[(PiiType, Check, &str)] = &[
             r"|\(?\b0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,5}\b",
             // North American local number: 555-0123
             r"|\b[2-9][0-9]{2}-[0-9]{4}\b",
+        ),
+    ),
+    (
+        PiiType::Person,
+        Check::Person,
+        concat!(
+            // Greetings and titles, then the name.
+            r"(?-u)\b(?:(?:Dear|Hi|Hello|Hey|Hallo|Liebe|Lieber|Bonjour|Cher|Ch\u{e8}re|Hola|",
+            r"Estimad[oa]|Car[oa]|Gentile|Beste|Ciao|Sehr geehrter?|Szanown[ya])",
+            r"|(?:Mr|Mrs|Ms|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Dhr|Mevr)\.?",
+            // Introductions.
+            r"|[Mm]y name is|I am|I'm|[Ii]ch bin|[Ii]ch hei(?:ss|\u{df})e|[Jj]e m'appelle",
+            r"|[Mm]e llamo|[Mm]i chiamo|[Mm]ijn naam is|[Nn]azywam si\u{119})[ \t]+",
+            // Closing lines; the name on the next line.
+            r"|\b(?:Regards|[Bb]est regards|[Kk]ind regards|[Bb]est wishes|Sincerely|Thanks|",
+            r"Thank you|Cheers|Best|Cordialement|Saludos|Atentamente|Cordiali saluti|",
+            r"Met vriendelijke groet|Mit freundlichen Gr\u{fc}\u{df}en|Viele Gr\u{fc}\u{df}e|",
+            r"Pozdrawiam|Un saludo)[,!.]?[ \t]*\r?\n[ \t]*",
         ),
     ),
 ];

@@ -99,10 +99,7 @@ pub fn cut_point(input: &str, findings: &[Finding], max: usize, seen: usize) -> 
         at = start;
         // And the groups before it of a grouped value (`GB82 WEST 12|34`):
         // short runs of digits and capitals, one separator apart.
-        loop {
-            let Some(sep) = at.checked_sub(1).and_then(|i| bytes.get(i)) else {
-                break;
-            };
+        while let Some(sep) = at.checked_sub(1).and_then(|i| bytes.get(i)) {
             let group = bytes.get(..at - 1).map_or(0, |b| {
                 b.iter()
                     .rev()

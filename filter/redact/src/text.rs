@@ -169,7 +169,18 @@ impl<'a> Pairs<'a> {
             });
             return v..super::auth::credentials(self.text, v..line, |_| {});
         }
-        let mut end = self.word_end(v);
+        let name = matches!(how, How::Words | How::Name | How::Person);
+        // `O'Brien`: an apostrophe between letters is part of a name.
+        let name_end = |mut end: usize| {
+            while name
+                && self.at(end) == Some(b'\'')
+                && self.at(end + 1).is_some_and(|b| b.is_ascii_alphabetic())
+            {
+                end = self.word_end(end + 1);
+            }
+            end
+        };
+        let mut end = name_end(self.word_end(v));
         let extra_words = match how {
             How::Words | How::Name | How::Person => 3,
             How::Whole | How::Secret | How::Scheme => 0,
@@ -182,7 +193,7 @@ impl<'a> Pairs<'a> {
             if self.at(end) != Some(b' ') || !starts_word {
                 break;
             }
-            let word_end = self.word_end(next);
+            let word_end = name_end(self.word_end(next));
             // The next `key:` / `key=` is not part of this value.
             let word = self.text.get(next..word_end).unwrap_or_default();
             if word.contains(&b':') || word.contains(&b'=') {
