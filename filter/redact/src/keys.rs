@@ -148,7 +148,6 @@ const EXACT: &[(Rule, &[&str])] = &[
     (
         Rule::Redact(PiiType::Person),
         &[
-            "fullname",
             "firstname",
             "lastname",
             "middlename",
@@ -172,7 +171,7 @@ const EXACT: &[(Rule, &[&str])] = &[
             "patientname",
         ],
     ),
-    (Rule::Name, &["name", "displayname"]),
+    (Rule::Name, &["name", "displayname", "fullname"]),
     (
         Rule::Person,
         &[
@@ -232,6 +231,10 @@ const EXACT: &[(Rule, &[&str])] = &[
             "barcode",
             "traceparent",
             "tracestate",
+            "zip",
+            "zipcode",
+            "postcode",
+            "postalcode",
         ],
     ),
     (Rule::Version, &["ver", "v", "build", "release", "firmware"]),

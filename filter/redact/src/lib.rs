@@ -59,6 +59,7 @@ mod names;
 mod replace;
 mod scan;
 mod settings;
+mod sql;
 mod text;
 mod validate;
 

@@ -253,8 +253,27 @@ impl Out<'_> {
     /// `key=value` / `key: value` pairs inside a scanned value. Detector
     /// hits of this value are `hits[first..detected]`, sorted by start.
     fn pairs(&mut self, seg: &Seg<'_>, ctx: Ctx, first: usize) {
-        let mut detected = self.hits.len();
         let redactor = self.redactor;
+        if memchr::memmem::find(
+            seg.text.get(seg.range.clone()).unwrap_or_default(),
+            b"VALUES",
+        )
+        .or_else(|| {
+            memchr::memmem::find(
+                seg.text.get(seg.range.clone()).unwrap_or_default(),
+                b"values",
+            )
+        })
+        .is_some()
+        {
+            for (column, value) in super::sql::inserts(seg.text, seg.range.clone()) {
+                let name = seg.text.get(column).unwrap_or_default();
+                if let Some(Ctx::Redact { ty, how }) = redactor.keys.classify(name) {
+                    self.redact(seg, value, ty, how, None);
+                }
+            }
+        }
+        let mut detected = self.hits.len();
         for pair in Pairs::new(seg.text, seg.range.clone(), &redactor.keys) {
             match pair.ctx {
                 Ctx::Redact { ty, how } => self.redact(seg, pair.value.clone(), ty, how, None),

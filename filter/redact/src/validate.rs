@@ -454,8 +454,11 @@ pub(super) fn ipv4(hay: &[u8], span: &Span) -> Option<Span> {
         }
     }
     let prev = before(hay, span.start, 1);
-    // `Chrome/126.0.0.0`: a product token's version, not an address.
-    let product = prev == Some(b'/') && before(hay, span.start, 2).is_some_and(is_word);
+    // `Chrome/126.0.0.0`, `rv:1.9.2.20`: a product's version, not an address.
+    let product = (prev == Some(b'/') && before(hay, span.start, 2).is_some_and(is_word))
+        || (prev == Some(b':')
+            && span.start >= 3
+            && hay.get(span.start - 3..span.start - 1) == Some(b"rv"));
     (parts == 4 && prev != Some(b'.') && !product && standalone(hay, span, b".", b""))
         .then(|| span.clone())
 }

@@ -44,3 +44,17 @@ fn cues_without_a_name() {
         assert_eq!(found(text, Content::Text), [], "{text:?}");
     }
 }
+
+#[test]
+fn sql_values_take_the_rule_of_their_column() {
+    let sql = "DETAIL: INSERT INTO users (name, email, phone) VALUES ('Bianca Mcneil', \
+               'lisa@example.org', '4554373163');";
+    assert_eq!(
+        found(sql, Content::Text),
+        pairs(&[
+            ("Bianca Mcneil", "PERSON"),
+            ("lisa@example.org", "EMAIL"),
+            ("4554373163", "PHONE"),
+        ])
+    );
+}
