@@ -254,17 +254,11 @@ impl Out<'_> {
     /// hits of this value are `hits[first..detected]`, sorted by start.
     fn pairs(&mut self, seg: &Seg<'_>, ctx: Ctx, first: usize) {
         let redactor = self.redactor;
-        if memchr::memmem::find(
-            seg.text.get(seg.range.clone()).unwrap_or_default(),
-            b"VALUES",
-        )
-        .or_else(|| {
-            memchr::memmem::find(
-                seg.text.get(seg.range.clone()).unwrap_or_default(),
-                b"values",
-            )
-        })
-        .is_some()
+        // SQL only where a value list can be: long values with a `(`.
+        let value = seg.text.get(seg.range.clone()).unwrap_or_default();
+        if value.len() >= 24
+            && memchr::memchr(b'(', value).is_some()
+            && super::sql::has_values(value)
         {
             for (column, value) in super::sql::inserts(seg.text, seg.range.clone()) {
                 let name = seg.text.get(column).unwrap_or_default();

@@ -46,6 +46,11 @@ pub(super) fn inserts(text: &[u8], range: Range<usize>) -> Vec<(Range<usize>, Ra
     out
 }
 
+/// Whether `hay` holds `VALUES` (any case).
+pub(super) fn has_values(hay: &[u8]) -> bool {
+    find_values(hay).is_some()
+}
+
 fn find_values(hay: &[u8]) -> Option<usize> {
     hay.windows(6)
         .position(|w| w.eq_ignore_ascii_case(b"values"))
