@@ -83,7 +83,12 @@ async fn body_excerpts_are_bounded() {
     .await;
     assert_eq!(resp.status, 200);
     let rec = stack.collector.wait_for_record(&id).await;
-    assert_eq!(s(&rec, "request_body"), &body[..512], "{rec}");
+    // A cut excerpt is marked so.
+    assert_eq!(
+        s(&rec, "request_body"),
+        format!("{}[TRUNCATED]", &body[..512]),
+        "{rec}"
+    );
     assert_eq!(u(&rec, "request_bytes"), Some(body.len() as u64), "{rec}");
     // Past the excerpt nothing is scanned or counted.
     assert_eq!(rec["redactions"], json!({}), "{rec}");

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use observatory_redact::fields::{cut, redact_body, redact_field};
+use observatory_redact::fields::{cut, cut_redacted, redact_body, redact_field};
 use observatory_redact::{Content, Redacted, Redactor};
 use serde::Deserialize;
 
@@ -175,10 +175,11 @@ impl<'r> RecordRedaction<'r> {
         redact_body(self.redactor, raw, content_type, max, &mut self.counts)
     }
 
-    /// The record's text of a body excerpt, cut to `max` bytes.
+    /// The record's text of a body excerpt, cut to `max` bytes (and
+    /// marked so when it was cut).
     pub fn excerpt(&mut self, excerpt: Excerpt, content_type: &str, max: usize) -> String {
         match excerpt.redacted {
-            Some(text) => cut(text, max),
+            Some(text) => cut_redacted(text, max),
             None if excerpt.raw.is_empty() => String::new(),
             None => self.body(excerpt.raw, content_type, max),
         }
@@ -256,7 +257,7 @@ mod tests {
         // The card starts 10 bytes before the cut (at 40); no digit survives.
         let body = format!("{} 4242 4242 4242 4242 tail", "x".repeat(29));
         let excerpt = rr.body(body.into_bytes(), "text/plain", 40);
-        assert_eq!(excerpt, format!("{} [REDACTED:", "x".repeat(29)));
+        assert_eq!(excerpt, format!("{} {TRUNCATED}", "x".repeat(29)));
         assert!(!excerpt.contains("4242"));
     }
 
@@ -269,12 +270,13 @@ mod tests {
         assert_eq!(e.wanted(), 0);
         e.push(b".example".to_vec());
         let mut rr = RecordRedaction::new(&r);
-        assert_eq!(rr.excerpt(e, "", 4), "mail");
+        assert_eq!(rr.excerpt(e, "", 4), format!("mail{TRUNCATED}"));
         let mut e = Excerpt::new(30);
         e.push(b"raw 4242 4242 4242 4242".to_vec());
         e.set_redacted("scanned [REDACTED:CREDIT_CARD] and more text beyond");
         assert_eq!(e.wanted(), 0);
-        assert_eq!(rr.excerpt(e, "", 20), "scanned [REDACTED:CR");
+        // Cut before the replacement, not inside it.
+        assert_eq!(rr.excerpt(e, "", 20), format!("scanned {TRUNCATED}"));
         assert_eq!(rr.excerpt(Excerpt::new(0), "", 20), "");
         assert!(rr.finish().is_empty());
     }

@@ -3,7 +3,10 @@
 //! - `json_4k_pii`: a 4 KiB JSON API response with 3 PII values,
 //! - `json_4k_clean`: the same shape without PII (ids, UUIDs, digests,
 //!   timestamps, prices, versions — the hard negatives),
-//! - `log_64k`: 64 KiB of access/application log lines, a few with PII.
+//! - `log_64k`: 64 KiB of access/application log lines, a few with PII,
+//! - `hostile/<unit>`: 64 KiB of one unit repeated that is a candidate
+//!   everywhere (`eyJ`, `a@`, `1.2.3.4-`, …): its time must stay near a
+//!   clean pass's (the test `hostile_input_is_bounded` counts the work).
 //!
 //! `cargo bench -p observatory-redact --bench redact` (MB/s = 10^6 bytes/s).
 
@@ -163,6 +166,17 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    let mut hostile = c.benchmark_group("hostile");
+    for unit in [
+        "1.", "a@", "1.2.3.4-", "eyJ", "eyJx-", "4111 ", "::", "DE89 ", "+1 ", "Dear ",
+    ] {
+        let input = unit.repeat(64 * KIB / unit.len());
+        hostile.throughput(Throughput::BytesDecimal(input.len() as u64));
+        hostile.bench_function(unit.trim(), |b| {
+            b.iter(|| redactor.redact(black_box(&input), Content::Text))
+        });
+    }
+    hostile.finish();
 }
 
 criterion_group!(benches, bench);

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use super::decode::Decoded;
-use super::keys::{Ctx, KeyRules};
+use super::keys::{marker, Ctx, How, KeyRules};
 
 const MAX_DEPTH: usize = 64;
 
@@ -26,6 +26,10 @@ pub(super) enum Token {
     /// An object key's contents and whether they contain escapes: scanned
     /// (maps keyed by email exist) but never redacted by key rules.
     Key(Range<usize>, bool),
+    /// The end of the object that starts at this position and has a
+    /// `name` member: whether its keys (or the key it is under) say it is a
+    /// person's.
+    Close(usize, bool),
 }
 
 /// Where the text scanner takes over after the walk stopped, and the rule
@@ -40,6 +44,45 @@ pub(super) struct Resume {
 struct Frame {
     object: bool,
     ctx: Ctx,
+    /// [`marker`] bits of the key this object or array is under (inherited
+    /// through keys without them): who its objects belong to.
+    home: u8,
+    /// [`marker`] bits of the keys seen in this object.
+    seen: u8,
+    /// The rule named by a `"name": "<key>"` member, for a later `value`
+    /// member (`{"name": "Authorization", "value": "Basic …"}`).
+    named: Option<Ctx>,
+    /// Where the object starts.
+    start: usize,
+}
+
+impl Frame {
+    const EMPTY: Frame = Frame {
+        object: false,
+        ctx: Ctx::SCAN,
+        home: 0,
+        seen: 0,
+        named: None,
+        start: 0,
+    };
+
+    /// Whether the `name`-like values of this object are a person's.
+    fn holds_person(&self) -> bool {
+        if self.seen & marker::PERSON != 0 {
+            true
+        } else if self.seen & marker::THING != 0 {
+            false
+        } else {
+            self.home & marker::THING_HOME == 0 || self.home & marker::PERSON_HOME != 0
+        }
+    }
+}
+
+/// What a member's key says: the rule for its value and its marker bits.
+#[derive(Clone, Copy)]
+struct Member {
+    ctx: Ctx,
+    marker: u8,
 }
 
 struct Parser<'a> {
@@ -97,13 +140,15 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// Parses `"key":` at `pos` and returns the rule for its value.
+    /// Parses `"key":` at `pos` and returns what it says about its value.
+    /// `frame` is the object's: it learns the key's markers.
     fn member(
         &mut self,
-        parent: Ctx,
+        frame: &mut Frame,
         rules: &KeyRules,
         visit: &mut impl FnMut(Token),
-    ) -> Option<Ctx> {
+    ) -> Option<Member> {
+        let parent = frame.ctx;
         if self.peek() != Some(b'"') {
             return None;
         }
@@ -113,17 +158,25 @@ impl Parser<'_> {
             return None;
         }
         self.pos += 1;
-        let own = if escaped {
+        let (own, marker) = if escaped {
             let mut decoded = Decoded::default();
             unescape(self.text, key.clone(), &mut decoded);
-            rules.classify(&decoded.text)
+            rules.classify_key(&decoded.text)
         } else {
-            rules.classify(self.text.get(key.clone())?)
+            rules.classify_key(self.text.get(key.clone())?)
         };
         visit(Token::Key(key, escaped));
+        frame.seen |= marker;
+        let own = match frame.named {
+            Some(named) if marker & marker::VALUE != 0 => Some(named),
+            _ => own,
+        };
         // A key without a rule inherits its object's: everything under
         // `"password": {…}` is a password.
-        Some(own.unwrap_or(parent))
+        Some(Member {
+            ctx: own.unwrap_or(parent),
+            marker,
+        })
     }
 }
 
@@ -135,12 +188,11 @@ pub(super) fn walk(
     mut visit: impl FnMut(Token, Ctx),
 ) -> Result<(), Resume> {
     let mut p = Parser { text, pos: 0 };
-    let mut stack = [Frame {
-        object: false,
-        ctx: Ctx::SCAN,
-    }; MAX_DEPTH];
-    let mut depth = 0;
+    let mut stack = [Frame::EMPTY; MAX_DEPTH];
+    let mut depth: usize = 0;
     let mut ctx = Ctx::SCAN;
+    // Marker bits of the key of the value to come.
+    let mut key_marker = 0u8;
     let mut want_value = true;
     let mut resume = Resume {
         at: 0,
@@ -152,6 +204,7 @@ pub(super) fn walk(
         Ctx::Redact { .. } => Ctx::SCAN,
         other => other,
     };
+    let homes = marker::PERSON_HOME | marker::THING_HOME;
     loop {
         p.skip_ws();
         if want_value {
@@ -161,7 +214,39 @@ pub(super) fn walk(
             match b {
                 b'{' | b'[' => {
                     let object = b == b'{';
-                    *stack.get_mut(depth).ok_or(resume)? = Frame { object, ctx };
+                    let inherited = depth
+                        .checked_sub(1)
+                        .and_then(|top| stack.get(top))
+                        .map_or(0, |f| f.home);
+                    let home = if key_marker & homes != 0 {
+                        key_marker & homes
+                    } else {
+                        inherited
+                    };
+                    if depth >= MAX_DEPTH {
+                        return Err(resume);
+                    }
+                    // `"user": {…}`: a key that may name a person gives its
+                    // rule to a string, not to what an object holds.
+                    if matches!(
+                        ctx,
+                        Ctx::Redact {
+                            how: How::Person,
+                            ..
+                        }
+                    ) {
+                        ctx = depth
+                            .checked_sub(1)
+                            .and_then(|top| stack.get(top))
+                            .map_or(Ctx::SCAN, |f| f.ctx);
+                    }
+                    let mut frame = Frame {
+                        object,
+                        ctx,
+                        home,
+                        start: p.pos,
+                        ..Frame::EMPTY
+                    };
                     depth += 1;
                     p.pos += 1;
                     p.skip_ws();
@@ -174,11 +259,26 @@ pub(super) fn walk(
                     resume = Resume { at: p.pos, ctx };
                     if object {
                         let mut key = |t| visit(t, key_ctx(ctx));
-                        ctx = p.member(ctx, rules, &mut key).ok_or(resume)?;
+                        let member = p.member(&mut frame, rules, &mut key);
+                        *stack.get_mut(depth - 1).ok_or(resume)? = frame;
+                        let member = member.ok_or(resume)?;
+                        ctx = member.ctx;
+                        key_marker = member.marker;
+                    } else {
+                        *stack.get_mut(depth - 1).ok_or(resume)? = frame;
+                        key_marker = 0;
                     }
                 }
                 b'"' => {
                     let (s, escaped) = p.string().ok_or(resume)?;
+                    if key_marker & marker::NAME != 0 && !escaped {
+                        // `{"name": "Authorization", "value": …}`: the
+                        // name's rule applies to the value.
+                        if let Some(frame) = depth.checked_sub(1).and_then(|t| stack.get_mut(t)) {
+                            let named = text.get(s.clone()).and_then(|k| rules.classify(k));
+                            frame.named = named.filter(|c| matches!(c, Ctx::Redact { .. }));
+                        }
+                    }
                     visit(Token::Str(s, escaped), ctx);
                     want_value = false;
                 }
@@ -194,15 +294,19 @@ pub(super) fn walk(
             }
             continue;
         }
-        let Some(frame) = depth.checked_sub(1).and_then(|top| stack.get(top).copied()) else {
+        let Some(top) = depth.checked_sub(1) else {
             // A complete top-level value; another may follow (JSON lines).
             resume = Resume {
                 at: p.pos,
                 ctx: Ctx::SCAN,
             };
             ctx = Ctx::SCAN;
+            key_marker = 0;
             want_value = true;
             continue;
+        };
+        let Some(frame) = stack.get_mut(top) else {
+            return Err(resume);
         };
         match p.peek() {
             Some(b',') => {
@@ -212,17 +316,24 @@ pub(super) fn walk(
                     at: p.pos,
                     ctx: frame.ctx,
                 };
-                ctx = if frame.object {
-                    let mut key = |t| visit(t, key_ctx(frame.ctx));
-                    p.member(frame.ctx, rules, &mut key).ok_or(resume)?
+                if frame.object {
+                    let object_ctx = frame.ctx;
+                    let mut key = |t| visit(t, key_ctx(object_ctx));
+                    let member = p.member(frame, rules, &mut key).ok_or(resume)?;
+                    ctx = member.ctx;
+                    key_marker = member.marker;
                 } else {
-                    frame.ctx
-                };
+                    ctx = frame.ctx;
+                    key_marker = 0;
+                }
                 want_value = true;
             }
             Some(b'}') if frame.object => {
                 p.pos += 1;
                 depth -= 1;
+                if frame.seen & marker::NAME != 0 {
+                    visit(Token::Close(frame.start, frame.holds_person()), Ctx::SCAN);
+                }
             }
             Some(b']') if !frame.object => {
                 p.pos += 1;
@@ -321,7 +432,7 @@ mod tests {
         let result = walk(json.as_bytes(), &rules(), |t, ctx| {
             let range = match t {
                 Token::Str(r, _) | Token::Num(r) => r,
-                Token::Key(..) => return,
+                Token::Key(..) | Token::Close(..) => return,
             };
             let ty = match ctx {
                 Ctx::Redact { ty, .. } => Some(PiiType::BUILTIN[usize::from(ty.0)].clone()),

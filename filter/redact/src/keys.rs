@@ -14,17 +14,36 @@ pub(super) enum Ctx {
     /// Run the detectors, except the built-in types in `suppress` (a bit
     /// per [`TypeIdx`]): a dotted quad under `version` is not an address.
     Scan { suppress: u16 },
-    /// The whole value is PII of this type (`password`, `name`, `dob`).
-    /// `scheme`: the value is `Scheme credentials` and only the credentials
-    /// are redacted (`Authorization`). `words`: in free text the value may
-    /// run over several words (`name: Jane Doe`).
-    Redact {
-        ty: TypeIdx,
-        scheme: bool,
-        words: bool,
-    },
+    /// The value is PII of this type (`password`, `name`, `dob`), redacted
+    /// as `how` says.
+    Redact { ty: TypeIdx, how: How },
     /// Allow-listed key: nothing under it is redacted.
     Allow,
+}
+
+/// How the value of a key rule is redacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    /// All of it (in free text: one word).
+    Whole,
+    /// All of it; in free text it may run over several capitalised words
+    /// (`name: Jane Doe`).
+    Words,
+    /// `Scheme credentials` (`Authorization`): the credentials, not the
+    /// scheme; of auth-params (`Digest`, `AWS4-HMAC-SHA256`) the values
+    /// that are not public (`nonce`, `realm`, `SignedHeaders` stay).
+    Scheme,
+    /// An object's `name`, which may be a person's or a thing's: redacted
+    /// when it looks like a person's name and its object does not say it
+    /// is a thing (sibling keys such as `sku`, `price`, `replicas`, or the
+    /// key it is under, such as `product`).
+    Name,
+    /// A key that names a person or something else (`owner`, `author`,
+    /// `customer`): redacted when it looks like a person's name.
+    Person,
+    /// A generic key (`key`, `auth`, `sig`): redacted when the value looks
+    /// like a secret (hex, base64 or base64url of 16 or more characters).
+    Secret,
 }
 
 impl Ctx {
@@ -39,10 +58,35 @@ impl Ctx {
     }
 }
 
+/// What a JSON key says about its object, beyond its own value: bits of
+/// [`Marker`]s.
+pub(super) mod marker {
+    /// Keys of a person's object (`email`, `phone`, `dob`, `address`).
+    pub const PERSON: u8 = 1;
+    /// Keys of a thing's object (`sku`, `price`, `version`, `replicas`).
+    pub const THING: u8 = 2;
+    /// Keys that hold people (`user`, `customer`, `members`).
+    pub const PERSON_HOME: u8 = 4;
+    /// Keys that hold things (`product`, `service`, `containers`).
+    pub const THING_HOME: u8 = 8;
+    /// `name`: in a `{"name": …, "value": …}` pair it names the value.
+    pub const NAME: u8 = 16;
+    /// `value`: the value of the pair's `name` (also a [`THING`] key).
+    pub const VALUE: u8 = 32;
+}
+
 /// Where a built-in key name points.
 #[derive(Clone)]
 enum Rule {
     Redact(PiiType),
+    /// `name`: PERSON when it looks like one in a person's object
+    /// ([`How::Name`]).
+    Name,
+    /// PERSON when it looks like a name ([`How::Person`]).
+    Person,
+    /// A generic key whose secret-looking values are of this type
+    /// ([`How::Secret`]).
+    Secret(PiiType),
     /// `Authorization`-style `Scheme credentials` values (PASSWORD).
     Credential,
     /// Ids, references, digests: numbers there are not cards or phones.
@@ -104,8 +148,6 @@ const EXACT: &[(Rule, &[&str])] = &[
     (
         Rule::Redact(PiiType::Person),
         &[
-            "name",
-            "fullname",
             "firstname",
             "lastname",
             "middlename",
@@ -114,7 +156,6 @@ const EXACT: &[(Rule, &[&str])] = &[
             "surname",
             "fname",
             "lname",
-            "displayname",
             "legalname",
             "maidenname",
             "cardholder",
@@ -130,6 +171,24 @@ const EXACT: &[(Rule, &[&str])] = &[
             "patientname",
         ],
     ),
+    (Rule::Name, &["name", "displayname", "fullname"]),
+    (
+        Rule::Person,
+        &[
+            "customer",
+            "contact",
+            "author",
+            "sender",
+            "recipient",
+            "owner",
+            "assignee",
+            "patient",
+            "user",
+            "holder",
+        ],
+    ),
+    (Rule::Secret(PiiType::ApiKey), &["key", "apisecret"]),
+    (Rule::Secret(PiiType::Password), &["auth", "code", "otp"]),
     (
         Rule::Redact(PiiType::DateOfBirth),
         &["dob", "birthdate", "dateofbirth", "birthday"],
@@ -172,9 +231,327 @@ const EXACT: &[(Rule, &[&str])] = &[
             "barcode",
             "traceparent",
             "tracestate",
+            "zip",
+            "zipcode",
+            "postcode",
+            "postalcode",
         ],
     ),
     (Rule::Version, &["ver", "v", "build", "release", "firmware"]),
+];
+
+/// What keys say about the objects they are in (as a sibling) or hold
+/// (as the key of an object or array): normalised, exact.
+const MARKERS: &[(u8, &[&str])] = &[
+    (
+        marker::PERSON,
+        &[
+            "email",
+            "emailaddress",
+            "mail",
+            "phone",
+            "phonenumber",
+            "mobile",
+            "tel",
+            "telephone",
+            "dob",
+            "birthdate",
+            "dateofbirth",
+            "birthday",
+            "address",
+            "streetaddress",
+            "street",
+            "address1",
+            "addressline1",
+            "gender",
+            "sex",
+            "ssn",
+            "firstname",
+            "lastname",
+            "surname",
+            "givenname",
+            "familyname",
+            "middlename",
+            "fullname",
+            "nationality",
+            "passport",
+            "passportnumber",
+            "age",
+            "salutation",
+            "username",
+            "login",
+            "avatarurl",
+            "jobtitle",
+        ],
+    ),
+    (
+        marker::THING,
+        &[
+            "sku",
+            "price",
+            "prices",
+            "unitprice",
+            "currency",
+            "version",
+            "replicas",
+            "image",
+            "kind",
+            "apiversion",
+            "namespace",
+            "labels",
+            "annotations",
+            "description",
+            "category",
+            "quantity",
+            "qty",
+            "stock",
+            "brand",
+            "vendor",
+            "size",
+            "weight",
+            "color",
+            "colour",
+            "href",
+            "path",
+            "filename",
+            "extension",
+            "mimetype",
+            "contenttype",
+            "checksum",
+            "sha",
+            "digest",
+            "stars",
+            "stargazerscount",
+            "forks",
+            "forkscount",
+            "language",
+            "license",
+            "visibility",
+            "defaultbranch",
+            "interval",
+            "region",
+            "zone",
+            "hostname",
+            "port",
+            "protocol",
+            "endpoint",
+            "slug",
+            "mountpath",
+            "containerport",
+            "schedule",
+            "selector",
+            "command",
+            "args",
+            "tier",
+            "billingcycle",
+        ],
+    ),
+    (
+        marker::PERSON_HOME,
+        &[
+            "user",
+            "users",
+            "customer",
+            "customers",
+            "person",
+            "people",
+            "persons",
+            "contact",
+            "contacts",
+            "author",
+            "authors",
+            "sender",
+            "recipient",
+            "recipients",
+            "patient",
+            "employee",
+            "employees",
+            "member",
+            "members",
+            "assignee",
+            "assignees",
+            "reviewer",
+            "reviewers",
+            "billing",
+            "billingaddress",
+            "shipping",
+            "shippingaddress",
+            "profile",
+            "passenger",
+            "passengers",
+            "guest",
+            "guests",
+            "student",
+            "students",
+            "driver",
+            "applicant",
+            "beneficiary",
+            "payer",
+            "payee",
+            "buyer",
+            "cardholder",
+            "accountholder",
+            "holder",
+            "requester",
+            "reporter",
+            "attendee",
+            "attendees",
+            "participant",
+            "participants",
+            "traveler",
+            "travelers",
+            "traveller",
+            "from",
+            "to",
+            "cc",
+            "bcc",
+            "replyto",
+            "me",
+            "createdby",
+            "updatedby",
+            "committer",
+            "creator",
+            "owner",
+        ],
+    ),
+    (
+        marker::THING_HOME,
+        &[
+            "product",
+            "products",
+            "item",
+            "items",
+            "lineitems",
+            "service",
+            "services",
+            "plan",
+            "plans",
+            "repo",
+            "repository",
+            "repositories",
+            "file",
+            "files",
+            "team",
+            "teams",
+            "project",
+            "projects",
+            "organization",
+            "organisation",
+            "org",
+            "orgs",
+            "company",
+            "app",
+            "application",
+            "metadata",
+            "spec",
+            "template",
+            "container",
+            "containers",
+            "initcontainers",
+            "deployment",
+            "pod",
+            "cluster",
+            "node",
+            "nodes",
+            "bucket",
+            "dataset",
+            "package",
+            "packages",
+            "dependency",
+            "dependencies",
+            "plugin",
+            "plugins",
+            "module",
+            "modules",
+            "job",
+            "jobs",
+            "queue",
+            "topic",
+            "branch",
+            "branches",
+            "tag",
+            "tags",
+            "label",
+            "categories",
+            "group",
+            "groups",
+            "role",
+            "roles",
+            "channel",
+            "channels",
+            "event",
+            "events",
+            "metric",
+            "metrics",
+            "store",
+            "shop",
+            "merchant",
+            "device",
+            "model",
+            "browser",
+            "os",
+            "course",
+            "workflow",
+            "workflows",
+            "pipeline",
+            "step",
+            "steps",
+            "task",
+            "tasks",
+            "campaign",
+            "feature",
+            "features",
+            "flag",
+            "flags",
+            "server",
+            "database",
+            "table",
+            "schema",
+            "index",
+            "library",
+            "env",
+            "variables",
+            "field",
+            "fields",
+            "column",
+            "columns",
+            "param",
+            "params",
+            "parameters",
+            "attribute",
+            "attributes",
+            "volume",
+            "volumes",
+            "ports",
+            "configmap",
+            "secretref",
+            "ingress",
+            "route",
+            "routes",
+            "endpoints",
+            "api",
+            "resource",
+            "resources",
+            "headers",
+            "cookies",
+            "querystring",
+            "queryparams",
+            "variant",
+            "variants",
+            "subscription",
+            "coupon",
+            "discount",
+            "tax",
+            "host",
+            "image",
+            "region",
+            "category",
+            "brand",
+            "vendor",
+        ],
+    ),
+    (marker::NAME, &["name", "displayname"]),
+    (marker::VALUE | marker::THING, &["value"]),
 ];
 
 /// Built-in key name endings (normalised); the longest match wins.
@@ -250,6 +627,8 @@ struct Node {
     exact: Option<Ctx>,
     /// Rule for keys ending in the path to this node.
     suffix: Option<Ctx>,
+    /// [`marker`] bits of keys equal to the path to this node.
+    marker: u8,
 }
 
 /// Compiled key rules: built-ins, operator keys and allow-listed keys.
@@ -287,10 +666,18 @@ impl KeyRules {
         };
         let ctx = |rule: &Rule| match rule {
             Rule::Redact(ty) => index(ty).map(|idx| redact(idx, ty)),
+            Rule::Name => index(&PiiType::Person).map(|ty| Ctx::Redact { ty, how: How::Name }),
+            Rule::Person => index(&PiiType::Person).map(|ty| Ctx::Redact {
+                ty,
+                how: How::Person,
+            }),
+            Rule::Secret(ty) => index(ty).map(|ty| Ctx::Redact {
+                ty,
+                how: How::Secret,
+            }),
             Rule::Credential => index(&PiiType::Password).map(|ty| Ctx::Redact {
                 ty,
-                scheme: true,
-                words: false,
+                how: How::Scheme,
             }),
             Rule::Identifier => Some(suppress(&identifier)),
             Rule::Version => Some(suppress(&version)),
@@ -308,16 +695,17 @@ impl KeyRules {
                 }
             }
         }
+        for (bits, names) in MARKERS {
+            for name in *names {
+                rules.mark(name.as_bytes(), *bits);
+            }
+        }
         for (ty, key) in extra {
             let words = [PiiType::Person, PiiType::DateOfBirth]
                 .iter()
                 .any(|t| index(t) == Some(*ty));
-            let ctx = Ctx::Redact {
-                ty: *ty,
-                scheme: false,
-                words,
-            };
-            rules.insert(key, true, ctx);
+            let how = if words { How::Words } else { How::Whole };
+            rules.insert(key, true, Ctx::Redact { ty: *ty, how });
         }
         for key in allow {
             rules.insert(key, true, Ctx::Allow);
@@ -333,6 +721,25 @@ impl KeyRules {
     }
 
     fn insert(&mut self, name: &[u8], exact: bool, ctx: Ctx) {
+        let node = self.node(name);
+        if let Some(node) = self.nodes.get_mut(node) {
+            *if exact {
+                &mut node.exact
+            } else {
+                &mut node.suffix
+            } = Some(ctx);
+        }
+    }
+
+    fn mark(&mut self, name: &[u8], bits: u8) {
+        let node = self.node(name);
+        if let Some(node) = self.nodes.get_mut(node) {
+            node.marker |= bits;
+        }
+    }
+
+    /// The node of `name`, created with its path if needed.
+    fn node(&mut self, name: &[u8]) -> usize {
         let mut node = 0;
         for &b in name.iter().rev() {
             node = match self.edge(node, b) {
@@ -348,13 +755,7 @@ impl KeyRules {
                 }
             };
         }
-        if let Some(node) = self.nodes.get_mut(node) {
-            *if exact {
-                &mut node.exact
-            } else {
-                &mut node.suffix
-            } = Some(ctx);
-        }
+        node
     }
 
     /// The child of `node` for byte `b` (after construction).
@@ -379,9 +780,17 @@ impl KeyRules {
     /// The rule for a key as it appears in the input, if any: an exact
     /// name, else the longest matching ending.
     pub fn classify(&self, key: &[u8]) -> Option<Ctx> {
+        self.classify_key(key).0
+    }
+
+    /// The rule for a key and its [`marker`] bits.
+    pub fn classify_key(&self, key: &[u8]) -> (Option<Ctx>, u8) {
         if key.contains(&b'%') {
             let mut buf = [0; MAX_KEY];
-            return self.lookup(normalize(key, &mut buf)?.iter().rev().copied());
+            return match normalize(key, &mut buf) {
+                Some(key) => self.lookup(key.iter().rev().copied()),
+                None => (None, 0),
+            };
         }
         self.lookup(
             key.iter()
@@ -391,31 +800,34 @@ impl KeyRules {
         )
     }
 
-    fn lookup(&self, reversed: impl Iterator<Item = u8>) -> Option<Ctx> {
+    fn lookup(&self, reversed: impl Iterator<Item = u8>) -> (Option<Ctx>, u8) {
         let mut node = 0;
         let mut suffix = None;
         let mut empty = true;
         for b in reversed {
             empty = false;
             let Some(child) = self.child(node, b) else {
-                return suffix;
+                return (suffix, 0);
             };
             node = child;
             suffix = self.nodes.get(node).and_then(|n| n.suffix).or(suffix);
         }
         if empty {
-            return None;
+            return (None, 0);
         }
-        self.nodes.get(node).and_then(|n| n.exact).or(suffix)
+        match self.nodes.get(node) {
+            Some(n) => (n.exact.or(suffix), n.marker),
+            None => (suffix, 0),
+        }
     }
 }
 
 fn redact(ty: TypeIdx, kind: &PiiType) -> Ctx {
-    Ctx::Redact {
-        ty,
-        scheme: false,
-        words: matches!(kind, PiiType::Person | PiiType::DateOfBirth),
-    }
+    let how = match kind {
+        PiiType::Person | PiiType::DateOfBirth => How::Words,
+        _ => How::Whole,
+    };
+    Ctx::Redact { ty, how }
 }
 
 #[cfg(test)]
@@ -480,7 +892,10 @@ mod tests {
         }
         assert!(matches!(
             r.classify(b"Authorization"),
-            Some(Ctx::Redact { scheme: true, .. })
+            Some(Ctx::Redact {
+                how: How::Scheme,
+                ..
+            })
         ));
     }
 

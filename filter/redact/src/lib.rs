@@ -47,6 +47,7 @@
 //! Nothing is allocated unless a detector or key rule matches, or a JSON
 //! string has escapes, or a form field is percent-encoded.
 
+mod auth;
 mod decode;
 mod detect;
 pub mod error;
@@ -54,9 +55,11 @@ pub mod fields;
 mod form;
 mod json;
 mod keys;
+mod names;
 mod replace;
 mod scan;
 mod settings;
+mod sql;
 mod text;
 mod validate;
 
@@ -192,9 +195,28 @@ pub struct Redacted<'a> {
     /// The input was longer than `maxScanBytes`; the rest was not scanned
     /// and is passed through as it is.
     pub truncated: bool,
+    /// Where each finding's replacement ends in `text`, so that an input
+    /// position maps to the output ([`fields`] cuts there).
+    ends: Vec<usize>,
 }
 
 impl Redacted<'_> {
+    /// The position in `text` of input position `at`, which is outside
+    /// every finding.
+    fn output_position(&self, at: usize) -> usize {
+        let before = self.findings.partition_point(|f| f.end <= at);
+        match before.checked_sub(1) {
+            Some(last) => {
+                let (end, out) = (
+                    self.findings.get(last).map_or(0, |f| f.end),
+                    self.ends.get(last).copied().unwrap_or(0),
+                );
+                out + (at - end)
+            }
+            None => at,
+        }
+    }
+
     /// Adds the number of findings per type to `counts` (the audit
     /// record's `redactions`), so several inputs of one request add up.
     pub fn count_into(&self, counts: &mut BTreeMap<String, u32>) {
@@ -346,6 +368,7 @@ impl Redactor {
                     json::Token::Str(r, escaped) => scan.value(r, json(escaped), ctx, Part::Text),
                     json::Token::Key(r, escaped) => scan.value(r, json(escaped), ctx, Part::Key),
                     json::Token::Num(r) => scan.value(r, Enc::Plain, ctx, Part::Number),
+                    json::Token::Close(start, keep) => scan.close(start, keep),
                 });
                 if let Err(resume) = walked {
                     scan.value(resume.at..cut, Enc::Plain, resume.ctx, Part::Text);
@@ -367,6 +390,7 @@ impl Redactor {
                 text: Cow::Borrowed(input),
                 findings: Vec::new(),
                 truncated,
+                ends: Vec::new(),
             };
         }
         let findings = hits
@@ -379,14 +403,16 @@ impl Redactor {
                 })
             })
             .collect();
+        let mut ends = Vec::with_capacity(hits.len());
         Redacted {
-            text: Cow::Owned(self.render(input, &hits)),
+            text: Cow::Owned(self.render(input, &hits, &mut ends)),
             findings,
             truncated,
+            ends,
         }
     }
 
-    fn render(&self, input: &str, hits: &[scan::Hit]) -> String {
+    fn render(&self, input: &str, hits: &[scan::Hit], ends: &mut Vec<usize>) -> String {
         let mut out = String::with_capacity(input.len() + 16 * hits.len());
         let mut at = 0;
         for hit in hits {
@@ -408,6 +434,7 @@ impl Redactor {
             if hit.quote {
                 out.push('"');
             }
+            ends.push(out.len());
             at = hit.end;
         }
         out.push_str(input.get(at..).unwrap_or_default());

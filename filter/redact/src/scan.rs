@@ -14,7 +14,7 @@ use std::ops::Range;
 use super::decode::Decoded;
 use super::detect::{Match, Matches};
 use super::form::percent_decode;
-use super::keys::Ctx;
+use super::keys::{Ctx, How};
 use super::replace::{self, Mode, Repl};
 use super::text::Pairs;
 use super::{Redactor, TypeIdx};
@@ -67,6 +67,9 @@ pub(super) struct Hit {
     pub by_key: bool,
     /// A JSON number: the replacement is written as a string.
     pub quote: bool,
+    /// A PERSON under a `name` key, until its object says whether it is
+    /// a person's ([`Scan::close`]).
+    pub tentative: bool,
     pub repl: Repl,
 }
 
@@ -144,6 +147,22 @@ impl<'r, 'h> Scan<'r, 'h> {
         self.out.value(&seg, matches, ctx, part, None);
     }
 
+    /// The end of the JSON object from `start` that had a `name` key:
+    /// `keep` says whether it is a person's, so whether the tentative
+    /// findings in it stay. (Those of objects inside it were settled when
+    /// they ended.)
+    pub fn close(&mut self, start: usize, keep: bool) {
+        let hits = &mut self.out.hits;
+        let inside = |h: &Hit| h.tentative && h.start >= start;
+        if keep {
+            for hit in hits.iter_mut().filter(|h| inside(h)) {
+                hit.tentative = false;
+            }
+        } else {
+            hits.retain(|h| !inside(h));
+        }
+    }
+
     /// The findings, sorted, non-overlapping and on character boundaries
     /// of `input`.
     pub fn finish(self, input: &str) -> Vec<Hit> {
@@ -194,26 +213,64 @@ impl Out<'_> {
         }
         match ctx {
             Ctx::Allow => {}
-            Ctx::Redact { ty, scheme, .. } => {
-                let value = credential(seg.text, seg.range.clone(), scheme);
-                self.push(seg, value, ty, true, number);
-            }
+            Ctx::Redact { ty, how } => self.redact(seg, seg.range.clone(), ty, how, number),
             Ctx::Scan { .. } if part == Part::Text => self.pairs(seg, ctx, first),
             Ctx::Scan { .. } => {}
+        }
+    }
+
+    /// The value of a key rule at `range` of `seg.text`, redacted as `how`
+    /// says.
+    fn redact(
+        &mut self,
+        seg: &Seg<'_>,
+        range: Range<usize>,
+        ty: TypeIdx,
+        how: How,
+        number: Option<&Range<usize>>,
+    ) {
+        if how == How::Scheme {
+            super::auth::credentials(seg.text, range, |r| self.push(seg, r, ty, true, number));
+            return;
+        }
+        let value = trim(seg.text, range);
+        let text = seg.text.get(value.clone()).unwrap_or_default();
+        let take = match how {
+            How::Name | How::Person => super::names::looks_like_name(text),
+            How::Secret => looks_like_secret(text),
+            How::Whole | How::Words | How::Scheme => true,
+        };
+        if take {
+            self.push(seg, value, ty, true, number);
+            if how == How::Name {
+                if let Some(hit) = self.hits.last_mut() {
+                    hit.tentative = true;
+                }
+            }
         }
     }
 
     /// `key=value` / `key: value` pairs inside a scanned value. Detector
     /// hits of this value are `hits[first..detected]`, sorted by start.
     fn pairs(&mut self, seg: &Seg<'_>, ctx: Ctx, first: usize) {
-        let mut detected = self.hits.len();
         let redactor = self.redactor;
+        // SQL only where a value list can be: long values with a `(`.
+        let value = seg.text.get(seg.range.clone()).unwrap_or_default();
+        if value.len() >= 24
+            && memchr::memchr(b'(', value).is_some()
+            && super::sql::has_values(value)
+        {
+            for (column, value) in super::sql::inserts(seg.text, seg.range.clone()) {
+                let name = seg.text.get(column).unwrap_or_default();
+                if let Some(Ctx::Redact { ty, how }) = redactor.keys.classify(name) {
+                    self.redact(seg, value, ty, how, None);
+                }
+            }
+        }
+        let mut detected = self.hits.len();
         for pair in Pairs::new(seg.text, seg.range.clone(), &redactor.keys) {
             match pair.ctx {
-                Ctx::Redact { ty, scheme, .. } => {
-                    let value = credential(seg.text, pair.value.clone(), scheme);
-                    self.push(seg, value, ty, true, None);
-                }
+                Ctx::Redact { ty, how } => self.redact(seg, pair.value.clone(), ty, how, None),
                 Ctx::Scan { .. } | Ctx::Allow => {
                     // Drop detector hits this key suppresses.
                     let (start, end) = (seg.origin(pair.value.start), seg.origin(pair.value.end));
@@ -298,14 +355,14 @@ impl Out<'_> {
             ty,
             by_key,
             quote: number.is_some(),
+            tentative: false,
             repl,
         });
     }
 }
 
-/// The part of a key rule's value that is redacted: all of it, trimmed;
-/// for `Scheme credentials` values only the credentials.
-fn credential(text: &[u8], range: Range<usize>, scheme: bool) -> Range<usize> {
+/// `range` without the whitespace around it.
+fn trim(text: &[u8], range: Range<usize>) -> Range<usize> {
     let value = text.get(range.clone()).unwrap_or_default();
     let lead = value.iter().take_while(|b| b.is_ascii_whitespace()).count();
     let trail = value
@@ -313,14 +370,25 @@ fn credential(text: &[u8], range: Range<usize>, scheme: bool) -> Range<usize> {
         .rev()
         .take_while(|b| b.is_ascii_whitespace())
         .count();
-    let mut start = range.start + lead;
-    let end = range.end.saturating_sub(trail).max(start);
-    if scheme {
-        let trimmed = text.get(start..end).unwrap_or_default();
-        if let Some(space) = trimmed.iter().position(|&b| b == b' ') {
-            let rest = trimmed.get(space..).unwrap_or_default();
-            start += space + rest.iter().take_while(|&&b| b == b' ').count();
-        }
-    }
-    start..end
+    let start = range.start + lead;
+    start..range.end.saturating_sub(trail).max(start)
+}
+
+/// A value under a generic key (`key`, `auth`, `sig`) that looks like a
+/// secret: 16–512 characters of hex, base64 or base64url, with digits and
+/// letters, and either hex or of mixed case (`my-cache-key-2024` is a
+/// name, `5f4dcc3b5aa765d61d8327deb882cf99` and `dXNlcjpwYXNz` are not).
+fn looks_like_secret(value: &[u8]) -> bool {
+    let body = value
+        .strip_suffix(b"==")
+        .or(value.strip_suffix(b"="))
+        .unwrap_or(value);
+    let charset = body
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"+/_-.~".contains(&b));
+    let digits = body.iter().any(u8::is_ascii_digit);
+    let hex = body.iter().all(u8::is_ascii_hexdigit);
+    let mixed_case =
+        body.iter().any(u8::is_ascii_lowercase) && body.iter().any(u8::is_ascii_uppercase);
+    (16..=512).contains(&value.len()) && charset && digits && (hex || mixed_case)
 }

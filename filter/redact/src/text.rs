@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use super::keys::{Ctx, KeyRules, MAX_KEY};
+use super::keys::{Ctx, How, KeyRules, MAX_KEY};
 
 /// A value whose key has a rule, or (`encoded`) a percent-encoded value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,32 +155,45 @@ impl<'a> Pairs<'a> {
             }
             return v + 1..self.end;
         }
-        let mut end = self.word_end(v);
-        let (scheme, words) = match ctx {
-            Some(Ctx::Redact { scheme, words, .. }) => (scheme, words),
-            _ => (false, false),
+        let how = match ctx {
+            Some(Ctx::Redact { how, .. }) => how,
+            _ => How::Whole,
         };
-        // `Bearer <token>`: the credential is the second word.
-        let extra_words = if scheme {
-            1
-        } else if words {
-            3
-        } else {
-            0
+        if how == How::Scheme {
+            // `Bearer <token>`, `Digest a="b", c=d`: as far as the
+            // credentials go.
+            let line = v + self.text.get(v..self.end).map_or(0, |rest| {
+                rest.iter()
+                    .take_while(|&&b| b != b'\r' && b != b'\n')
+                    .count()
+            });
+            return v..super::auth::credentials(self.text, v..line, |_| {});
+        }
+        let name = matches!(how, How::Words | How::Name | How::Person);
+        // `O'Brien`: an apostrophe between letters is part of a name.
+        let name_end = |mut end: usize| {
+            while name
+                && self.at(end) == Some(b'\'')
+                && self.at(end + 1).is_some_and(|b| b.is_ascii_alphabetic())
+            {
+                end = self.word_end(end + 1);
+            }
+            end
+        };
+        let mut end = name_end(self.word_end(v));
+        let extra_words = match how {
+            How::Words | How::Name | How::Person => 3,
+            How::Whole | How::Secret | How::Scheme => 0,
         };
         for _ in 0..extra_words {
             let next = end + 1;
-            let starts_word = self.at(next).is_some_and(|b| {
-                if scheme {
-                    !is(b, STOP)
-                } else {
-                    b.is_ascii_uppercase() || b.is_ascii_digit()
-                }
-            });
+            let starts_word = self
+                .at(next)
+                .is_some_and(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii());
             if self.at(end) != Some(b' ') || !starts_word {
                 break;
             }
-            let word_end = self.word_end(next);
+            let word_end = name_end(self.word_end(next));
             // The next `key:` / `key=` is not part of this value.
             let word = self.text.get(next..word_end).unwrap_or_default();
             if word.contains(&b':') || word.contains(&b'=') {
@@ -222,11 +235,12 @@ impl Iterator for Pairs<'_> {
                     encoded: false,
                 });
             }
+            // Percent- or `+`-encoded (`card=4111+1111+…` in a logged URL).
             let encoded = this == b'='
                 && self
                     .text
                     .get(value.clone())
-                    .is_some_and(|v| v.contains(&b'%'));
+                    .is_some_and(|v| v.contains(&b'%') || v.contains(&b'+'));
             if encoded {
                 self.pos = self.pos.max(value.end);
                 return Some(Pair {
@@ -264,6 +278,7 @@ mod tests {
         assert_eq!(
             pairs(r#"user=bob password=hunter2 token: "a b\"c" secret='x y'"#),
             [
+                ("bob".into(), Some(PiiType::Person)), // kept: not a name's shape
                 ("hunter2".into(), Some(PiiType::Password)),
                 (r#"a b\"c"#.into(), Some(PiiType::Password)),
                 ("x y".into(), Some(PiiType::Password)),
@@ -275,7 +290,10 @@ mod tests {
         );
         assert_eq!(
             pairs("GET /login?user=a&password=p%40ss&next=/x HTTP/1.1"),
-            [("p%40ss".into(), Some(PiiType::Password))]
+            [
+                ("a".into(), Some(PiiType::Person)),
+                ("p%40ss".into(), Some(PiiType::Password))
+            ]
         );
     }
 

@@ -37,10 +37,11 @@ fn is_digit(b: Option<u8>) -> bool {
 /// `glue` byte joins it to a digit on either side. `bad_before` rejects
 /// extra leading bytes (`#` makes a number an order number).
 ///
-/// A `]` just before or a `[` just after also joins: that is where a
-/// replacement (`[REDACTED:IPV6]`) stands in for a value that was glued to
-/// this one, so a second pass over redacted text (the collector's) must not
-/// find a token the first pass rightly left alone.
+/// A `]` or `*` just before or a `[` just after also joins: that is where a
+/// replacement (`[REDACTED:IPV6]`, the stars of a `partial` one) stands in
+/// for a value that was glued to this one, so a second pass over redacted
+/// text (the collector's) must not find a token the first pass rightly left
+/// alone.
 fn standalone(hay: &[u8], span: &Span, glue: &[u8], bad_before: &[u8]) -> bool {
     let prev = before(hay, span.start, 1);
     let next = at(hay, span.end);
@@ -48,6 +49,7 @@ fn standalone(hay: &[u8], span: &Span, glue: &[u8], bad_before: &[u8]) -> bool {
         b.is_some_and(|b| is_word(b) || b == bracket || (glue.contains(&b) && is_digit(beyond)))
     };
     !glued(prev, before(hay, span.start, 2), b']')
+        && prev != Some(b'*')
         && !prev.is_some_and(|b| bad_before.contains(&b))
         && !glued(next, at(hay, span.end + 1), b'[')
 }
@@ -219,7 +221,59 @@ fn card_grouping(hay: &[u8], groups: &[(usize, usize)]) -> bool {
     }
 }
 
+/// Whether the value at `span` is glued to letters on one side or both
+/// and still reads as a value of its own: the word around it (`card4111…`,
+/// `…1111ok`, `refDE89…`) is not a hex string (a digest holding a digit
+/// run) nor a `v` version; the other side ends it as [`standalone`] would.
+/// Only self-delimiting values (a Luhn-valid card, a mod-97 IBAN) are
+/// looked for so.
+fn glued_to_word(hay: &[u8], span: &Span) -> bool {
+    let prev = before(hay, span.start, 1);
+    let next = at(hay, span.end);
+    let letter = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphabetic());
+    if !letter(prev) && !letter(next) {
+        return false;
+    }
+    let prev_ok = letter(prev)
+        || !prev.is_some_and(|b| {
+            is_word(b)
+                || b == b']'
+                || b == b'#'
+                || (NUMBER_GLUE.contains(&b) && is_digit(before(hay, span.start, 2)))
+        });
+    let next_ok = letter(next)
+        || !next.is_some_and(|b| {
+            is_word(b) || b == b'[' || (NUMBER_GLUE.contains(&b) && is_digit(at(hay, span.end + 1)))
+        });
+    let from = span.start.saturating_sub(64);
+    let lead = hay.get(from..span.start).unwrap_or_default();
+    let lead_len = lead
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let lead = lead.get(lead.len() - lead_len..).unwrap_or_default();
+    let to = (span.end + 64).min(hay.len());
+    let tail = hay.get(span.end..to).unwrap_or_default();
+    let tail_len = tail
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let tail = tail.get(..tail_len).unwrap_or_default();
+    let non_hex = |b: &u8| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit();
+    prev_ok
+        && next_ok
+        && !lead.eq_ignore_ascii_case(b"v")
+        && (lead.iter().any(non_hex) || tail.iter().any(non_hex))
+}
+
 pub(super) fn credit_card(hay: &[u8], span: &Span) -> Option<Span> {
+    // The pattern may start at a letter glued to the number.
+    let mut span = span.clone();
+    if at(hay, span.start).is_some_and(|b| b.is_ascii_alphabetic()) {
+        span.start += 1;
+    }
+    let span = &span;
     let groups = Groups::of(hay, span)?;
     let found = groups.prefixes().find_map(|prefix| {
         let (first, last) = (prefix.first()?, prefix.last()?);
@@ -230,7 +284,8 @@ pub(super) fn credit_card(hay: &[u8], span: &Span) -> Option<Span> {
             && card_grouping(hay, prefix)
             && luhn(digits)
             && known_issuer(digits)
-            && standalone(hay, &candidate, NUMBER_GLUE, b"#"))
+            && (standalone(hay, &candidate, NUMBER_GLUE, b"#")
+                || (prefix.len() == 1 && glued_to_word(hay, &candidate))))
         .then_some(candidate)
     });
     found
@@ -282,12 +337,32 @@ pub(super) fn phone(hay: &[u8], span: &Span) -> Option<Span> {
         // A bare `NXX-XXXX` glued to a code (`ORD-555-0123`) is the code.
         let local = prefix.len() == 2 && !plus;
         let coded = local && before(hay, span.start, 1).is_some_and(|b| b"-/.#".contains(&b));
+        let continues = continues_groups(hay, span.start, prefix);
         (!coded
+            && !continues
             && phone_shape(hay, span.start, prefix, plus)
             && standalone(hay, &candidate, NUMBER_GLUE, b"#"))
         .then_some(candidate)
     });
     found
+}
+
+/// `4000 0566 5566 5557`: a candidate whose first group follows a group of
+/// the same length and separator is the rest of a longer number (a card
+/// that failed Luhn), not a phone number.
+fn continues_groups(hay: &[u8], start: usize, groups: &[(usize, usize)]) -> bool {
+    let Some(sep) = before(hay, start, 1).filter(|b| b" .-".contains(b)) else {
+        return false;
+    };
+    let mut i = start - 1;
+    while is_digit(before(hay, i, 1)) {
+        i -= 1;
+    }
+    let prev_len = start - 1 - i;
+    match groups {
+        [(a, b), (c, _), ..] => prev_len == b - a && hay.get(*b..*c) == Some(&[sep][..]),
+        _ => false,
+    }
 }
 
 fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) -> bool {
@@ -345,24 +420,25 @@ fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) 
         return (8..=15).contains(&n) && digits.first().is_some_and(|&d| d != 0);
     }
     let len = |g: &(usize, usize)| g.1 - g.0;
-    match (groups, digits) {
-        // North American: area and exchange codes start with 2–9.
+    let north_american = match (groups, digits) {
+        // Area and exchange codes start with 2–9.
         ([a, b, c], [area, ..]) if [len(a), len(b), len(c)] == [3, 3, 4] => *area >= 2,
         ([one, a, b, c], [1, area, ..]) if [len(one), len(a), len(b), len(c)] == [1, 3, 3, 4] => {
             *area >= 2
         }
-        // North American local number, dashed only: 555-0123.
+        // Local number, dashed only: 555-0123.
         ([a, b], [first, ..]) if [len(a), len(b)] == [3, 4] => {
             *first >= 2 && hay.get(a.1..b.0) == Some(b"-")
         }
-        // Trunk prefix `0` then a non-zero digit, in groups of 2–8.
-        ([_, _, ..], [0, second, ..]) => {
-            *second != 0
-                && (10..=12).contains(&n)
-                && groups.iter().all(|g| (2..=8).contains(&len(g)))
-        }
         _ => false,
-    }
+    };
+    // Trunk prefix `0` then a non-zero digit, in groups of 2–8
+    // (`030 1234 5678`, `010 123 4567`).
+    let trunk = groups.len() >= 2
+        && matches!(digits, [0, second, ..] if *second != 0)
+        && (10..=12).contains(&n)
+        && groups.iter().all(|g| (2..=8).contains(&len(g)));
+    north_american || trunk
 }
 
 /// Four decimal octets without leading zeros, not part of a longer dotted
@@ -378,7 +454,13 @@ pub(super) fn ipv4(hay: &[u8], span: &Span) -> Option<Span> {
         }
     }
     let prev = before(hay, span.start, 1);
-    (parts == 4 && prev != Some(b'.') && standalone(hay, span, b".", b"")).then(|| span.clone())
+    // `Chrome/126.0.0.0`, `rv:1.9.2.20`: a product's version, not an address.
+    let product = (prev == Some(b'/') && before(hay, span.start, 2).is_some_and(is_word))
+        || (prev == Some(b':')
+            && span.start >= 3
+            && hay.get(span.start - 3..span.start - 1) == Some(b"rv"));
+    (parts == 4 && prev != Some(b'.') && !product && standalone(hay, span, b".", b""))
+        .then(|| span.clone())
 }
 
 /// Anything `std` parses as an IPv6 address, in every compressed form,
@@ -397,7 +479,7 @@ pub(super) fn ipv6(hay: &[u8], span: &Span) -> Option<Span> {
         || (next == Some(b':') && beyond.is_some_and(|b| b.is_ascii_hexdigit() || b == b':'))
         || (next == Some(b'.') && is_digit(beyond));
     ((full || hex >= 4 || text == "::1" || text.contains('.'))
-        && !prev.is_some_and(|b| is_word(b) || b == b':')
+        && !prev.is_some_and(|b| is_word(b) || b == b':' || b == b'*' || b == b']')
         && !glued_after)
         .then(|| span.clone())
 }
@@ -544,7 +626,12 @@ pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
         digest(b);
     }
     let candidate = span.start..end;
-    (chars == len && remainder == 1 && !at(hay, end).is_some_and(is_word)).then_some(candidate)
+    let alone = !before(hay, span.start, 1).is_some_and(|b| b.is_ascii_alphanumeric())
+        && !at(hay, end).is_some_and(is_word);
+    // Glued to a word, only the compact upper-case form is taken.
+    let glued =
+        || !spaced && country.iter().all(u8::is_ascii_uppercase) && glued_to_word(hay, &candidate);
+    (chars == len && remainder == 1 && (alone || glued())).then_some(candidate)
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -559,19 +646,23 @@ fn run_end(hay: &[u8], mut i: usize, class: impl Fn(u8) -> bool) -> usize {
     i
 }
 
-/// A JWT starting at the `eyJ` (`{"` in base64url) at `start`.
-pub(super) fn jwt_at(hay: &[u8], start: usize) -> Option<Span> {
-    if before(hay, start, 1).is_some_and(is_base64url) {
-        return None;
-    }
+/// A JWT starting at the `eyJ` (`{"` in base64url) at `start`, also when
+/// it is glued to the word before it (`cacheyJhbGciOi…`): its structure
+/// (three parts, a JSON header with `alg`) delimits it.
+pub(super) fn jwt_at(hay: &[u8], start: usize) -> Result<Span, usize> {
     let header = run_end(hay, start, is_base64url);
+    // Any later `eyJ` in this run has the same parts after it.
+    let skip = header.max(start + 1);
     let payload = run_end(hay, header + 1, is_base64url);
     let signature = run_end(hay, payload + 1, is_base64url);
-    (header - start >= 5
-        && at(hay, header) == Some(b'.')
-        && payload - header > 2
-        && at(hay, payload) == Some(b'.'))
-    .then(|| jwt(hay, &(start..signature)))?
+    if header - start < 5
+        || at(hay, header) != Some(b'.')
+        || payload - header <= 2
+        || at(hay, payload) != Some(b'.')
+    {
+        return Err(skip);
+    }
+    jwt(hay, &(start..signature)).ok_or(skip)
 }
 
 /// Three base64url parts whose header decodes to a JSON object with `alg`.
@@ -610,14 +701,59 @@ fn base64url(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Local-part bytes: ASCII letters, digits, `._%+-`, and any non-ASCII
-/// (internationalised addresses, RFC 6531).
+/// Local-part bytes: ASCII letters, digits, `._%+-` (internationalised
+/// letters are taken by [`letter_len`]).
 fn is_local_part(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"._%+-".contains(&b) || !b.is_ascii()
+    b.is_ascii_alphanumeric() || b"._%+-".contains(&b)
 }
 
 fn is_label(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || !b.is_ascii()
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// The character at `i` (`before`: the one ending at `i`), if it is not
+/// ASCII.
+fn char_at(hay: &[u8], i: usize, before: bool) -> Option<(char, usize)> {
+    let window = if before {
+        hay.get(i.saturating_sub(4)..i)?
+    } else {
+        hay.get(i..(i + 4).min(hay.len()))?
+    };
+    (1..=window.len()).find_map(|n| {
+        let bytes = if before {
+            window.get(window.len() - n..)?
+        } else {
+            window.get(..n)?
+        };
+        let mut chars = std::str::from_utf8(bytes).ok()?.chars();
+        let c = chars.next()?;
+        (chars.next().is_none() && !c.is_ascii()).then_some((c, n))
+    })
+}
+
+/// Length of the non-ASCII letter (or combining mark) at `i` that may be
+/// part of an internationalised address (`jörg.müller@example.de`): Latin,
+/// Greek, Cyrillic and other alphabets, not the ideographs, kana and
+/// hangul that CJK text glues to an address without a space
+/// (`連絡先はtaro@example.jpです`), and not punctuation (`“`, `—`).
+fn letter_len(hay: &[u8], i: usize, before: bool) -> Option<usize> {
+    let (c, n) = char_at(hay, i, before)?;
+    let cjk = matches!(u32::from(c), 0x2E80..=0xA4CF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF | 0x20000..);
+    let mark = matches!(u32::from(c), 0x0300..=0x036F);
+    ((c.is_alphanumeric() && !cjk) || mark).then_some(n)
+}
+
+/// An address written in CJK script alone (`佐藤@example.jp`): the run of
+/// non-ASCII letters before the `@`.
+fn cjk_local_start(hay: &[u8], at_sign: usize) -> usize {
+    let mut start = at_sign;
+    while at_sign - start < 64 {
+        match char_at(hay, start, true) {
+            Some((c, n)) if c.is_alphanumeric() => start -= n,
+            _ => break,
+        }
+    }
+    start
 }
 
 /// File extensions that follow an `@` in asset names (`logo@2x.png`) and
@@ -639,7 +775,11 @@ fn in_url_userinfo(hay: &[u8], pos: usize) -> bool {
 }
 
 /// The password of `scheme://user:password@host` at the `://` at `at`.
-pub(super) fn url_password(hay: &[u8], at: usize) -> Option<Span> {
+pub(super) fn url_password(hay: &[u8], at: usize) -> Result<Span, usize> {
+    url_password_span(hay, at).ok_or(at + 1)
+}
+
+fn url_password_span(hay: &[u8], at: usize) -> Option<Span> {
     let start = at + 3;
     let authority = hay.get(start..)?;
     let len = authority
@@ -657,13 +797,26 @@ pub(super) fn url_password(hay: &[u8], at: usize) -> Option<Span> {
 /// An email address around the `@` at `at_sign`: the local part is the run
 /// of local-part bytes before it (leading dots are punctuation), the domain
 /// the longest run of labels after it that ends in an alphabetic TLD.
-pub(super) fn email_at(hay: &[u8], at_sign: usize) -> Option<Span> {
+pub(super) fn email_at(hay: &[u8], at_sign: usize) -> Result<Span, usize> {
+    email_span(hay, at_sign).ok_or(at_sign + 1)
+}
+
+fn email_span(hay: &[u8], at_sign: usize) -> Option<Span> {
     let mut start = at_sign;
-    while start > 0 && at_sign - start <= 64 && before(hay, start, 1).is_some_and(is_local_part) {
-        start -= 1;
+    while start > 0 && at_sign - start <= 64 {
+        if before(hay, start, 1).is_some_and(is_local_part) {
+            start -= 1;
+        } else if let Some(n) = letter_len(hay, start, true) {
+            start -= n;
+        } else {
+            break;
+        }
     }
-    if before(hay, start, 1).is_some_and(is_local_part) {
+    if before(hay, start, 1).is_some_and(is_local_part) || at_sign - start > 64 {
         return None; // longer than 64 bytes
+    }
+    if start == at_sign {
+        start = cjk_local_start(hay, at_sign);
     }
     while start < at_sign && at(hay, start) == Some(b'.') {
         start += 1;
@@ -674,7 +827,14 @@ pub(super) fn email_at(hay: &[u8], at_sign: usize) -> Option<Span> {
     let mut end = None;
     let mut i = at_sign + 1;
     for label in 1.. {
-        let label_end = run_end(hay, i, is_label);
+        let mut label_end = i;
+        loop {
+            label_end = run_end(hay, label_end, is_label);
+            match letter_len(hay, label_end, false) {
+                Some(n) if label_end - i < 64 => label_end += n,
+                _ => break,
+            }
+        }
         let tld = hay.get(i..label_end).unwrap_or_default();
         if label_end == i || label_end - at_sign > 254 {
             break;

@@ -236,12 +236,16 @@ proptest! {
 }
 
 /// Found by `valid_json_stays_valid`: the IPv6 `::4242` glued to `+1 …`.
-/// Its replacement must not turn the rest into a phone number on a second pass.
+/// Its replacement must not turn the rest into a phone number on a second
+/// pass; nor may the tail a `partial` phone keeps (`*******4242::=` from
+/// `+1 42424242::=`) become an IPv6 address `4242::`.
 #[test]
 fn a_second_pass_finds_nothing_next_to_a_replacement() {
     for input in [
         r#"{"msg":["::4242+1 424242420",{"inner":"::4242+1 424242420"}]}"#,
         "from ::4242+1 424242420 to",
+        r#"{"msg":["+1 42424242::=",{"inner":"+1 42424242::="}]}"#,
+        "from +1 42424242::= to",
     ] {
         let content = if input.starts_with('{') {
             Content::Json

@@ -231,7 +231,7 @@ fn iban_rules() {
 
 #[test]
 fn jwt_header() {
-    let jwt = |hay: &[u8], span: &Span| jwt_at(hay, span.start).filter(|s| *s == *span);
+    let jwt = |hay: &[u8], span: &Span| jwt_at(hay, span.start).ok().filter(|s| *s == *span);
     let ok = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     assert_eq!(whole(jwt, ok).as_deref(), Some(ok));
     // alg:none, empty signature
@@ -258,7 +258,7 @@ fn base64url_decoding() {
 fn email_limits() {
     let email = |hay: &[u8], span: &Span| {
         let at_sign = span.start + hay[span.clone()].iter().position(|&b| b == b'@')?;
-        email_at(hay, at_sign)
+        email_at(hay, at_sign).ok()
     };
     assert_eq!(
         whole(email, "jane.doe+tag@mail.example.co.uk").as_deref(),
@@ -308,7 +308,9 @@ fn email_limits() {
 fn url_passwords() {
     let found = |text: &str| {
         let at = text.find("://").unwrap();
-        url_password(text.as_bytes(), at).map(|r| text[r].to_owned())
+        url_password(text.as_bytes(), at)
+            .ok()
+            .map(|r| text[r].to_owned())
     };
     assert_eq!(
         found("postgres://app:s3cr%40t@db:5432/x").as_deref(),

@@ -1,0 +1,41 @@
+//! Hex and base64 values under generic keys (`key`, `auth`, `code`) are
+//! secrets; other values there (cache keys, names) are not.
+
+mod support;
+
+use observatory_redact::Content;
+use support::{found, pairs};
+
+#[test]
+fn secret_shaped_values_under_generic_keys() {
+    let line = "cache hit key=5f4dcc3b5aa765d61d8327deb882cf99 auth=bWFyaWE6c2VjcmV0IQ== \
+                code=Q3x9Lm2Pz7Rt5Vw8 token=t0k3n";
+    assert_eq!(
+        found(line, Content::Text),
+        pairs(&[
+            ("5f4dcc3b5aa765d61d8327deb882cf99", "API_KEY"),
+            ("bWFyaWE6c2VjcmV0IQ==", "PASSWORD"),
+            ("Q3x9Lm2Pz7Rt5Vw8", "PASSWORD"),
+            ("t0k3n", "PASSWORD"),
+        ])
+    );
+    let json = r#"{"key": "ZGV2LWtleS0xMjM0NTY3OA", "auth": "dXNlcjpodW50ZXIy"}"#;
+    assert_eq!(
+        found(json, Content::Json),
+        pairs(&[
+            ("ZGV2LWtleS0xMjM0NTY3OA", "API_KEY"),
+            ("dXNlcjpodW50ZXIy", "PASSWORD"),
+        ])
+    );
+}
+
+#[test]
+fn other_values_under_generic_keys_stay() {
+    for line in [
+        "cache key=orders:1234 hit=true",
+        "key=my-cache-key-2024 code=ORDER_NOT_FOUND auth=none",
+        r#"{"key": "feature.checkout.enabled", "code": 404}"#,
+    ] {
+        assert_eq!(found(line, Content::Text), [], "{line}");
+    }
+}
