@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::Process;
+use common::process;
 use common::{record, Stream};
 use observatory_collector::commands::verify::verify;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
@@ -63,10 +63,10 @@ async fn load(addr: String, stream: u32, acked_total: Arc<AtomicU64>) -> (u64, u
 #[tokio::test]
 async fn acked_records_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Process::spawn(dir.path(), &[]).await;
+    let first = process::spawn(dir.path(), &[]).await;
     let acked_total = Arc::new(AtomicU64::new(0));
     let senders: Vec<_> = (0..STREAMS)
-        .map(|s| tokio::spawn(load(first.addr.clone(), s, acked_total.clone())))
+        .map(|s| tokio::spawn(load(first.addr.to_string(), s, acked_total.clone())))
         .collect();
     for _ in 0..3_000 {
         if acked_total.load(Ordering::Relaxed) >= KILL_AFTER {
@@ -83,9 +83,9 @@ async fn acked_records_survive_sigkill() {
         progress.push(sender.await.unwrap());
     }
 
-    let second = Process::spawn(dir.path(), &[]).await;
+    let second = process::spawn(dir.path(), &[]).await;
     for (stream, (acked, sent)) in (0..STREAMS).zip(&progress) {
-        let mut conn = connect(&second.addr).await;
+        let mut conn = connect(&second.addr.to_string()).await;
         // The restarted collector knows from its WAL what it had stored.
         let heartbeat = AuditBatch {
             records: vec![],

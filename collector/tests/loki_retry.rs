@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::loki::{eventually, FakeLoki, Reply};
-use common::{batch, record};
+use common::loki::{FakeLoki, Reply};
+use common::{batch, eventually, record};
 use observatory_collector::sink::loki::config::LokiConfig;
 use observatory_proto::audit::AuditRecord;
 use observatory_proto::json::CanonicalRecord;

@@ -8,8 +8,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::loki::{eventually, FakeLoki};
-use common::{batch, record};
+use common::loki::FakeLoki;
+use common::{batch, eventually, record};
 use observatory_collector::sink::loki::config::LokiConfig;
 
 fn identity() -> rcgen::CertifiedKey<rcgen::KeyPair> {

@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::loki::{eventually, FakeLoki};
+use common::loki::FakeLoki;
 use common::otlp::{attribute, int_attribute, Blackhole, Receiver};
-use common::process::Process;
-use common::{batch, record, Stream};
+use common::process::{self, Process};
+use common::{batch, eventually, record, Stream};
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 
 const BATCHES: u64 = 3;
@@ -38,7 +38,7 @@ async fn metrics_and_data_path_spans_reach_the_otlp_endpoint() {
     let loki = FakeLoki::start().await;
     let dir = tempfile::tempdir().unwrap();
     let loki_url = loki.config().url.unwrap().to_string();
-    let collector = Process::spawn(
+    let collector = process::spawn(
         dir.path(),
         &[
             "--loki-url",
@@ -143,7 +143,7 @@ async fn metrics_and_data_path_spans_reach_the_otlp_endpoint() {
 async fn an_otlp_endpoint_that_never_answers_holds_up_no_ack_and_no_exit() {
     let hung = Blackhole::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let collector = Process::spawn(
+    let collector = process::spawn(
         dir.path(),
         &[
             "--otlp-endpoint",

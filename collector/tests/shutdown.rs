@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::loki::FakeLoki;
-use common::process::Process;
+use common::process;
 use common::{batch, record, start, start_in, start_with, Stream};
 use observatory_collector::sink::loki::SINK_NAME as LOKI;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
@@ -43,7 +43,7 @@ async fn stop_ends_open_streams_and_returns() {
 #[tokio::test]
 async fn binary_serves_until_sigterm_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let collector = Process::spawn(dir.path(), &[]).await;
+    let collector = process::spawn(dir.path(), &[]).await;
     let mut client = AuditServiceClient::connect(format!("http://{}", collector.addr))
         .await
         .unwrap();
@@ -104,7 +104,7 @@ async fn sigterm_with_loki_down_exits_zero_and_the_wal_keeps_the_rest() {
     let url = loki.config().url.unwrap().to_string();
     loki.pause();
     let dir = tempfile::tempdir().unwrap();
-    let collector = Process::spawn(
+    let collector = process::spawn(
         &dir.path().join("data"),
         &["--loki-url", &url, "--drain-timeout-ms", "300"],
     )

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::loki::{eventually, FakeLoki};
-use common::{batch, record, start_with, Running};
+use common::loki::FakeLoki;
+use common::{batch, eventually, record, start_with, Running};
 
 fn segments(collector: &Running) -> usize {
     std::fs::read_dir(collector.dir.path().join("data/wal"))

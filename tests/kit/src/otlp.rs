@@ -1,7 +1,6 @@
 //! An OTLP/gRPC receiver on 127.0.0.1:0 (traces and metrics) that keeps
 //! everything it is sent, and one that accepts connections but never
 //! answers.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 
@@ -39,30 +38,39 @@ pub struct Receiver {
     server: JoinHandle<()>,
 }
 
-struct Traces(Arc<Received>);
-struct Metrics(Arc<Received>);
+/// A service that keeps each request in `Received::$field` and answers
+/// with an empty response.
+macro_rules! keeping {
+    ($keeper:ident, $service:ident, $field:ident, $request:ty, $response:ty) => {
+        struct $keeper(Arc<Received>);
 
-#[tonic::async_trait]
-impl TraceService for Traces {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.0.traces.lock().unwrap().push(request.into_inner());
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
+        #[tonic::async_trait]
+        impl $service for $keeper {
+            async fn export(
+                &self,
+                request: Request<$request>,
+            ) -> Result<Response<$response>, Status> {
+                self.0.$field.lock().unwrap().push(request.into_inner());
+                Ok(Response::new(<$response>::default()))
+            }
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl MetricsService for Metrics {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.0.metrics.lock().unwrap().push(request.into_inner());
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
-    }
-}
+keeping!(
+    Traces,
+    TraceService,
+    traces,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse
+);
+keeping!(
+    Metrics,
+    MetricsService,
+    metrics,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse
+);
 
 impl Receiver {
     pub async fn start() -> Receiver {

@@ -1,0 +1,72 @@
+//! What a push carries, as the stand-in decodes and keeps it.
+
+use std::collections::BTreeMap;
+
+/// One entry as Loki keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LokiLine {
+    pub ts_nanos: i64,
+    pub line: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One stream of one request, as decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushedStream {
+    /// As written (empty values included).
+    pub labels: BTreeMap<String, String>,
+    pub entries: Vec<LokiLine>,
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub content_type: String,
+    pub content_encoding: String,
+    pub tenant: String,
+    pub authorization: String,
+    /// Empty when the body could not be decoded.
+    pub streams: Vec<PushedStream>,
+}
+
+/// Labels, the same as [`PushedStream::labels`].
+pub type Labels = BTreeMap<String, String>;
+
+/// Label name and value pairs in the order they were written.
+pub(crate) type Pairs = Vec<(String, String)>;
+
+/// Labels → (ts, line) → metadata: what a query would return.
+pub(crate) type Store = BTreeMap<Labels, BTreeMap<(i64, String), Labels>>;
+
+/// One stream of a push body: its labels as written (`text`) and read
+/// (`pairs`), and its entries.
+pub(crate) struct Decoded {
+    pub text: String,
+    pub pairs: Pairs,
+    pub entries: Vec<LokiLine>,
+}
+
+impl Decoded {
+    pub fn pushed(&self) -> PushedStream {
+        PushedStream {
+            labels: self.pairs.iter().cloned().collect(),
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+/// An answer other than 204: its status and body.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn bad_request(message: impl Into<String>) -> Refusal {
+        Refusal {
+            status: 400,
+            message: message.into(),
+        }
+    }
+}
