@@ -1,6 +1,8 @@
-//! Ingest benchmark: gRPC load → collector → WAL (fsync) → sinks (a Loki
-//! stand-in on 127.0.0.1 that decodes every push: snappy, then protobuf;
-//! and `audit.jsonl` unless `--file-sink false`).
+//! Ingest benchmark: gRPC load → collector → WAL (fsync) → sinks (the test
+//! kit's Loki stand-in on 127.0.0.1, counting what it accepts as Loki
+//! would; and `audit.jsonl` unless `--file-sink false`). The collector
+//! launcher, the stand-in and the record sent are the test kit's
+//! (`tests/kit`).
 //!
 //! The collector is the real binary, run as its own process with a fresh
 //! data directory per run and pinned to the last CPU (`taskset`); this
@@ -35,26 +37,23 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Parser;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::{AuditBatch, AuditRecord};
 use observatory_proto::json::CanonicalRecord;
-use observatory_proto::loki::PushRequest;
-use prost::Message as _;
-use tokio::net::TcpListener;
+use observatory_testkit::admin::{sample, Admin};
+use observatory_testkit::free_port;
+use observatory_testkit::loki::FakeLoki;
+use observatory_testkit::process::{CollectorProcess, Launch};
+use observatory_testkit::record::request;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -251,8 +250,8 @@ async fn bench(args: Args, collector_cpu: Option<usize>) -> anyhow::Result<()> {
             }
         }
     }
-    let loki = start_loki().await?;
-    let line = serde_json::to_string(&CanonicalRecord::from(&record(0)))?.len();
+    let loki = FakeLoki::counting().await;
+    let line = serde_json::to_string(&CanonicalRecord::from(&request(0)))?.len();
     println!(
         "{} streams, {} records/batch, {}, {} s per run, {} rounds, record line {line} \
          bytes before seq/chain, redact {}, score {}, file sink {}, collector on CPU {}",
@@ -426,119 +425,64 @@ impl Outcome {
     }
 }
 
-/// The collector process; killed if still running when dropped.
-struct Collector {
-    child: Child,
-    admin: SocketAddr,
+/// Starts `config`'s collector on CPU `cpu` (if any) with the data
+/// directory `dir`, shipping to `loki`; waits until it listens.
+async fn start_collector(
+    args: &Args,
+    config: &Config,
+    cpu: Option<usize>,
+    loki: &url::Url,
+    dir: &Path,
+) -> anyhow::Result<CollectorProcess> {
+    let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let mut wrapper: Vec<String> = Vec::new();
+    if let Some(cpu) = cpu {
+        wrapper.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
+    }
+    wrapper.extend(
+        args.wrapper
+            .iter()
+            .flat_map(|w| w.split_whitespace().map(str::to_owned)),
+    );
+    let collector = Launch::new(&config.binary, dir)
+        // Fixed ports: at `warn` it does not log where it listens.
+        .listen(localhost(free_port()))
+        .admin_listen(localhost(free_port()))
+        .wrapper(wrapper)
+        .args(["--loki-url", loki.as_str()])
+        .args(["--wal-fsync", &config.fsync.to_string()])
+        .args(["--wal-max-bytes", &args.wal_max_bytes.to_string()])
+        .args(["--redact", &args.redact.to_string()])
+        .args(["--score-enabled", &args.score.to_string()])
+        .args(["--file-sink", &args.file_sink.to_string()])
+        .env("RUST_LOG", "warn")
+        .log_file(dir.join("collector.log"))
+        .spawn()
+        .await?;
+    Ok(collector)
 }
 
-impl Collector {
-    fn start(
-        args: &Args,
-        config: &Config,
-        cpu: Option<usize>,
-        loki: &url::Url,
-        dir: &Path,
-    ) -> anyhow::Result<(Collector, SocketAddr)> {
-        let (listen, admin) = (free_port()?, free_port()?);
-        let mut words: Vec<String> = Vec::new();
-        if let Some(cpu) = cpu {
-            words.extend(["taskset".into(), "-c".into(), cpu.to_string()]);
-        }
-        words.extend(
-            args.wrapper
-                .iter()
-                .flat_map(|w| w.split_whitespace().map(str::to_owned)),
-        );
-        let mut command = match words.split_first() {
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(&config.binary);
-                c
-            }
-            None => Command::new(&config.binary),
-        };
-        command
-            .arg("serve")
-            .args(["--listen", &listen.to_string()])
-            .args(["--admin-listen", &admin.to_string()])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--loki-url", loki.as_str()])
-            .args(["--wal-fsync", &config.fsync.to_string()])
-            .args(["--wal-max-bytes", &args.wal_max_bytes.to_string()])
-            .args(["--redact", &args.redact.to_string()])
-            .args(["--score-enabled", &args.score.to_string()])
-            .args(["--file-sink", &args.file_sink.to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("collector.log"))?);
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {}", config.binary.display()))?;
-        Ok((Collector { child, admin }, listen))
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn metrics(&self) -> anyhow::Result<String> {
-        let mut tcp = TcpStream::connect(self.admin)?;
-        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            tcp,
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.admin
-        )?;
-        let mut text = String::new();
-        tcp.read_to_string(&mut text)?;
-        Ok(text)
-    }
-
-    /// SIGTERM, then at most 60 s for the graceful stop.
-    fn stop(mut self) -> anyhow::Result<()> {
-        Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::ensure!(status.success(), "collector exited with {status}");
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        anyhow::bail!("collector did not stop within 60 s")
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+/// SIGTERM, then at most 60 s for the graceful stop.
+async fn stop(mut collector: CollectorProcess) -> anyhow::Result<()> {
+    let status = collector.stop(Duration::from_secs(60)).await?;
+    anyhow::ensure!(status.success(), "collector exited with {status}");
+    Ok(())
 }
 
 async fn run(
     args: &Args,
     config: &Config,
     cpu: Option<usize>,
-    loki: &Loki,
+    loki: &FakeLoki,
 ) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
-    let (collector, addr) = Collector::start(args, config, cpu, &loki.url, dir.path())?;
+    let collector = start_collector(args, config, cpu, &loki.url(), dir.path()).await?;
+    let (addr, admin) = (collector.addr, Admin::new(collector.admin));
     let mut clients = Vec::new();
     for _ in 0..args.streams {
         clients.push(connect(addr).await?);
     }
-    let entries_before = loki.entries.load(Ordering::Relaxed);
+    let entries_before = loki.entries_received();
     let tally = Arc::new(Tally::default());
     let (user_before, system_before) = cpu_seconds(collector.pid())?;
     let load_time = Duration::from_secs(args.seconds);
@@ -573,7 +517,7 @@ async fn run(
     let mut drained = None;
     let mut text = String::new();
     while drain_started.elapsed() < Duration::from_secs(args.drain_secs) {
-        text = collector.metrics()?;
+        text = admin.get("/metrics").await.1;
         let written = metric(&text, "observatory_records_written_total");
         let confirmed = |sink: &str| {
             metric(
@@ -592,8 +536,8 @@ async fn run(
     let (user, system) = (user - user_before, system - system_before);
     let total_cpu = user + system;
     let wal_bytes = metric(&text, "observatory_wal_appended_bytes_total");
-    let entries = loki.entries.load(Ordering::Relaxed) - entries_before;
-    collector.stop()?;
+    let entries = loki.entries_received() - entries_before;
+    stop(collector).await?;
 
     let mut latencies = std::mem::take(
         &mut *tally
@@ -628,21 +572,11 @@ async fn run(
     })
 }
 
-/// Connects once the collector listens (at most 60 s after its start: it
-/// may run under a profiler).
+/// A client of the collector at `addr`, which listens already.
 async fn connect(
     addr: SocketAddr,
 ) -> anyhow::Result<AuditServiceClient<tonic::transport::Channel>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match AuditServiceClient::connect(format!("http://{addr}")).await {
-            Ok(client) => return Ok(client),
-            Err(e) if Instant::now() > deadline => {
-                return Err(e).context("the collector did not listen within 60 s")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    Ok(AuditServiceClient::connect(format!("http://{addr}")).await?)
 }
 
 /// What the streams of one run have in common.
@@ -717,11 +651,11 @@ async fn stream_load(
                 let records = (0..batch)
                     .map(|i| AuditRecord {
                         correlation_id: format!("{instance_id}-{seq}-{i}"),
-                        ..record(now + i64::from(i))
+                        ..request(now + i64::from(i))
                     })
                     .collect();
                 let b = AuditBatch {
-                    proxy_id: record(0).proxy_id,
+                    proxy_id: request(0).proxy_id,
                     instance_id: instance_id.clone(),
                     seq,
                     records,
@@ -767,83 +701,6 @@ async fn stream_load(
     Ok(())
 }
 
-/// About 400 bytes as a canonical JSON line.
-fn record(ts_unix_nanos: i64) -> AuditRecord {
-    AuditRecord {
-        ts_unix_nanos,
-        correlation_id: "00000000-0000-4000-8000-000000000000".into(),
-        source_principal: "spiffe://cluster.local/ns/shop/sa/web".into(),
-        source_ip: "10.0.0.9".into(),
-        mtls: true,
-        destination_workload: "orders".into(),
-        destination_namespace: "shop".into(),
-        method: "POST".into(),
-        path: "/api/orders/12345".into(),
-        status: 201,
-        duration_ms: 12.5,
-        request_bytes: 321,
-        response_bytes: 54,
-        user_agent: "curl/8.5.0".into(),
-        decision: "allow".into(),
-        rule: "orders/allow".into(),
-        proxy_id: "web-1.shop".into(),
-        ..AuditRecord::default()
-    }
-}
-
-/// The Loki stand-in: decodes every push (raw snappy block, then a
-/// `logproto.PushRequest`), counts its entries and answers 204, or 400
-/// when the body does not decode.
-struct Loki {
-    url: url::Url,
-    entries: Arc<AtomicU64>,
-}
-
-async fn start_loki() -> anyhow::Result<Loki> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?).parse()?;
-    let entries = Arc::new(AtomicU64::new(0));
-    let counted = entries.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let counted = counted.clone();
-                        async move {
-                            let status = match req.into_body().collect().await {
-                                Ok(body) => match decode(&body.to_bytes()) {
-                                    Some(n) => {
-                                        counted.fetch_add(n, Ordering::Relaxed);
-                                        hyper::StatusCode::NO_CONTENT
-                                    }
-                                    None => hyper::StatusCode::BAD_REQUEST,
-                                },
-                                Err(_) => hyper::StatusCode::BAD_REQUEST,
-                            };
-                            let mut response = hyper::Response::new(Full::new(Bytes::new()));
-                            *response.status_mut() = status;
-                            Ok::<_, Infallible>(response)
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
-            });
-        }
-    });
-    Ok(Loki { url, entries })
-}
-
-/// Entries in a push body; `None` when it does not decode.
-fn decode(body: &[u8]) -> Option<u64> {
-    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
-    let push = PushRequest::decode(raw.as_slice()).ok()?;
-    Some(push.streams.iter().map(|s| s.entries.len() as u64).sum())
-}
-
 /// CPU time (user, system; all threads) of process `pid` so far.
 fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -860,8 +717,7 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
     Ok((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0)
+/// A counter in the exposition `text`; 0 when it is not there yet.
+fn metric(text: &str, series: &str) -> u64 {
+    sample(text, series).map_or(0, |v| v as u64)
 }
