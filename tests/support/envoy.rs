@@ -6,8 +6,8 @@
 //! - `mtls` on `https_port`: same chain behind a DownstreamTlsContext that requires a client
 //!   certificate signed by the test CA.
 //!
-//! Static clusters: `upstream` (the recording upstream) and `observatory_collector`
-//! (HTTP/2, the collector's gRPC port).
+//! Static clusters: `upstream` (the recording upstream) and [`COLLECTOR_CLUSTER`], named as
+//! Istio names it (HTTP/2, the collector's gRPC port).
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -9,6 +9,11 @@
 use observatory_redact::{RedactionConfig, Redactor};
 use serde::Deserialize;
 
+mod collector;
+
+pub use collector::CollectorConfig;
+use collector::RawCollector;
+
 use crate::capture::{Capture, RawBodies};
 use crate::dlp::{DlpRules, RawDlpRule};
 use crate::error::{in_range, is_token_char, ConfigError};
@@ -17,9 +22,6 @@ use crate::policy::{PolicySet, PolicySpec};
 const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-/// Backoff ceiling: retrying less than hourly would leave the stream down
-/// far longer than any collector restart.
-const MAX_BACKOFF_MS: u64 = 3_600_000;
 
 #[derive(Debug)]
 pub struct FilterConfig {
@@ -37,14 +39,6 @@ pub struct FilterConfig {
     pub capture: Capture,
     /// In-flight response rewriting and request denial (needs `redaction`).
     pub dlp: DlpRules,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CollectorConfig {
-    /// Envoy cluster the gRPC stream is opened on.
-    pub cluster: String,
-    pub min_backoff_ms: u64,
-    pub max_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +89,6 @@ struct RawConfig {
     record_bodies: Option<RawBodies>,
     #[serde(default)]
     dlp: Vec<RawDlpRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "an object")]
-struct RawCollector {
-    cluster: String,
-    min_backoff_ms: Option<u64>,
-    max_backoff_ms: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -181,39 +167,6 @@ impl RawConfig {
             redaction,
             capture,
             dlp,
-        })
-    }
-}
-
-impl RawCollector {
-    fn validate(self) -> Result<CollectorConfig, ConfigError> {
-        if self.cluster.trim().is_empty() {
-            return Err(ConfigError::new("collector.cluster", "must not be empty"));
-        }
-        let min_backoff_ms = in_range(
-            "collector.minBackoffMs",
-            self.min_backoff_ms.unwrap_or(500),
-            1,
-            MAX_BACKOFF_MS,
-        )?;
-        let max_backoff_ms = self.max_backoff_ms.unwrap_or(30_000);
-        if max_backoff_ms < min_backoff_ms {
-            return Err(ConfigError::new(
-                "collector.maxBackoffMs",
-                format!(
-                    "must be at least collector.minBackoffMs ({min_backoff_ms}), got {max_backoff_ms}"
-                ),
-            ));
-        }
-        Ok(CollectorConfig {
-            cluster: self.cluster,
-            min_backoff_ms,
-            max_backoff_ms: in_range(
-                "collector.maxBackoffMs",
-                max_backoff_ms,
-                min_backoff_ms,
-                MAX_BACKOFF_MS,
-            )?,
         })
     }
 }

@@ -20,6 +20,10 @@ use crate::stream::{Link, ACK_TIMEOUT_MS};
 
 pub const SERVICE: &str = "observatory.audit.v1.AuditService";
 pub const METHOD: &str = "Stream";
+/// Initial metadata of the stream: the sender, for whoever relays the
+/// stream (a routed hop can consistent-hash on it). Left out when the proxy
+/// id is not a valid header value: Envoy would reset the stream.
+pub const PROXY_METADATA: &str = "x-observatory-proxy";
 /// gRPC codes after which resending the oldest batch would fail forever.
 const GRPC_INVALID_ARGUMENT: u32 = 3;
 const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
@@ -133,8 +137,15 @@ impl Export {
         }
 
         if self.link.should_connect(now, self.outbox.has_unacked()) {
-            let cluster = &settings.config.collector.cluster;
-            match host.open_grpc_stream(cluster, SERVICE, METHOD, &[]) {
+            let collector = &settings.config.collector;
+            let proxy_id = settings.node.proxy_id.as_bytes();
+            let metadata = [(PROXY_METADATA, proxy_id)];
+            let metadata = if is_header_value(proxy_id) {
+                &metadata[..]
+            } else {
+                &[]
+            };
+            match host.open_grpc_stream(&collector.service, SERVICE, METHOD, metadata) {
                 Ok(token) => {
                     if self.link.opened(token) {
                         metrics.add(Counter::StreamReconnects, 1);
@@ -148,7 +159,10 @@ impl Export {
                     }
                 }
                 Err(e) => {
-                    warn!("cannot open stream to collector cluster {cluster:?}: {e}");
+                    warn!(
+                        "cannot open stream to collector cluster {:?}: {e}",
+                        collector.cluster
+                    );
                     self.link.open_failed(now, self.rng.u64(..));
                 }
             }
@@ -222,6 +236,17 @@ impl Export {
     pub fn pending_records(&self) -> u64 {
         self.outbox.pending_records() + self.deferred.len() as u64
     }
+}
+
+/// Visible ASCII with spaces and tabs inside (RFC 9110 `field-value`,
+/// without the obsolete bytes above 0x7f).
+fn is_header_value(value: &[u8]) -> bool {
+    let blank = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    value
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | 0x21..=0x7e))
+        && !blank(value.first())
+        && !blank(value.last())
 }
 
 fn count_dropped(metrics: &Metrics, config: &FilterConfig, d: Dropped) {

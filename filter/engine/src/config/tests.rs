@@ -3,7 +3,7 @@
 use observatory_redact::{Content, RedactionConfig, Redactor};
 use serde_json::{json, Value};
 
-use super::{BatchConfig, CollectorConfig, DestinationOverride, FailureMode, FilterConfig};
+use super::{BatchConfig, DestinationOverride, FailureMode, FilterConfig};
 use crate::policy::{Request, Verdict};
 
 const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
@@ -38,7 +38,8 @@ fn paths_error(paths: Value) -> String {
 #[test]
 fn full_example() {
     let v = json!({
-      "collector": {"cluster": CLUSTER, "minBackoffMs": 100, "maxBackoffMs": 5000},
+      "collector": {"cluster": CLUSTER, "authority": "collector.example:9090",
+                    "minBackoffMs": 100, "maxBackoffMs": 5000},
       "requireMtls": false,
       "policies": [
         {"name": "frontend-reads", "action": "ALLOW", "dryRun": false,
@@ -55,12 +56,13 @@ fn full_example() {
     });
     let c = parse(&v).unwrap();
     assert_eq!(
-        c.collector,
-        CollectorConfig {
-            cluster: CLUSTER.into(),
-            min_backoff_ms: 100,
-            max_backoff_ms: 5000
-        }
+        (
+            c.collector.cluster.as_str(),
+            c.collector.authority.as_str(),
+            c.collector.min_backoff_ms,
+            c.collector.max_backoff_ms
+        ),
+        (CLUSTER, "collector.example:9090", 100, 5000)
     );
     assert_eq!(
         c.batch,
@@ -103,12 +105,18 @@ fn full_example() {
 fn defaults() {
     let c = parse(&with(json!({}))).unwrap();
     assert_eq!(
-        c.collector,
-        CollectorConfig {
-            cluster: CLUSTER.into(),
-            min_backoff_ms: 500,
-            max_backoff_ms: 30_000
-        }
+        (
+            c.collector.cluster.as_str(),
+            c.collector.authority.as_str(),
+            c.collector.min_backoff_ms,
+            c.collector.max_backoff_ms
+        ),
+        (
+            CLUSTER,
+            "observatory-collector.observatory.svc.cluster.local:9090",
+            500,
+            30_000
+        )
     );
     assert_eq!(
         c.batch,

@@ -7,7 +7,7 @@ use crate::plugin::Plugin;
 use crate::stream::ACK_TIMEOUT_MS;
 
 const CONFIG: &str = r#"{"collector": {"cluster": "collector", "minBackoffMs": 100, "maxBackoffMs": 100},
-    "batch": {"maxRecords": 1}}"#;
+    "batch": {"maxRecords": 1}, "proxyId": "p1"}"#;
 
 /// One finished request, its record sealed into a batch of its own.
 fn request(host: &MockHost, plugin: &Plugin, id: &str) {
@@ -46,9 +46,13 @@ fn the_stream_opens_lazily_and_starts_with_a_heartbeat() {
     assert_eq!(host.take_calls(), [], "sealed, but no stream yet");
     plugin.on_tick(&host);
     let calls = host.take_calls();
-    assert!(
-        matches!(&calls[0], Call::OpenStream { service, .. } if service == b"collector"),
-        "{calls:?}"
+    let config = &plugin.active().unwrap().settings.config;
+    assert_eq!(
+        calls[0],
+        Call::OpenStream {
+            service: config.collector.service.as_bytes().to_vec(),
+            metadata: vec![("x-observatory-proxy".into(), b"p1".to_vec())],
+        }
     );
     let sent: Vec<u64> = calls
         .into_iter()
@@ -115,6 +119,24 @@ fn a_stream_without_acks_is_cancelled_and_reopened() {
     plugin.on_tick(&host);
     let calls = host.take_calls();
     assert!(matches!(calls[0], Call::OpenStream { .. }), "{calls:?}");
+}
+
+#[test]
+fn a_proxy_id_that_is_no_header_value_is_not_sent_as_metadata() {
+    let (host, plugin) = configured(
+        r#"{"collector": {"cluster": "collector"}, "batch": {"maxRecords": 1}, "proxyId": "p\n1"}"#,
+    );
+    request(&host, &plugin, "a");
+    plugin.on_tick(&host);
+    let calls = host.take_calls();
+    assert!(
+        matches!(&calls[0], Call::OpenStream { metadata, .. } if metadata.is_empty()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| matches!(c, Call::Send { .. })),
+        "the stream is used all the same: {calls:?}"
+    );
 }
 
 #[test]
