@@ -1,5 +1,6 @@
-//! `auditFailureMode: "closed"`: while the collector is unreachable requests get 503
-//! `audit_unavailable`; once it is back they succeed again and their records arrive.
+//! `auditFailureMode: "closed"`: once records have waited `auditFailureTimeoutMs` for an ack
+//! (the collector unreachable) requests get 503 `audit_unavailable`; once it is back they
+//! succeed again and their records arrive.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};

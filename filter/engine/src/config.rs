@@ -22,6 +22,10 @@ use crate::policy::{PolicySet, PolicySpec};
 const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
+/// How long records may wait for an ack before `auditFailureMode: closed`
+/// refuses requests: longer than a batch's age plus a collector's fsync,
+/// shorter than an operator's patience.
+const DEFAULT_AUDIT_FAILURE_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Debug)]
 pub struct FilterConfig {
@@ -31,6 +35,9 @@ pub struct FilterConfig {
     pub correlation_header: String,
     pub batch: BatchConfig,
     pub audit_failure_mode: FailureMode,
+    /// `closed` mode refuses requests once records have waited this long
+    /// for the collector's ack.
+    pub audit_failure_timeout_ms: u64,
     pub destination: DestinationOverride,
     pub proxy_id: Option<String>,
     /// PII redaction; `None` when the `redaction` section is absent.
@@ -80,6 +87,7 @@ struct RawConfig {
     batch: RawBatch,
     #[serde(default)]
     audit_failure_mode: FailureMode,
+    audit_failure_timeout_ms: Option<u64>,
     #[serde(default)]
     destination: RawDestination,
     proxy_id: Option<String>,
@@ -162,6 +170,13 @@ impl RawConfig {
             correlation_header,
             batch,
             audit_failure_mode: self.audit_failure_mode,
+            audit_failure_timeout_ms: in_range(
+                "auditFailureTimeoutMs",
+                self.audit_failure_timeout_ms
+                    .unwrap_or(DEFAULT_AUDIT_FAILURE_TIMEOUT_MS),
+                100,
+                600_000,
+            )?,
             destination,
             proxy_id,
             redaction,

@@ -24,10 +24,12 @@ pub const METHOD: &str = "Stream";
 /// stream (a routed hop can consistent-hash on it). Left out when the proxy
 /// id is not a valid header value: Envoy would reset the stream.
 pub const PROXY_METADATA: &str = "x-observatory-proxy";
-/// gRPC codes after which resending the oldest batch would fail forever.
+/// gRPC codes with which the collector refuses a batch it will not store.
 const GRPC_INVALID_ARGUMENT: u32 = 3;
 const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+/// Quarantine reasons written to the log per ack; the rest are counted.
+const LOGGED_REASONS: usize = 3;
 /// Finished requests whose record waits for the next tick (each holds its
 /// body excerpts); beyond this, `on_log` builds the record itself.
 pub const MAX_DEFERRED: usize = 32;
@@ -190,44 +192,71 @@ impl Export {
         }
     }
 
-    /// The collector's answer on stream `token`: an ack.
+    /// The collector's answer on stream `token`: an ack, which may name
+    /// records of the acked batch that it stored as invalid (quarantined)
+    /// rather than as records.
     pub fn on_message<H: Host>(&mut self, host: &H, metrics: &Metrics, token: u32, size: usize) {
         let bytes = host.grpc_message(size);
-        match Ack::decode(bytes.as_slice()) {
-            Ok(ack) => {
-                let confirmed = self.outbox.on_ack(ack.seq);
-                metrics.add(Counter::RecordsExported, confirmed);
-                let in_flight = self.outbox.has_in_flight();
-                self.link.acked(host.now_ms(), in_flight);
+        let ack = match Ack::decode(bytes.as_slice()) {
+            Ok(ack) => ack,
+            Err(e) => {
+                warn!("collector stream {token}: undecodable ack: {e}");
+                return;
             }
-            Err(e) => warn!("collector stream {token}: undecodable ack: {e}"),
+        };
+        let now = host.now_ms();
+        let confirmed = self.outbox.on_ack(ack.seq, now);
+        metrics.add(Counter::RecordsExported, confirmed);
+        if !ack.quarantined.is_empty() {
+            let n = ack.quarantined.len() as u64;
+            metrics.add(Counter::RecordsQuarantined, n);
+            let reasons: Vec<String> = ack
+                .quarantined
+                .iter()
+                .take(LOGGED_REASONS)
+                // The collector echoes what the sender wrote: escaped.
+                .map(|q| format!("record {}: {:?}", q.index, q.reason))
+                .collect();
+            warn!(
+                "collector quarantined {n} records of batch {} as invalid: {}{}",
+                ack.seq,
+                reasons.join("; "),
+                if n > LOGGED_REASONS as u64 {
+                    "; …"
+                } else {
+                    ""
+                }
+            );
         }
+        let in_flight = self.outbox.has_in_flight();
+        self.link.acked(now, in_flight);
     }
 
-    /// Stream `token` ended with gRPC `status`.
-    pub fn on_close<H: Host>(
-        &mut self,
-        host: &H,
-        config: &FilterConfig,
-        metrics: &Metrics,
-        token: u32,
-        status: u32,
-    ) {
+    /// Stream `token` ended with gRPC `status`. Nothing is dropped: every
+    /// unacknowledged batch is resent on the next stream, after a backoff
+    /// that grows while the stream keeps failing. A batch the collector
+    /// refused is counted and logged with the collector's reason, and
+    /// retried like the others (a collector that quarantines invalid
+    /// records acks it; one that does not holds the sender up until the
+    /// buffer bound drops it, counted and reported as a gap).
+    pub fn on_close<H: Host>(&mut self, host: &H, metrics: &Metrics, token: u32, status: u32) {
         let jitter = self.rng.u64(..);
         if !self.link.closed(token, status, host.now_ms(), jitter) {
             return;
         }
         self.outbox.on_disconnect();
         let message = host.grpc_status_message();
+        let pending = self.outbox.pending_records();
         if status == 0 {
             info!("collector stream {token} ended");
         } else if matches!(status, GRPC_INVALID_ARGUMENT | GRPC_RESOURCE_EXHAUSTED) {
-            error!("collector rejected a batch (grpc status {status}: {message}); dropping it");
-            count_dropped(metrics, config, self.outbox.reject_oldest());
+            metrics.add(Counter::BatchesRefused, 1);
+            error!(
+                "collector refused a batch (grpc status {status}: {message}); kept with {pending} pending records, retrying"
+            );
         } else {
             warn!(
-                "collector stream {token} failed (grpc status {status}: {message}); {} records pending",
-                self.outbox.pending_records()
+                "collector stream {token} failed (grpc status {status}: {message}); {pending} records pending"
             );
         }
     }

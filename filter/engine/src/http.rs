@@ -11,11 +11,14 @@ use crate::active::Active;
 use crate::body::{Extra, RequestBody, ResponseHead};
 use crate::config::FailureMode;
 use crate::exchange::{Exchange, Outcome};
-use crate::host::{Headers, Host};
+use crate::host::{millis, Headers, Host};
 use crate::metrics::Counter;
 use crate::peer::Peer;
 use crate::policy::{Request, Verdict};
 use crate::record::{self, ip_of_address, trace_id_from_traceparent};
+
+/// The rule of a request refused while records cannot be delivered.
+pub const AUDIT_UNAVAILABLE: &str = "audit-unavailable";
 
 /// What a callback tells Envoy to do with the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +67,8 @@ impl HttpFilter {
             audit_policy: d.audit_policy.unwrap_or_default().to_string(),
         };
 
-        let audit_down = config.audit_failure_mode == FailureMode::Closed
-            && active
-                .export
-                .try_borrow()
-                .is_ok_and(|ex| !ex.link.healthy());
+        let audit_down =
+            config.audit_failure_mode == FailureMode::Closed && delivery_failing(&active, &self.ex);
         // A denial is a denial whatever the audit trail's state.
         let action = if outcome.verdict == Verdict::Deny {
             active.metrics.add(Counter::Denied, 1);
@@ -76,10 +76,10 @@ impl HttpFilter {
             self.reply(host, &active, 403, "forbidden", &outcome.rule);
             Action::Pause
         } else if audit_down {
-            // NIST AU-5: no unaudited traffic while the audit trail is down.
+            // NIST AU-5: no unaudited traffic while records cannot be delivered.
             active.metrics.add(Counter::AuditUnavailable, 1);
             outcome.verdict = Verdict::Deny;
-            outcome.rule = "audit-unavailable".to_string();
+            outcome.rule = AUDIT_UNAVAILABLE.to_string();
             self.ex.status = 503;
             self.reply(host, &active, 503, "audit_unavailable", &outcome.rule);
             Action::Pause
@@ -308,6 +308,16 @@ fn read_peer<H: Host>(host: &H) -> Peer {
         principal,
         source_ip,
     }
+}
+
+/// Whether records have waited longer than `auditFailureTimeoutMs` for the
+/// collector's ack: delivery, not one refused record or batch, has failed.
+fn delivery_failing(active: &Active, ex: &Exchange) -> bool {
+    let timeout = active.settings.config.audit_failure_timeout_ms;
+    active
+        .export
+        .try_borrow()
+        .is_ok_and(|export| export.outbox.stalled_for(millis(ex.start)) >= timeout)
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! [`policy`] (decision) → [`dlp`] (in-flight rewriting and denial) →
 //! [`capture`] (what a record keeps of the request, redacted) →
 //! [`record`] (AU-3 audit record) →
-//! [`batch`] (bounded outbox with sequence numbers, acks and gap accounting) →
-//! [`stream`] (connection, backoff and delivery health of the gRPC stream).
+//! [`batch`] (bounded outbox with sequence numbers, acks, gap accounting and
+//! how long records have waited) →
+//! [`stream`] (connection and backoff of the gRPC stream).
 //! [`error`] is the configuration error every section reports.
 //!
 //! The callbacks: [`plugin`] (root context: configuration, tick, the

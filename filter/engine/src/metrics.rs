@@ -17,9 +17,11 @@ pub enum Counter {
     DlpRewritten,
     DlpSkipped,
     PiiDenied,
+    RecordsQuarantined,
+    BatchesRefused,
 }
 
-const COUNTERS: [&str; 11] = [
+const COUNTERS: [&str; 13] = [
     "observatory_requests_total",
     "observatory_allowed",
     "observatory_denied",
@@ -31,6 +33,8 @@ const COUNTERS: [&str; 11] = [
     "observatory_dlp_rewritten",
     "observatory_dlp_skipped",
     "observatory_pii_denied",
+    "observatory_records_quarantined",
+    "observatory_batches_refused",
 ];
 
 /// Counts are kept in the VM and handed to Envoy on each tick: one host

@@ -114,13 +114,7 @@ impl Plugin {
         let Ok(mut export) = active.export.try_borrow_mut() else {
             return;
         };
-        export.on_close(
-            host,
-            &active.settings.config,
-            &active.metrics,
-            token,
-            status,
-        );
+        export.on_close(host, &active.metrics, token, status);
     }
 
     /// The plugin is stopping: build what waits and say what is lost.

@@ -50,6 +50,7 @@ fn full_example() {
       ],
       "batch": {"maxRecords": 128, "maxAgeMs": 250, "maxBufferedBytes": 1048576},
       "auditFailureMode": "closed",
+      "auditFailureTimeoutMs": 2000,
       "correlationHeader": "X-Request-ID",
       "destination": {"workload": "orders", "namespace": "shop"},
       "proxyId": "orders-7d9f/worker"
@@ -64,6 +65,7 @@ fn full_example() {
         ),
         (CLUSTER, "collector.example:9090", 100, 5000)
     );
+    assert_eq!(c.audit_failure_timeout_ms, 2000);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -118,6 +120,7 @@ fn defaults() {
             30_000
         )
     );
+    assert_eq!(c.audit_failure_timeout_ms, 5000);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -341,6 +344,22 @@ fn numbers_out_of_range() {
         error(&with(json!({"batch": {"maxRecords": -1}}))),
         "batch.maxRecords: invalid value: integer `-1`, expected usize"
     );
+}
+
+#[test]
+fn delivery_and_request_bounds() {
+    for (extra, expected) in [
+        (
+            json!({"auditFailureTimeoutMs": 99}),
+            "auditFailureTimeoutMs: must be between 100 and 600000, got 99",
+        ),
+        (
+            json!({"auditFailureTimeoutMs": 600_001}),
+            "auditFailureTimeoutMs: must be between 100 and 600000, got 600001",
+        ),
+    ] {
+        assert_eq!(error(&with(extra.clone())), expected, "{extra}");
+    }
 }
 
 #[test]

@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use observatory_proto::audit::Ack;
+use observatory_proto::audit::{Ack, Quarantined};
 
-use crate::host::mock::{configured, queue_ack, sent_batches, Call, MockHost};
+use crate::host::mock::{configured, receive_ack, sent_batches, Call, MockHost};
 use crate::plugin::Plugin;
 use crate::stream::ACK_TIMEOUT_MS;
 
@@ -22,14 +22,8 @@ fn seqs(host: &MockHost) -> Vec<u64> {
 }
 
 fn ack(host: &MockHost, plugin: &Plugin, token: u32, seq: u64) {
-    let size = queue_ack(
-        host,
-        &Ack {
-            seq,
-            quarantined: Vec::new(),
-        },
-    );
-    plugin.on_grpc_stream_message(host, token, size);
+    let quarantined = Vec::new();
+    receive_ack(host, plugin, token, &Ack { seq, quarantined });
 }
 
 fn exported(host: &MockHost, plugin: &Plugin) -> u64 {
@@ -140,8 +134,11 @@ fn a_proxy_id_that_is_no_header_value_is_not_sent_as_metadata() {
 }
 
 #[test]
-fn a_batch_the_collector_refuses_is_dropped_and_counted() {
-    let (host, plugin) = configured(CONFIG);
+fn a_refused_batch_is_kept_counted_and_retried_with_backoff() {
+    let (host, plugin) = configured(
+        r#"{"collector": {"cluster": "collector", "minBackoffMs": 100, "maxBackoffMs": 1000},
+            "batch": {"maxRecords": 1}}"#,
+    );
     request(&host, &plugin, "a");
     request(&host, &plugin, "b");
     plugin.on_tick(&host);
@@ -149,8 +146,48 @@ fn a_batch_the_collector_refuses_is_dropped_and_counted() {
     *host.grpc_status.borrow_mut() = "batch seq 1 record 0: ts_unix_nanos must be > 0".into();
     plugin.on_grpc_stream_close(&host, 1, 3);
     plugin.on_tick(&host);
-    assert_eq!(host.counter("observatory_records_dropped"), 1);
+    assert_eq!(host.counter("observatory_batches_refused"), 1);
+    assert_eq!(host.counter("observatory_records_dropped"), 0);
     host.advance(100);
     plugin.on_tick(&host);
-    assert_eq!(seqs(&host), [0, 2]);
+    assert_eq!(seqs(&host), [0, 1, 2], "the refused batch first, in order");
+    // Refused again: the next retry waits longer (100..200 ms).
+    plugin.on_grpc_stream_close(&host, 2, 3);
+    host.advance(99);
+    plugin.on_tick(&host);
+    assert_eq!(host.take_calls(), []);
+    host.advance(101);
+    plugin.on_tick(&host);
+    assert_eq!(seqs(&host), [0, 1, 2]);
+}
+
+#[test]
+fn quarantined_records_are_counted_and_their_batch_released() {
+    let (host, plugin) = configured(CONFIG);
+    request(&host, &plugin, "a");
+    plugin.on_tick(&host);
+    host.take_calls();
+    let quarantined = vec![Quarantined {
+        index: 0,
+        reason: "ts_unix_nanos must be > 0, got 0".into(),
+    }];
+    receive_ack(
+        &host,
+        &plugin,
+        1,
+        &Ack {
+            seq: 1,
+            quarantined,
+        },
+    );
+    plugin.on_tick(&host);
+    assert_eq!(host.counter("observatory_records_quarantined"), 1);
+    assert_eq!(host.counter("observatory_records_exported"), 1);
+    assert!(!plugin
+        .active()
+        .unwrap()
+        .export
+        .borrow()
+        .outbox
+        .has_unacked());
 }

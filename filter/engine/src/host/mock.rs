@@ -95,11 +95,11 @@ impl MockHost {
         self.now_ms.set(self.now_ms.get() + ms);
     }
 
-    /// Sets a property; `path` with `.` between segments.
-    pub fn set_property(&self, path: &str, value: &[u8]) {
+    /// Sets the property of these path segments.
+    pub fn set_property(&self, path: &[&str], value: &[u8]) {
         self.properties
             .borrow_mut()
-            .insert(path.replace('.', "\0").into_bytes(), value.to_vec());
+            .insert(path.join("\0").into_bytes(), value.to_vec());
     }
 
     pub fn set_request_headers(&self, headers: &[(&str, &str)]) {
@@ -318,11 +318,47 @@ pub fn sent_batches(host: &MockHost) -> Vec<observatory_proto::audit::AuditBatch
         .collect()
 }
 
-/// Makes the next gRPC message callback read `ack`.
-pub fn queue_ack(host: &MockHost, ack: &observatory_proto::audit::Ack) -> usize {
+/// The collector's `ack` arriving on stream `token`.
+pub fn receive_ack(
+    host: &MockHost,
+    plugin: &crate::plugin::Plugin,
+    token: u32,
+    ack: &observatory_proto::audit::Ack,
+) {
     use prost::Message;
     let bytes = ack.encode_to_vec();
-    let n = bytes.len();
+    let size = bytes.len();
     *host.grpc_inbox.borrow_mut() = bytes;
-    n
+    plugin.on_grpc_stream_message(host, token, size);
+}
+
+/// The records of the batches sent so far, in order; forgets all calls.
+pub fn sent_records(host: &MockHost) -> Vec<observatory_proto::audit::AuditRecord> {
+    records_in(&host.take_calls())
+}
+
+/// The records of the batches sent by `calls`, in order.
+pub fn records_in(calls: &[Call]) -> Vec<observatory_proto::audit::AuditRecord> {
+    use prost::Message;
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Send { message, .. } => {
+                observatory_proto::audit::AuditBatch::decode(message.as_slice()).ok()
+            }
+            _ => None,
+        })
+        .flat_map(|b| b.records)
+        .collect()
+}
+
+/// Status and body of the local replies among `calls`.
+pub fn local_replies(calls: &[Call]) -> Vec<(u32, String)> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::LocalReply { status, body, .. } => Some((*status, body.clone())),
+            _ => None,
+        })
+        .collect()
 }

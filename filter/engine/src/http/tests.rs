@@ -3,7 +3,11 @@
 use std::time::Duration;
 
 use super::*;
-use crate::host::mock::{configured, sent_batches, Call, MockHost};
+use observatory_proto::audit::{Ack, Quarantined};
+
+use crate::host::mock::{
+    configured, local_replies, receive_ack, records_in, sent_batches, Call, MockHost,
+};
 use crate::host::Body;
 use crate::plugin::Plugin;
 
@@ -23,18 +27,8 @@ fn get(host: &MockHost, path: &str, request_id: &str) {
         (":path", path),
         ("x-request-id", request_id),
     ]);
-    host.set_property("connection.id", &7i64.to_le_bytes());
-    host.set_property("source.address", b"10.0.0.1:40000");
-}
-
-fn local_replies(calls: &[Call]) -> Vec<(u32, String)> {
-    calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::LocalReply { status, body, .. } => Some((*status, body.clone())),
-            _ => None,
-        })
-        .collect()
+    host.set_property(&["connection", "id"], &7i64.to_le_bytes());
+    host.set_property(&["source", "address"], b"10.0.0.1:40000");
 }
 
 /// Runs the request to its end; returns the action at request headers.
@@ -223,4 +217,81 @@ fn a_dlp_response_is_held_and_rewritten_without_its_length() {
             data: br#"{"email": "[REDACTED:EMAIL]"}"#.to_vec()
         }
     );
+}
+
+fn statuses(host: &MockHost) -> Vec<u32> {
+    local_replies(&host.take_calls())
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// Fail-closed after a second without an ack; a batch per record.
+const FAIL_CLOSED: &str =
+    r#", "auditFailureMode": "closed", "auditFailureTimeoutMs": 1000, "batch": {"maxRecords": 1}"#;
+
+#[test]
+fn fail_closed_answers_503_only_after_the_timeout_without_an_ack() {
+    let (host, plugin) = configured(&config(FAIL_CLOSED));
+    run(&host, &plugin, "/public/a", "id-a");
+    plugin.on_tick(&host);
+    host.advance(999);
+    assert_eq!(run(&host, &plugin, "/public/b", "id-b"), Action::Continue);
+    host.advance(1);
+    assert_eq!(run(&host, &plugin, "/public/c", "id-c"), Action::Pause);
+    let calls = host.take_calls();
+    assert_eq!(local_replies(&calls)[0].0, 503);
+    let c = records_in(&calls).pop().unwrap();
+    assert_eq!(
+        (
+            c.correlation_id.as_str(),
+            c.status,
+            c.decision.as_str(),
+            c.rule.as_str()
+        ),
+        ("id-c", 503, "deny", AUDIT_UNAVAILABLE)
+    );
+    // An ack that releases records is delivery working again.
+    receive_ack(
+        &host,
+        &plugin,
+        1,
+        &Ack {
+            seq: 2,
+            quarantined: Vec::new(),
+        },
+    );
+    assert_eq!(run(&host, &plugin, "/public/d", "id-d"), Action::Continue);
+    assert!(statuses(&host).is_empty());
+}
+
+#[test]
+fn a_refused_batch_and_quarantined_records_do_not_trip_fail_closed() {
+    let (host, plugin) = configured(&config(FAIL_CLOSED));
+    run(&host, &plugin, "/public/a", "id-a");
+    plugin.on_tick(&host);
+    host.advance(500);
+    // The collector refuses the batch and closes the stream: the stream
+    // failed, but records have waited less than the timeout.
+    plugin.on_grpc_stream_close(&host, 1, 3);
+    assert_eq!(run(&host, &plugin, "/public/b", "id-b"), Action::Continue);
+    // Minimum backoff: 500 ms (jittered down to no less than half).
+    host.advance(500);
+    plugin.on_tick(&host);
+    // The retry is acked, with the refused record quarantined.
+    receive_ack(
+        &host,
+        &plugin,
+        2,
+        &Ack {
+            seq: 2,
+            quarantined: vec![Quarantined {
+                index: 0,
+                reason: "ts_unix_nanos must be > 0".into(),
+            }],
+        },
+    );
+    host.advance(2_000);
+    assert_eq!(run(&host, &plugin, "/public/c", "id-c"), Action::Continue);
+    assert!(statuses(&host).is_empty());
 }
