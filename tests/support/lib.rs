@@ -24,6 +24,7 @@ pub mod artifacts;
 pub mod client;
 pub mod collector;
 pub mod envoy;
+pub mod hostile;
 pub mod pki;
 pub mod sidecar;
 pub mod upstream;
@@ -140,7 +141,7 @@ impl Stack {
     }
 
     /// Like [`Stack::start_with`], with the Envoy setup changed by `customize` first (e.g.
-    /// the collector port pointed at a sidecar).
+    /// the collector port pointed at a sidecar, the peer filter state left out).
     pub async fn start_customized(
         plugin_config: &Value,
         collector: Collector,

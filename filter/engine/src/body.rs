@@ -110,6 +110,7 @@ pub struct Recorded {
     pub headers: BTreeMap<String, String>,
     pub request_body: String,
     pub response_body: String,
+    pub forwarded_for: String,
     pub redactions: BTreeMap<String, u32>,
 }
 
@@ -260,9 +261,15 @@ impl Extra {
         false
     }
 
-    /// The record's path, query, headers and excerpts, redacted, and every
-    /// finding of this request counted.
-    pub fn into_record(self, redactor: &Redactor, capture: &Capture, path: &str) -> Recorded {
+    /// The record's path, query, headers, forwarded-for chain and excerpts,
+    /// redacted, and every finding of this request counted.
+    pub fn into_record(
+        self,
+        redactor: &Redactor,
+        capture: &Capture,
+        path: &str,
+        forwarded_for: &str,
+    ) -> Recorded {
         let mut rr = RecordRedaction::new(redactor);
         let max = capture.body_bytes.unwrap_or(0);
         let mut headers = BTreeMap::new();
@@ -278,6 +285,10 @@ impl Extra {
             headers,
             request_body: rr.excerpt(self.request.excerpt, request_type, max),
             response_body: rr.excerpt(self.response.excerpt, response_type, max),
+            forwarded_for: match forwarded_for {
+                "" => String::new(),
+                chain => rr.header("x-forwarded-for", chain),
+            },
             redactions: BTreeMap::new(),
         };
         let mut counts = rr.finish();

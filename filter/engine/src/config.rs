@@ -26,6 +26,8 @@ const MIB: usize = 1024 * KIB;
 /// refuses requests: longer than a batch's age plus a collector's fsync,
 /// shorter than an operator's patience.
 const DEFAULT_AUDIT_FAILURE_TIMEOUT_MS: u64 = 5_000;
+/// Longest client `x-request-id` taken as the correlation id.
+const DEFAULT_REQUEST_ID_MAX_BYTES: usize = 128;
 
 #[derive(Debug)]
 pub struct FilterConfig {
@@ -38,6 +40,9 @@ pub struct FilterConfig {
     /// `closed` mode refuses requests once records have waited this long
     /// for the collector's ack.
     pub audit_failure_timeout_ms: u64,
+    pub path_normalization: PathNormalization,
+    /// Longest client `x-request-id` accepted as the correlation id.
+    pub request_id_max_bytes: usize,
     pub destination: DestinationOverride,
     pub proxy_id: Option<String>,
     /// PII redaction; `None` when the `redaction` section is absent.
@@ -66,6 +71,22 @@ pub enum FailureMode {
     Closed,
 }
 
+/// What happens to a request whose path is not in normal form (see
+/// [`crate::policy::normalize_path`]): the policy always decides on the
+/// normalised path; this says what the upstream receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathNormalization {
+    /// The normalised path (and the original query) is forwarded.
+    #[default]
+    Rewrite,
+    /// The request is answered 400.
+    Reject,
+    /// The path is forwarded as received: the upstream must normalise the
+    /// same way, or a path can be decided as one resource and served as another.
+    DecideOnly,
+}
+
 /// Overrides for the destination identity recorded when the proxy's own
 /// metadata does not carry it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,6 +109,9 @@ struct RawConfig {
     #[serde(default)]
     audit_failure_mode: FailureMode,
     audit_failure_timeout_ms: Option<u64>,
+    #[serde(default)]
+    path_normalization: PathNormalization,
+    request_id_max_bytes: Option<usize>,
     #[serde(default)]
     destination: RawDestination,
     proxy_id: Option<String>,
@@ -176,6 +200,14 @@ impl RawConfig {
                     .unwrap_or(DEFAULT_AUDIT_FAILURE_TIMEOUT_MS),
                 100,
                 600_000,
+            )?,
+            path_normalization: self.path_normalization,
+            request_id_max_bytes: in_range(
+                "requestIdMaxBytes",
+                self.request_id_max_bytes
+                    .unwrap_or(DEFAULT_REQUEST_ID_MAX_BYTES),
+                16,
+                1024,
             )?,
             destination,
             proxy_id,

@@ -13,7 +13,7 @@ use crate::body::{Extra, Recorded};
 use crate::host::{millis, Host};
 use crate::peer::Peer;
 use crate::policy::Verdict;
-use crate::record::{path_without_query, RecordView};
+use crate::record::{path_without_query, RecordView, Uuid};
 use crate::settings::Settings;
 
 /// What the filter enforced, kept for the record.
@@ -25,10 +25,34 @@ pub struct Outcome {
     pub audit_policy: String,
 }
 
+impl Outcome {
+    /// Denied under `rule` before any policy decided.
+    pub fn refused(rule: &str) -> Outcome {
+        Outcome {
+            verdict: Verdict::Deny,
+            shadow: None,
+            rule: rule.to_string(),
+            audit_policy: String::new(),
+        }
+    }
+}
+
+/// The rule of a record whose request Envoy rejected before the filter saw
+/// its headers: nothing was decided, nothing forwarded.
+pub const INCOMPLETE_REQUEST: &str = "incomplete-request";
+/// The method recorded when Envoy did not parse one (as in its access log).
+const UNKNOWN_METHOD: &str = "-";
+
 #[derive(Debug)]
 pub struct Exchange {
     pub start: SystemTime,
     pub correlation_id: String,
+    /// The client's `x-request-id` when it was not taken (cut, escaped).
+    pub client_request_id: String,
+    /// `X-Forwarded-For` as received (cut, escaped).
+    pub forwarded_for: String,
+    /// Envoy's response code details, for requests that did not complete.
+    pub response_details: String,
     pub trace_id: String,
     /// `None` until the request headers are read.
     pub peer: Option<Rc<Peer>>,
@@ -50,6 +74,9 @@ impl Default for Exchange {
         Exchange {
             start: SystemTime::UNIX_EPOCH,
             correlation_id: String::new(),
+            client_request_id: String::new(),
+            forwarded_for: String::new(),
+            response_details: String::new(),
             trace_id: String::new(),
             peer: None,
             method: String::new(),
@@ -65,12 +92,22 @@ impl Default for Exchange {
 }
 
 impl Exchange {
+    /// Whether the filter decided this request (saw its headers).
+    pub fn is_complete(&self) -> bool {
+        self.outcome.is_some()
+    }
+
     /// Reads what Envoy alone still knows at log time (the status of a
-    /// response the filter did not see, body sizes without Content-Length),
-    /// so that the record can be built later.
+    /// response the filter did not see, body sizes without Content-Length,
+    /// why a request did not complete), so that the record can be built later.
     pub fn settle<H: Host>(&mut self, host: &H) {
         if self.status == 0 {
             self.status = u32::try_from(host.property_u64(b"response\0code")).unwrap_or(0);
+        }
+        if self.status == 0 || !self.is_complete() {
+            self.response_details = host
+                .property_string(b"response\0code_details")
+                .unwrap_or_default();
         }
         if self.request_bytes.is_none() {
             self.request_bytes = Some(host.property_u64(b"request\0size"));
@@ -98,12 +135,12 @@ impl Exchange {
                 o.audit_policy.as_str(),
             ),
             // Headers never completed: nothing was forwarded.
-            None => ("deny", "", "incomplete-request", ""),
+            None => ("deny", "", INCOMPLETE_REQUEST, ""),
         };
         let config = &settings.config;
         let recorded = match (&config.redaction, self.extra.take()) {
             (Some(redactor), Some(extra)) => {
-                Some(extra.into_record(redactor, &config.capture, &self.path))
+                Some(extra.into_record(redactor, &config.capture, &self.path, &self.forwarded_for))
             }
             _ => None,
         };
@@ -112,6 +149,7 @@ impl Exchange {
         let no_peer = Peer::default();
         let peer = self.peer.as_deref().unwrap_or(&no_peer);
         let node = &settings.node;
+        let record_id = Uuid::new(fastrand::u128(..));
         let record = RecordView {
             ts_unix_nanos: unix_nanos(self.start),
             correlation_id: &self.correlation_id,
@@ -121,7 +159,10 @@ impl Exchange {
             mtls: peer.mtls,
             destination_workload: &node.workload,
             destination_namespace: &node.namespace,
-            method: &self.method,
+            method: match self.method.as_str() {
+                "" => UNKNOWN_METHOD,
+                method => method,
+            },
             path: match &recorded {
                 Some(r) => &r.path,
                 None => path_without_query(&self.path),
@@ -142,11 +183,14 @@ impl Exchange {
             headers: &extras.headers,
             request_body: &extras.request_body,
             response_body: &extras.response_body,
-            record_id: "",
-            client_request_id: "",
-            forwarded_for: "",
-            source_ip_origin: "",
-            response_details: "",
+            record_id: record_id.as_str(),
+            client_request_id: &self.client_request_id,
+            forwarded_for: match &recorded {
+                Some(r) => &r.forwarded_for,
+                None => &self.forwarded_for,
+            },
+            source_ip_origin: peer.source_ip_origin,
+            response_details: &self.response_details,
         };
         outbox.push(&record, millis(now))
     }

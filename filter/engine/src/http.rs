@@ -3,20 +3,25 @@
 //! time. Bodies are only looked at with a `redaction` section
 //! ([`crate::body`]).
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use log::warn;
 
 use crate::active::Active;
 use crate::body::{Extra, RequestBody, ResponseHead};
-use crate::config::FailureMode;
+use crate::config::{FailureMode, PathNormalization};
 use crate::exchange::{Exchange, Outcome};
 use crate::host::{millis, Headers, Host};
 use crate::metrics::Counter;
 use crate::peer::Peer;
-use crate::policy::{Request, Verdict};
-use crate::record::{self, ip_of_address, trace_id_from_traceparent};
+use crate::policy::{normalize_path, Request, Verdict};
+use crate::record;
+use crate::request::{self, number, text};
 
+/// The rule of a request refused for a path not in normal form
+/// (`pathNormalization: reject`).
+pub const PATH_NOT_NORMALIZED: &str = "path-not-normalized";
 /// The rule of a request refused while records cannot be delivered.
 pub const AUDIT_UNAVAILABLE: &str = "audit-unavailable";
 
@@ -51,47 +56,61 @@ impl HttpFilter {
         active.metrics.add(Counter::Requests, 1);
         let config = &active.settings.config;
 
+        // The policy decides on the normalised path; `pathNormalization`
+        // says whether the upstream gets it, a 400, or the raw path.
+        let normalized = normalize_path(&self.ex.path);
+        let rewrite = matches!(normalized, Cow::Owned(_));
+        if rewrite && config.path_normalization == PathNormalization::Reject {
+            active.metrics.add(Counter::PathsRejected, 1);
+            let outcome = Outcome::refused(PATH_NOT_NORMALIZED);
+            return self.refuse(host, &active, 400, "bad_request", outcome);
+        }
         let d = config.policies.decide(&Request {
             principal: (!peer.principal.is_empty()).then_some(peer.principal.as_str()),
             mtls: peer.mtls,
             method: &self.ex.method,
-            path: &self.ex.path,
+            path: &normalized,
         });
         if d.shadow == Some(Verdict::Deny) && d.verdict == Verdict::Allow {
             active.metrics.add(Counter::ShadowDenied, 1);
         }
-        let mut outcome = Outcome {
+        let outcome = Outcome {
             verdict: d.verdict,
             shadow: d.shadow,
             rule: d.rule.to_string(),
             audit_policy: d.audit_policy.unwrap_or_default().to_string(),
         };
-
-        let audit_down =
-            config.audit_failure_mode == FailureMode::Closed && delivery_failing(&active, &self.ex);
         // A denial is a denial whatever the audit trail's state.
-        let action = if outcome.verdict == Verdict::Deny {
+        if outcome.verdict == Verdict::Deny {
             active.metrics.add(Counter::Denied, 1);
-            self.ex.status = 403;
-            self.reply(host, &active, 403, "forbidden", &outcome.rule);
-            Action::Pause
-        } else if audit_down {
+            return self.refuse(host, &active, 403, "forbidden", outcome);
+        }
+        if config.audit_failure_mode == FailureMode::Closed && delivery_failing(&active, &self.ex) {
             // NIST AU-5: no unaudited traffic while records cannot be delivered.
             active.metrics.add(Counter::AuditUnavailable, 1);
-            outcome.verdict = Verdict::Deny;
-            outcome.rule = AUDIT_UNAVAILABLE.to_string();
-            self.ex.status = 503;
-            self.reply(host, &active, 503, "audit_unavailable", &outcome.rule);
-            Action::Pause
-        } else {
-            active.metrics.add(Counter::Allowed, 1);
-            if let Some(extra) = &mut self.ex.extra {
-                extra.scan_request(config, end_of_stream);
-            }
-            Action::Continue
-        };
+            let outcome = Outcome {
+                verdict: Verdict::Deny,
+                rule: AUDIT_UNAVAILABLE.to_string(),
+                ..outcome
+            };
+            return self.refuse(host, &active, 503, "audit_unavailable", outcome);
+        }
+        active.metrics.add(Counter::Allowed, 1);
+        if rewrite && config.path_normalization == PathNormalization::Rewrite {
+            let raw = &self.ex.path;
+            let query = raw
+                .get(record::path_without_query(raw).len()..)
+                .unwrap_or("");
+            let forwarded = format!("{normalized}{query}");
+            host.set_header(Headers::Request, ":path", Some(&forwarded));
+            active.metrics.add(Counter::PathsRewritten, 1);
+            self.ex.path = forwarded;
+        }
+        if let Some(extra) = &mut self.ex.extra {
+            extra.scan_request(config, end_of_stream);
+        }
         self.ex.outcome = Some(outcome);
-        action
+        Action::Continue
     }
 
     /// Reads what the decision and the record need; returns the peer.
@@ -107,55 +126,31 @@ impl HttpFilter {
             ex.request_bytes = Some(0);
         }
         let config = &active.settings.config;
-        let capture = &config.capture;
         let mut extra = config.redaction.as_ref().map(|_| Box::<Extra>::default());
-        let mut request_id = None;
-        let mut traceparent = None;
-        // One host call for all headers is cheaper than one per header.
-        host.for_each_header(Headers::Request, |name, value| match name {
-            b":method" => ex.method = text(value),
-            b":path" => ex.path = text(value),
-            b"user-agent" => ex.user_agent = text(value),
-            b"x-request-id" => request_id = Some(text(value)),
-            b"traceparent" => traceparent = Some(text(value)),
-            b"content-length" => ex.request_bytes = number(value),
-            _ => {
-                if let Some(extra) = &mut extra {
-                    extra.request_header(capture, name, value);
-                }
-            }
-        });
+        let ids = request::read_headers(host, active, ex, extra.as_deref_mut());
         if let Some(mut extra) = extra {
             extra.route(config, &ex.path);
             ex.extra = Some(extra);
         }
-        ex.trace_id = traceparent
-            .as_deref()
-            .and_then(trace_id_from_traceparent)
-            .map(str::to_string)
-            .unwrap_or_default();
-        let read = || read_peer(host);
-        let peer = match active.peers.try_borrow_mut() {
-            Ok(mut peers) => peers.get_or_read(host.property_u64(b"connection\0id"), read),
-            Err(_) => Rc::new(read()),
-        };
+        let peer = request::peer(host, active);
         ex.peer = Some(Rc::clone(&peer));
-        ex.correlation_id = match request_id {
-            Some(id) if !id.is_empty() => id,
-            _ => {
-                // Envoy normally generates x-request-id; cover setups that turn it off.
-                let id = record::uuid_v4(fastrand::u128(..));
-                host.set_header(Headers::Request, "x-request-id", Some(&id));
-                id
-            }
-        };
+        request::correlate(host, active, ex, &ids, true);
         peer
     }
 
-    /// Answers the request locally with a JSON error body.
-    fn reply<H: Host>(&self, host: &H, active: &Active, status: u32, error: &str, rule: &str) {
+    /// Answers the request locally with a JSON error body naming the
+    /// outcome's rule, and keeps the outcome for the record.
+    fn refuse<H: Host>(
+        &mut self,
+        host: &H,
+        active: &Active,
+        status: u32,
+        error: &str,
+        outcome: Outcome,
+    ) -> Action {
+        self.ex.status = status;
         let correlation_id = &self.ex.correlation_id;
-        let body = record::local_reply_body(error, correlation_id, rule);
+        let body = record::local_reply_body(error, correlation_id, &outcome.rule);
         let headers = [
             ("content-type", "application/json"),
             (
@@ -167,6 +162,8 @@ impl HttpFilter {
         if let Err(e) = host.send_local_response(status, &details, &headers, body.as_bytes()) {
             warn!("cannot send local reply {status}: {e}");
         }
+        self.ex.outcome = Some(outcome);
+        Action::Pause
     }
 
     pub fn on_request_body<H: Host>(
@@ -183,13 +180,15 @@ impl HttpFilter {
             RequestBody::Continue => Action::Continue,
             RequestBody::Pause => Action::Pause,
             RequestBody::Deny(rule) => {
-                self.ex.status = 403;
-                self.reply(host, &active, 403, "forbidden", &rule);
-                if let Some(outcome) = &mut self.ex.outcome {
-                    outcome.verdict = Verdict::Deny;
-                    outcome.rule = rule;
-                }
-                Action::Pause
+                let outcome = match self.ex.outcome.take() {
+                    Some(allowed) => Outcome {
+                        verdict: Verdict::Deny,
+                        rule,
+                        ..allowed
+                    },
+                    None => Outcome::refused(&rule),
+                };
+                self.refuse(host, &active, 403, "forbidden", outcome)
             }
         }
     }
@@ -257,13 +256,18 @@ impl HttpFilter {
     }
 
     /// The request is done: its record is encoded now, or on the next tick
-    /// when it has body excerpts to redact.
+    /// when it has something to redact. A request Envoy ended before its
+    /// headers reached the filter is recorded as incomplete.
     pub fn on_log<H: Host>(&mut self, host: &H) {
         let Some(active) = self.active.take() else {
             return;
         };
         let now = host.now();
-        let mut ex = std::mem::take(&mut self.ex);
+        let mut ex = if self.ex.is_complete() {
+            std::mem::take(&mut self.ex)
+        } else {
+            request::incomplete(host, &active, now)
+        };
         ex.settle(host);
         let Ok(mut export) = active.export.try_borrow_mut() else {
             return;
@@ -277,36 +281,6 @@ impl HttpFilter {
         if let Some(ex) = ex {
             export.record(host, &active.settings, &active.metrics, ex, now);
         }
-    }
-}
-
-/// A header value as text; bytes that are not UTF-8 become U+FFFD.
-fn text(value: &[u8]) -> String {
-    String::from_utf8_lossy(value).into_owned()
-}
-
-fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-/// The downstream peer as Envoy knows it: one host call per fact.
-fn read_peer<H: Host>(host: &H) -> Peer {
-    // Plaintext (the cheap answer) needs no certificate lookup.
-    let mtls = host.property_bool(b"connection\0mtls");
-    let principal = if mtls {
-        host.property_string(b"connection\0uri_san_peer_certificate")
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let source_ip = host
-        .property_string(b"source\0address")
-        .map(|a| ip_of_address(&a).to_string())
-        .unwrap_or_default();
-    Peer {
-        mtls,
-        principal,
-        source_ip,
     }
 }
 

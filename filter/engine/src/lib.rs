@@ -13,9 +13,10 @@
 //! [`error`] is the configuration error every section reports.
 //!
 //! The callbacks: [`plugin`] (root context: configuration, tick, the
-//! collector's answers) and [`http`] (one request), over [`active`] (a
-//! configured plugin: [`settings`], [`metrics`], [`export`]), [`exchange`]
-//! (one request's facts) and [`body`] (bodies, with a `redaction` section).
+//! collector's answers, the access logger) and [`http`] (one request), over
+//! [`active`] (a configured plugin: [`settings`], [`metrics`], [`export`]),
+//! [`request`] (what is read of a request), [`exchange`] (one request's
+//! facts) and [`body`] (bodies, with a `redaction` section).
 //! They reach Envoy only through [`host::Host`]; `observatory-filter`
 //! implements it with proxy-wasm calls and forwards each callback here,
 //! and the unit tests use a mock host that records the calls.
@@ -42,5 +43,6 @@ pub mod peer;
 pub mod plugin;
 pub mod policy;
 pub mod record;
+pub mod request;
 pub mod settings;
 pub mod stream;

@@ -17,11 +17,15 @@ pub enum Counter {
     DlpRewritten,
     DlpSkipped,
     PiiDenied,
+    IncompleteRequests,
+    PathsRewritten,
+    PathsRejected,
+    RequestIdsReplaced,
     RecordsQuarantined,
     BatchesRefused,
 }
 
-const COUNTERS: [&str; 13] = [
+const COUNTERS: [&str; 17] = [
     "observatory_requests_total",
     "observatory_allowed",
     "observatory_denied",
@@ -33,6 +37,10 @@ const COUNTERS: [&str; 13] = [
     "observatory_dlp_rewritten",
     "observatory_dlp_skipped",
     "observatory_pii_denied",
+    "observatory_incomplete_requests",
+    "observatory_paths_rewritten",
+    "observatory_paths_rejected",
+    "observatory_request_ids_replaced",
     "observatory_records_quarantined",
     "observatory_batches_refused",
 ];

@@ -16,6 +16,7 @@ use crate::http::HttpFilter;
 use crate::metrics::Metrics;
 use crate::peer::PeerCache;
 use crate::record::uuid_v4;
+use crate::request;
 use crate::settings::{Node, Settings};
 
 /// Downstream connections whose peer a VM remembers (a few hundred bytes each).
@@ -115,6 +116,25 @@ impl Plugin {
             return;
         };
         export.on_close(host, &active.metrics, token, status);
+    }
+
+    /// The root context as an HCM access logger (`envoy.access_loggers.wasm`
+    /// with this module): Envoy logs streams its codec reset before any HTTP
+    /// filter ran (HTTP/2: an upper-case header name, a relative `:path`),
+    /// which no HTTP context ever sees. Those get an incomplete record; a
+    /// stream with a request id or a status is the HTTP filter's to record.
+    pub fn on_log<H: Host>(&self, host: &H) {
+        let Some(active) = &self.active else { return };
+        if host.property(b"request\0id").is_some() || host.property_u64(b"response\0code") != 0 {
+            return;
+        }
+        let now = host.now();
+        let mut ex = request::incomplete(host, active, now);
+        ex.settle(host);
+        let Ok(mut export) = active.export.try_borrow_mut() else {
+            return;
+        };
+        export.record(host, &active.settings, &active.metrics, ex, now);
     }
 
     /// The plugin is stopping: build what waits and say what is lost.

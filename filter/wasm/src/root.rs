@@ -40,6 +40,11 @@ impl RootContext for Root {
         self.0.on_tick(&WasmHost);
     }
 
+    /// Only as an HCM access logger (`envoy.access_loggers.wasm`).
+    fn on_log(&mut self) {
+        self.0.on_log(&WasmHost);
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Must never be None (the SDK panics); an unconfigured root yields a
         // pass-through context.

@@ -3,7 +3,7 @@
 use observatory_redact::{Content, RedactionConfig, Redactor};
 use serde_json::{json, Value};
 
-use super::{BatchConfig, DestinationOverride, FailureMode, FilterConfig};
+use super::{BatchConfig, DestinationOverride, FailureMode, FilterConfig, PathNormalization};
 use crate::policy::{Request, Verdict};
 
 const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
@@ -51,6 +51,8 @@ fn full_example() {
       "batch": {"maxRecords": 128, "maxAgeMs": 250, "maxBufferedBytes": 1048576},
       "auditFailureMode": "closed",
       "auditFailureTimeoutMs": 2000,
+      "pathNormalization": "decide-only",
+      "requestIdMaxBytes": 64,
       "correlationHeader": "X-Request-ID",
       "destination": {"workload": "orders", "namespace": "shop"},
       "proxyId": "orders-7d9f/worker"
@@ -66,6 +68,8 @@ fn full_example() {
         (CLUSTER, "collector.example:9090", 100, 5000)
     );
     assert_eq!(c.audit_failure_timeout_ms, 2000);
+    assert_eq!(c.path_normalization, PathNormalization::DecideOnly);
+    assert_eq!(c.request_id_max_bytes, 64);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -121,6 +125,8 @@ fn defaults() {
         )
     );
     assert_eq!(c.audit_failure_timeout_ms, 5000);
+    assert_eq!(c.path_normalization, PathNormalization::Rewrite);
+    assert_eq!(c.request_id_max_bytes, 128);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -357,9 +363,19 @@ fn delivery_and_request_bounds() {
             json!({"auditFailureTimeoutMs": 600_001}),
             "auditFailureTimeoutMs: must be between 100 and 600000, got 600001",
         ),
+        (
+            json!({"requestIdMaxBytes": 2000}),
+            "requestIdMaxBytes: must be between 16 and 1024, got 2000",
+        ),
+        (
+            json!({"pathNormalization": "merge-slashes"}),
+            "pathNormalization: unknown variant `merge-slashes`, expected one of `rewrite`, `reject`, `decide-only`",
+        ),
     ] {
         assert_eq!(error(&with(extra.clone())), expected, "{extra}");
     }
+    let c = parse(&with(json!({"pathNormalization": "reject"}))).unwrap();
+    assert_eq!(c.path_normalization, PathNormalization::Reject);
 }
 
 #[test]

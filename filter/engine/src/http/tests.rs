@@ -6,7 +6,7 @@ use super::*;
 use observatory_proto::audit::{Ack, Quarantined};
 
 use crate::host::mock::{
-    configured, local_replies, receive_ack, records_in, sent_batches, Call, MockHost,
+    configured, local_replies, receive_ack, records_in, sent_batches, sent_records, Call, MockHost,
 };
 use crate::host::Body;
 use crate::plugin::Plugin;
@@ -294,4 +294,70 @@ fn a_refused_batch_and_quarantined_records_do_not_trip_fail_closed() {
     host.advance(2_000);
     assert_eq!(run(&host, &plugin, "/public/c", "id-c"), Action::Continue);
     assert!(statuses(&host).is_empty());
+}
+
+#[test]
+fn a_path_not_in_normal_form_is_forwarded_normalised() {
+    let (host, plugin) = configured(&config(""));
+    get(&host, "/public//x/../y?q=a//b", "id-7");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    assert_eq!(
+        host.take_calls(),
+        [Call::SetHeader {
+            map: Headers::Request,
+            name: ":path".into(),
+            value: Some("/public/y?q=a//b".into()),
+        }]
+    );
+    f.on_log(&host);
+    // Decided on what is forwarded: `//admin/users` is `/admin/users`.
+    assert_eq!(run(&host, &plugin, "//admin/users", "id-8"), Action::Pause);
+    assert_eq!(statuses(&host), [403]);
+    // A path in normal form is left alone.
+    assert_eq!(
+        run(&host, &plugin, "/public/z?a=b", "id-9"),
+        Action::Continue
+    );
+    assert!(!host
+        .take_calls()
+        .iter()
+        .any(|c| matches!(c, Call::SetHeader { name, .. } if name == ":path")));
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let paths: Vec<String> = sent_records(&host).into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/public/y", "//admin/users", "/public/z"]);
+}
+
+#[test]
+fn reject_mode_answers_400_and_decide_only_forwards_the_raw_path() {
+    let (host, plugin) = configured(&config(r#", "pathNormalization": "reject""#));
+    assert_eq!(run(&host, &plugin, "/public//x", "id-10"), Action::Pause);
+    assert_eq!(
+        local_replies(&host.take_calls()),
+        [(
+            400,
+            r#"{"correlation_id":"id-10","error":"bad_request","rule":"path-not-normalized"}"#
+                .to_string()
+        )]
+    );
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let r = sent_records(&host).pop().unwrap();
+    assert_eq!(
+        (r.status, r.decision.as_str(), r.rule.as_str()),
+        (400, "deny", PATH_NOT_NORMALIZED)
+    );
+
+    let (host, plugin) = configured(&config(r#", "pathNormalization": "decide-only""#));
+    assert_eq!(run(&host, &plugin, "/public//x", "id-11"), Action::Continue);
+    assert_eq!(run(&host, &plugin, "//admin", "id-12"), Action::Pause);
+    let calls = host.take_calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::SetHeader { name, .. } if name == ":path")),
+        "{calls:?}"
+    );
+    assert_eq!(local_replies(&calls).len(), 1);
 }
