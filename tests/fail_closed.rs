@@ -1,9 +1,12 @@
-//! `auditFailureMode: "closed"`: while the collector is unreachable requests get 503
-//! `audit_unavailable`; once it is back they succeed again and their records arrive.
+//! `auditFailureMode: "closed"`: once records have waited `auditFailureTimeoutMs` for an ack
+//! (the collector unreachable) requests get 503 `audit_unavailable`; once it is back they
+//! succeed again and their records arrive. Requests Envoy rejects, which used to make the
+//! collector refuse whole batches, never make legitimate requests fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
+use observatory_e2e::hostile::{h2_request, h2_resets, http1_rejections, send_raw};
 use observatory_e2e::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,4 +104,49 @@ async fn requests_fail_closed_while_the_collector_is_down() {
         assert_eq!(s(&rec, "decision"), "allow", "{rec}");
         assert_eq!(u(&rec, "status"), Some(200), "{rec}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_requests_never_trip_fail_closed() {
+    let mut cfg = plugin_config();
+    cfg["auditFailureMode"] = json!("closed");
+    let stack = Stack::start(&cfg).await;
+    let client = stack.plain();
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        for r in http1_rejections() {
+            send_raw(stack.envoy.http_port, &r.bytes).await.unwrap();
+        }
+        for r in h2_resets() {
+            // Envoy ends the connection: what the client sees does not matter here.
+            let _ = h2_request(stack.envoy.http_port, &r.headers).await;
+        }
+        let id = unique_id(&format!("fc-legit-{round}"));
+        let resp = get_with_id(&client, &stack.http_url("/public/legit"), &id).await;
+        assert_eq!(resp.status, 200, "round {round}: {:?}", resp.body);
+        ids.push(id);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for id in &ids {
+        stack.collector.wait_for_record(id).await;
+    }
+    let incomplete = 3 * (http1_rejections().len() + h2_resets().len());
+    let stored = eventually(WAIT, || {
+        let n = stack
+            .collector
+            .records()
+            .iter()
+            .filter(|r| s(r, "rule") == "incomplete-request")
+            .count();
+        (n >= incomplete).then_some(n)
+    })
+    .await;
+    assert_eq!(stored, Some(incomplete));
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.observatory_audit_unavailable")
+            .await,
+        0
+    );
 }

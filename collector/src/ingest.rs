@@ -1,14 +1,17 @@
 //! The gRPC `AuditService`. Each stream runs in its own task; per batch:
 //! validate → dedupe → re-redact → score ([`crate::score::live`]) → append
-//! to the WAL (fsynced) → ack; the sinks read from the WAL. A bad batch ends
-//! only its own stream, with a status that says what was wrong.
+//! to the WAL (fsynced) → ack; the sinks read from the WAL. A batch that
+//! cannot be decoded or whose envelope is wrong ends only its own stream,
+//! with a status that says what was wrong. A record that is wrong costs
+//! only itself: it is stored as an `invalid` entry and named in the ack
+//! (`Ack.quarantined`), and the rest of its batch is stored as usual.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use observatory_proto::audit::audit_service_server::AuditService;
-use observatory_proto::audit::{Ack, AuditBatch};
+use observatory_proto::audit::{Ack, AuditBatch, Quarantined};
 use observatory_proto::json::{format_ts, unix_nanos, CanonicalRecord};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -23,12 +26,14 @@ use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
 use crate::score::live::LiveScorer;
 use crate::telemetry::{Counter, Telemetry, DATA_PATH};
-use crate::trail::{Entry, GapDetail, GapNotice};
-use crate::validate::validate;
+use crate::trail::{Entry, GapDetail, GapNotice, InvalidDetail, InvalidNotice};
+use crate::validate::{check_record, validate};
 use crate::wal::{Wal, WalError};
 
 /// Acks a stream may have in flight towards a slow reader.
 const ACK_QUEUE: usize = 16;
+/// How tonic's status for a message prost cannot decode begins.
+const UNDECODABLE: &str = "failed to decode Protobuf message";
 
 pub struct Ingest {
     pipeline: Arc<Pipeline>,
@@ -42,9 +47,12 @@ pub struct IngestStats {
     pub batches_received: Counter,
     pub batches_written: Counter,
     pub records_written: Counter,
+    /// Records stored as `invalid` entries (named in their batch's ack).
+    pub records_quarantined: Counter,
     /// Resends of batches already stored (acked, not written again).
     pub batches_duplicate: Counter,
-    /// Batches that failed validation (their stream ended).
+    /// Batches that could not be decoded or failed validation (their
+    /// stream ended).
     pub batches_rejected: Counter,
     /// Batches whose seq skipped numbers.
     pub seq_jumps: Counter,
@@ -72,6 +80,11 @@ impl IngestStats {
                 "Records stored and acknowledged",
             ),
             (
+                &self.records_quarantined,
+                "records_quarantined",
+                "Records that could not be accepted, stored as invalid entries and named in the ack",
+            ),
+            (
                 &self.batches_duplicate,
                 "batches_duplicate",
                 "Resent batches that were stored already (acked, not stored again)",
@@ -79,7 +92,7 @@ impl IngestStats {
             (
                 &self.batches_rejected,
                 "batches_rejected",
-                "Batches refused as invalid or over size (their stream ended)",
+                "Batches refused as undecodable, invalid or over size (their stream ended)",
             ),
             (
                 &self.seq_jumps,
@@ -290,7 +303,18 @@ impl Pipeline {
         if let Some(redactor) = &self.redactor {
             redactor.apply(&mut batch.records);
         }
-        let mut entries = to_entries(&batch, missing);
+        let (mut entries, quarantined) = to_entries(&batch, missing);
+        if let Some(first) = quarantined.first() {
+            warn!(
+                proxy_id = %batch.proxy_id,
+                instance_id = %batch.instance_id,
+                seq = batch.seq,
+                "{} records stored as invalid; record {}: {}",
+                quarantined.len(),
+                first.index,
+                first.reason
+            );
+        }
         if let Some(scorer) = &self.scorer {
             let scored = scorer
                 .score(entries)
@@ -313,21 +337,31 @@ impl Pipeline {
         }
         *stored = batch.seq;
         self.stats.batches_written.add(1);
-        self.stats.records_written.add(batch.records.len() as u64);
-        if entries.len() > batch.records.len() {
+        let invalid = quarantined.len() as u64;
+        self.stats
+            .records_written
+            .add(batch.records.len() as u64 - invalid);
+        self.stats.records_quarantined.add(invalid);
+        if matches!(entries.first(), Some(Entry::Gap(_))) {
             self.stats.gaps_written.add(1);
         }
         Ok(Ack {
             seq: batch.seq,
-            quarantined: Vec::new(),
+            quarantined,
         })
     }
 
     /// Maps a failure to receive a batch to the status the client gets. tonic
     /// reports a message over the size limit as OUT_OF_RANGE; gRPC's convention
-    /// for it is RESOURCE_EXHAUSTED.
+    /// for it is RESOURCE_EXHAUSTED. A message that is no `AuditBatch` keeps
+    /// tonic's INTERNAL ("failed to decode Protobuf message: …").
     fn receive_error(&self, status: Status) -> Status {
         match status.code() {
+            Code::Internal if status.message().starts_with(UNDECODABLE) => {
+                self.stats.batches_rejected.add(1);
+                warn!("rejected batch: {}", status.message());
+                status
+            }
             Code::OutOfRange => {
                 self.stats.batches_rejected.add(1);
                 warn!("rejected batch: {}", status.message());
@@ -361,13 +395,19 @@ fn not_stored(seq: u64, e: &WalError) -> Status {
 }
 
 /// The entries of a new batch: a gap notice first if the sender reported
-/// lost records or the seq jumped, then its records in order.
-fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<Entry> {
+/// lost records or the seq jumped, then its records in order, each one that
+/// fails [`check_record`] as an invalid entry; and those as the ack names them.
+fn to_entries(
+    batch: &AuditBatch,
+    missing: Option<RangeInclusive<u64>>,
+) -> (Vec<Entry>, Vec<Quarantined>) {
     let mut entries = Vec::with_capacity(batch.records.len() + 1);
+    let mut quarantined = Vec::new();
+    let received = format_ts(unix_nanos(SystemTime::now()));
     let reported = batch.gap.unwrap_or_default();
     if reported.dropped_records > 0 || reported.dropped_batches > 0 || missing.is_some() {
         entries.push(Entry::Gap(GapNotice {
-            ts: format_ts(unix_nanos(SystemTime::now())),
+            ts: received.clone(),
             proxy_id: batch.proxy_id.clone(),
             audit_gap: GapDetail {
                 instance_id: batch.instance_id.clone(),
@@ -379,18 +419,28 @@ fn to_entries(batch: &AuditBatch, missing: Option<RangeInclusive<u64>>) -> Vec<E
             },
         }));
     }
-    entries.extend(
-        batch
-            .records
-            .iter()
-            .map(|r| Entry::from(CanonicalRecord::from(r))),
-    );
-    entries
+    for (index, record) in (0u32..).zip(&batch.records) {
+        let Err(problem) = check_record(record) else {
+            entries.push(Entry::from(CanonicalRecord::from(record)));
+            continue;
+        };
+        let reason = problem.to_string();
+        quarantined.push(Quarantined {
+            index,
+            reason: reason.clone(),
+        });
+        entries.push(Entry::Invalid(InvalidNotice {
+            ts: received.clone(),
+            proxy_id: batch.proxy_id.clone(),
+            invalid: InvalidDetail::new(&batch.instance_id, batch.seq, index, reason, record),
+        }));
+    }
+    (entries, quarantined)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::wal::WalConfig;
     use observatory_proto::audit::{AuditGap, AuditRecord};
@@ -434,6 +484,71 @@ mod tests {
         assert_eq!(pipeline.handle(batch(2, None)).await.unwrap().seq, 2);
     }
 
+    #[tokio::test]
+    async fn an_invalid_record_is_quarantined_and_its_batch_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline_at(dir.path(), 1 << 20);
+        let mut b = batch(1, None);
+        let valid = b.records[0].clone();
+        let mut invalid = valid.clone();
+        invalid.ts_unix_nanos = -5;
+        invalid.correlation_id = "bad".into();
+        b.records = vec![valid.clone(), invalid, valid];
+        let ack = pipeline.handle(b.clone()).await.unwrap();
+        assert_eq!(ack.seq, 1);
+        assert_eq!(
+            ack.quarantined,
+            [Quarantined {
+                index: 1,
+                reason: "ts_unix_nanos must be > 0, got -5".into()
+            }]
+        );
+        let stats = &pipeline.stats;
+        assert_eq!(
+            (stats.records_written.get(), stats.records_quarantined.get()),
+            (2, 1)
+        );
+        assert_eq!(stats.batches_rejected.get(), 0);
+        // Resent (its ack was lost): stored once, as any batch.
+        assert_eq!(pipeline.handle(b).await.unwrap().seq, 1);
+        assert_eq!(stats.records_quarantined.get(), 1);
+    }
+
+    #[test]
+    fn an_invalid_record_keeps_its_place_and_what_could_be_read() {
+        let mut b = batch(4, None);
+        let mut invalid = b.records[0].clone();
+        invalid.decision = "maybe".into();
+        invalid.duration_ms = f64::NAN;
+        b.records.insert(0, invalid);
+        let (entries, quarantined) = to_entries(&b, None);
+        assert_eq!(quarantined.len(), 1);
+        let Entry::Invalid(notice) = &entries[0] else {
+            panic!("{entries:?}");
+        };
+        assert!(matches!(&entries[1], Entry::Record(_)));
+        let line: serde_json::Value = serde_json::to_value(notice).unwrap();
+        assert_eq!(line["proxy_id"], "p");
+        assert_eq!(
+            (
+                &line["invalid"]["seq"],
+                &line["invalid"]["index"],
+                &line["invalid"]["reason"]
+            ),
+            (
+                &serde_json::json!(4),
+                &serde_json::json!(0),
+                &serde_json::json!("duration_ms must be a finite number, got NaN")
+            )
+        );
+        let record = &line["invalid"]["record"];
+        assert_eq!(
+            (&record["correlation_id"], &record["decision"]),
+            (&serde_json::json!("c"), &serde_json::json!("maybe"))
+        );
+        assert!(record["duration_ms"].is_null(), "{record}");
+    }
+
     fn batch(seq: u64, gap: Option<AuditGap>) -> AuditBatch {
         AuditBatch {
             proxy_id: "p".into(),
@@ -466,11 +581,12 @@ mod tests {
 
     #[test]
     fn plain_batch_has_only_records() {
-        let entries = to_entries(&batch(1, None), None);
+        let (entries, quarantined) = to_entries(&batch(1, None), None);
+        assert!(quarantined.is_empty());
         assert_eq!(entries.len(), 1);
         assert!(matches!(&entries[0], Entry::Record(r) if r.correlation_id == "c"));
         // A reported gap of zero is no gap.
-        assert!(gap_of(&to_entries(&batch(1, Some(AuditGap::default())), None)).is_none());
+        assert!(gap_of(&to_entries(&batch(1, Some(AuditGap::default())), None).0).is_none());
     }
 
     #[test]
@@ -479,7 +595,7 @@ mod tests {
             dropped_records: 9,
             dropped_batches: 2,
         };
-        let entries = to_entries(&batch(7, Some(gap)), Some(4..=6));
+        let (entries, _) = to_entries(&batch(7, Some(gap)), Some(4..=6));
         assert_eq!(entries.len(), 2);
         let detail = gap_of(&entries).unwrap();
         assert_eq!(

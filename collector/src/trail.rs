@@ -1,9 +1,11 @@
 //! The trail's lines: what every stage passes on. The ingest makes
-//! [`Entry`]s (records, gap notices), the live scorer adds anomaly notices,
+//! [`Entry`]s (records, gap notices, invalid records), the live scorer adds
+//! anomaly notices,
 //! the WAL writes them as JSON lines (with `seq` and `chain` where chained,
 //! [`crate::chain`]) and hands the sinks those [`Lines`], exactly as they
 //! store them.
 
+use observatory_proto::audit::AuditRecord;
 use observatory_proto::json::CanonicalRecord;
 use serde::ser::{SerializeStruct as _, Serializer};
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ pub enum Entry {
     /// Serialises as exactly the canonical record JSON.
     Record(RecordEntry),
     Gap(GapNotice),
+    Invalid(InvalidNotice),
     Anomaly(AnomalyNotice),
     Checkpoint(CheckpointNotice),
 }
@@ -172,6 +175,60 @@ pub struct GapDetail {
     pub missing_seq_from: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing_seq_to: Option<u64>,
+}
+
+/// A record the collector could not accept as a record, kept rather than
+/// dropped: `{"ts", "proxy_id", "invalid": {...}}`. It is part of the
+/// sender's chain like its records, and named in the batch's ack
+/// (`Ack.quarantined`), so that sender and store agree on what was stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidNotice {
+    /// When the collector received the batch (RFC 3339 UTC, nanoseconds).
+    pub ts: String,
+    /// The sender's (the batch's), which the record itself may not name.
+    pub proxy_id: String,
+    pub invalid: InvalidDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidDetail {
+    pub instance_id: String,
+    pub seq: u64,
+    /// Position of the record in its batch, from 0.
+    pub index: u32,
+    /// Why it is not a record ([`crate::validate::RecordProblem`]).
+    pub reason: String,
+    /// What could be read of it, in the canonical record's shape; `ts` is
+    /// empty when the record's time is not after the epoch, a duration
+    /// that is not a number is `null`.
+    pub record: CanonicalRecord,
+}
+
+impl InvalidDetail {
+    pub fn new(
+        instance_id: &str,
+        seq: u64,
+        index: u32,
+        reason: String,
+        record: &AuditRecord,
+    ) -> Self {
+        let mut record = record.clone();
+        let ts = std::mem::take(&mut record.ts_unix_nanos);
+        if ts > 0 {
+            record.ts_unix_nanos = ts;
+        }
+        let mut record = CanonicalRecord::from(&record);
+        if ts <= 0 {
+            record.ts.clear();
+        }
+        InvalidDetail {
+            instance_id: instance_id.to_owned(),
+            seq,
+            index,
+            reason,
+            record,
+        }
+    }
 }
 
 /// A principal's window that scored at or above the alert threshold, as

@@ -1,5 +1,8 @@
-//! Checks a batch before anything is stored, so a bad sender gets a precise
-//! INVALID_ARGUMENT instead of polluting the audit trail.
+//! Checks a batch before anything is stored. A batch whose envelope is
+//! wrong (no sender ids, a heartbeat with content, too many records) is
+//! refused with a precise INVALID_ARGUMENT; a record that is wrong costs
+//! only itself: [`check_record`] names its problem, and the ingest stores
+//! it as an `invalid` entry ([`crate::trail::InvalidNotice`]) instead.
 
 use observatory_proto::audit::{AuditBatch, AuditRecord};
 use thiserror::Error;
@@ -16,12 +19,6 @@ pub enum Invalid {
     HeartbeatWithContent,
     #[error("batch seq {seq}: {count} records exceed the limit of {max}")]
     TooManyRecords { seq: u64, count: usize, max: usize },
-    #[error("batch seq {seq} record {index}: {problem}")]
-    Record {
-        seq: u64,
-        index: usize,
-        problem: RecordProblem,
-    },
 }
 
 /// What is wrong with one record.
@@ -39,8 +36,8 @@ pub enum RecordProblem {
     ShadowDecision(String),
 }
 
-/// Validates the batch envelope and every record; the first problem wins.
-/// Record indexes in messages count from 0.
+/// Validates the batch envelope; the first problem wins. Records are
+/// checked one by one with [`check_record`].
 pub fn validate(batch: &AuditBatch, max_records: usize) -> Result<(), Invalid> {
     let seq = batch.seq;
     for (field, value) in [
@@ -61,17 +58,11 @@ pub fn validate(batch: &AuditBatch, max_records: usize) -> Result<(), Invalid> {
             max: max_records,
         });
     }
-    for (index, record) in batch.records.iter().enumerate() {
-        validate_record(record).map_err(|problem| Invalid::Record {
-            seq,
-            index,
-            problem,
-        })?;
-    }
     Ok(())
 }
 
-fn validate_record(r: &AuditRecord) -> Result<(), RecordProblem> {
+/// The first problem of one record, which then cannot be stored as a record.
+pub fn check_record(r: &AuditRecord) -> Result<(), RecordProblem> {
     if r.ts_unix_nanos <= 0 {
         return Err(RecordProblem::Timestamp(r.ts_unix_nanos));
     }
@@ -182,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn names_the_record_and_the_problem() {
+    fn names_the_problem_of_a_record() {
         type Spoil = fn(&mut AuditRecord);
         let cases: Vec<(Spoil, &str)> = vec![
             (|r| r.ts_unix_nanos = 0, "ts_unix_nanos must be > 0, got 0"),
@@ -211,19 +202,18 @@ mod tests {
         for (spoil, want) in cases {
             let mut bad = record();
             spoil(&mut bad);
-            let b = batch(7, vec![record(), record(), record(), bad]);
-            assert_eq!(
-                validate(&b, 10).unwrap_err().to_string(),
-                format!("batch seq 7 record 3: {want}")
-            );
+            assert_eq!(check_record(&bad).unwrap_err().to_string(), want);
+            // A bad record is the record's problem, not the batch's.
+            assert_eq!(validate(&batch(7, vec![record(), bad]), 10), Ok(()));
         }
+        assert_eq!(check_record(&record()), Ok(()));
     }
 
     #[test]
     fn long_values_are_cut_in_messages() {
         let mut bad = record();
         bad.decision = "é".repeat(1000);
-        let msg = validate(&batch(1, vec![bad]), 10).unwrap_err().to_string();
+        let msg = check_record(&bad).unwrap_err().to_string();
         assert!(msg.ends_with(&format!("got \"{}…\"", "é".repeat(MAX_ECHO_CHARS))));
     }
 }

@@ -1,4 +1,5 @@
-//! Bad input ends only the offending stream, with a status that says why.
+//! A batch that cannot be decoded, or whose envelope is wrong, ends only the offending
+//! stream, with a status that says why (a wrong record alone does not: `invalid_records.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,16 +19,13 @@ async fn invalid_batch_ends_its_stream_while_others_go_on() {
     let mut bad = collector.open().await;
     assert_eq!(good.send(batch(1, vec![record(1)])).await.unwrap(), 1);
 
-    let mut maybe = record(13);
-    maybe.decision = "maybe".into();
-    let status = bad
-        .send(batch(7, vec![record(10), record(11), record(12), maybe]))
-        .await
-        .unwrap_err();
+    let mut anonymous = batch(7, vec![record(10), record(11)]);
+    anonymous.instance_id.clear();
+    let status = bad.send(anonymous).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(
         status.message(),
-        r#"batch seq 7 record 3: decision must be "allow" or "deny", got "maybe""#
+        "batch seq 7: instance_id must not be empty"
     );
 
     assert_eq!(good.send(batch(2, vec![record(2)])).await.unwrap(), 2);
@@ -116,6 +114,8 @@ async fn undecodable_bytes_get_a_status_not_a_crash() {
     // Other streams were never affected.
     assert_eq!(collector.open().await.heartbeat().await.unwrap(), 0);
     assert!(collector.lines().await.is_empty());
+    // Each was counted as a refused batch.
+    assert_eq!(collector.stats.snapshot().batches_rejected, 4);
 }
 
 /// Sends `bytes` as the one message of an `AuditService/Stream` call and

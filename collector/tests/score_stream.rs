@@ -33,6 +33,7 @@ fn one_line_per_record_in_order() {
         record("2026-11-27T10:00:00.000000001Z", "a"),
         String::new(),
         r#"{"ts":"2026-11-27T10:00:00.5Z","proxy_id":"p","audit_gap":{"instance_id":"i","seq":3,"dropped_records":2,"dropped_batches":1}}"#.to_owned(),
+        r#"{"ts":"2026-11-27T10:00:00.6Z","proxy_id":"p","invalid":{"instance_id":"i","seq":4,"index":0,"reason":"method must not be empty","record":{"ts":"2026-11-27T10:00:00.6Z","correlation_id":"x"}}}"#.to_owned(),
         // Missing optional fields are tolerated.
         r#"{"ts":"2026-11-27T10:00:01Z","correlation_id":"b"}"#.to_owned(),
         record("2026-11-27T10:00:02+00:00", "c"),
@@ -50,7 +51,7 @@ fn one_line_per_record_in_order() {
             stats.skipped_gap_lines,
             stats.skipped_blank_lines
         ),
-        (3, 1, 1)
+        (3, 2, 1)
     );
     for l in &lines {
         let s = l["score"].as_f64().unwrap();

@@ -84,7 +84,7 @@ def stream_labels():
 def logql_problems(expr: str, contract, labels) -> list:
     problems = []
     record, metadata = contract["record"], contract["metadata"]
-    line_keys = record | {"audit_gap", "anomaly", "checkpoint"}
+    line_keys = record | {"audit_gap", "invalid", "anomaly", "checkpoint"}
     for body in re.findall(r"(?<![{])\{([^{}]*)\}(?!\})", expr):
         for name, op, value in re.findall(r"(\w+)\s*(=~|!~|!=|=)\s*\"([^\"]*)\"", body):
             if name not in labels:

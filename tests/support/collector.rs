@@ -178,6 +178,15 @@ impl Collector {
         self.spawn_and_wait().await;
     }
 
+    /// Restart (same port and data dir) with `env` instead of the environment it had.
+    pub async fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.restart().await;
+    }
+
     /// Every complete JSON line in audit.jsonl (records and gap lines), in file order.
     pub fn lines(&self) -> Vec<Value> {
         let Ok(text) = std::fs::read_to_string(self.audit_path()) else {

@@ -2,12 +2,14 @@
 //! running Envoy, as Istio does over xDS), process lifecycle, admin stats and log helpers.
 //!
 //! Listeners (from `lds.json`, replaced atomically by write-temp + rename):
-//! - `plain` on `http_port`: HCM → [wasm filter] → router → cluster `upstream`
+//! - `plain` on `http_port`: HCM → [set_filter_state `observatory.peer`, wasm filter] →
+//!   router → cluster `upstream`; with the filter, the same module is also the HCM's access
+//!   logger for streams the codec reset (HTTP/2 `DPE` with status 0)
 //! - `mtls` on `https_port`: same chain behind a DownstreamTlsContext that requires a client
 //!   certificate signed by the test CA.
 //!
-//! Static clusters: `upstream` (the recording upstream) and `observatory_collector`
-//! (HTTP/2, the collector's gRPC port).
+//! Static clusters: `upstream` (the recording upstream) and [`COLLECTOR_CLUSTER`], named as
+//! Istio names it (HTTP/2, the collector's gRPC port).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,6 +44,9 @@ pub struct EnvoySetup {
     pub plugin_config: Option<String>,
     /// The filter module; defaults to [`filter_wasm()`] when a plugin config is set.
     pub wasm: Option<PathBuf>,
+    /// `envoy.filters.http.set_filter_state` ahead of the filter hands it the TCP peer's
+    /// address (`observatory.peer`); true by default.
+    pub peer_filter_state: bool,
 }
 
 impl EnvoySetup {
@@ -62,6 +67,7 @@ impl EnvoySetup {
             ca: pki.ca_path.clone(),
             plugin_config,
             wasm: None,
+            peer_filter_state: true,
         }
     }
 
@@ -69,33 +75,65 @@ impl EnvoySetup {
         self.wasm.clone().unwrap_or_else(filter_wasm)
     }
 
+    /// The plugin (`PluginConfig`), for the HTTP filter and the access logger alike: one VM.
+    fn plugin(&self, plugin_config: &str) -> Value {
+        json!({
+            "name": "observatory",
+            "root_id": "observatory",
+            "vm_config": {
+                "vm_id": "observatory",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": self.wasm_path()}}
+            },
+            "configuration": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": plugin_config
+            },
+            "fail_open": false
+        })
+    }
+
     fn wasm_filter(&self, plugin_config: &str) -> Value {
         json!({
             "name": "envoy.filters.http.wasm",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                "config": {
-                    "name": "observatory",
-                    "root_id": "observatory",
-                    "vm_config": {
-                        "vm_id": "observatory",
-                        "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": self.wasm_path()}}
-                    },
-                    "configuration": {
-                        "@type": "type.googleapis.com/google.protobuf.StringValue",
-                        "value": plugin_config
-                    },
-                    "fail_open": false
-                }
+                "config": self.plugin(plugin_config)
+            }
+        })
+    }
+
+    /// The module as access logger of the streams no HTTP filter saw: those the codec reset
+    /// (`DPE`) before a response (status 0).
+    fn codec_reset_logger(&self, plugin_config: &str) -> Value {
+        json!({
+            "name": "envoy.access_loggers.wasm",
+            "filter": {"and_filter": {"filters": [
+                {"response_flag_filter": {"flags": ["DPE"]}},
+                {"status_code_filter": {"comparison": {
+                    "op": "EQ",
+                    "value": {"default_value": 0, "runtime_key": "observatory.codec_reset_status"}
+                }}}
+            ]}},
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.wasm.v3.WasmAccessLog",
+                "config": self.plugin(plugin_config)
             }
         })
     }
 
     fn hcm(&self, stat_prefix: &str) -> Value {
         let mut http_filters = Vec::new();
+        let mut access_log = vec![json!({
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"}
+        })];
         if let Some(cfg) = &self.plugin_config {
+            if self.peer_filter_state {
+                http_filters.push(peer_filter_state());
+            }
             http_filters.push(self.wasm_filter(cfg));
+            access_log.push(self.codec_reset_logger(cfg));
         }
         http_filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -107,10 +145,7 @@ impl EnvoySetup {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": stat_prefix,
                 "codec_type": "AUTO",
-                "access_log": [{
-                    "name": "envoy.access_loggers.stdout",
-                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"}
-                }],
+                "access_log": access_log,
                 "route_config": {
                     "name": "local",
                     "virtual_hosts": [{
@@ -218,6 +253,21 @@ impl EnvoySetup {
             "static_resources": {"clusters": self.clusters()}
         })
     }
+}
+
+/// `envoy.filters.http.set_filter_state` setting `observatory.peer` to the TCP peer.
+fn peer_filter_state() -> Value {
+    json!({
+        "name": "envoy.filters.http.set_filter_state",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+            "on_request_headers": [{
+                "object_key": "observatory.peer",
+                "factory_key": "envoy.string",
+                "format_string": {"text_format_source": {"inline_string": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%"}}
+            }]
+        }
+    })
 }
 
 /// Result of pushing a listener update through the LDS file.

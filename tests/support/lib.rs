@@ -24,7 +24,9 @@ pub mod artifacts;
 pub mod client;
 pub mod collector;
 pub mod envoy;
+pub mod hostile;
 pub mod pki;
+pub mod sidecar;
 pub mod upstream;
 
 use std::net::TcpListener;
@@ -40,6 +42,7 @@ pub use collector::Collector;
 pub use envoy::{Envoy, EnvoySetup};
 pub use pki::{ClientIdentity, Pki};
 pub use serde_json::{json, Value};
+pub use sidecar::Sidecar;
 pub use upstream::{RecordedRequest, Upstream, ECHO_HEADER};
 
 /// Default deadline for "eventually" assertions (records arriving, stats moving, ...).
@@ -51,8 +54,10 @@ pub const NODE_ID: &str = "e2e-proxy";
 /// Node metadata WORKLOAD_NAME / NAMESPACE written into the bootstrap.
 pub const WORKLOAD_NAME: &str = "orders";
 pub const NAMESPACE: &str = "shop";
-/// Name of the collector cluster in the bootstrap.
-pub const COLLECTOR_CLUSTER: &str = "observatory_collector";
+/// Name of the collector cluster in the bootstrap: the name Istio gives it (the `|`s matter:
+/// they are not valid in an `:authority`).
+pub const COLLECTOR_CLUSTER: &str =
+    "outbound|4317||observatory-collector.observatory.svc.cluster.local";
 /// SPIFFE identity of the "frontend" workload (allowed on /api/* by the default config).
 pub const FRONTEND_SPIFFE: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
 /// Body the upstream answers with.
@@ -132,15 +137,26 @@ impl Stack {
 
     /// Like [`Stack::start`], with a collector the test started its own way.
     pub async fn start_with(plugin_config: &Value, collector: Collector) -> Stack {
+        Stack::start_customized(plugin_config, collector, |_| {}).await
+    }
+
+    /// Like [`Stack::start_with`], with the Envoy setup changed by `customize` first (e.g.
+    /// the collector port pointed at a sidecar, the peer filter state left out).
+    pub async fn start_customized(
+        plugin_config: &Value,
+        collector: Collector,
+        customize: impl FnOnce(&mut EnvoySetup),
+    ) -> Stack {
         let pki = Pki::new();
         let upstream = Upstream::start();
-        let envoy = Envoy::start(EnvoySetup::new(
+        let mut setup = EnvoySetup::new(
             &pki,
             upstream.port,
             collector.port,
             Some(plugin_config.to_string()),
-        ))
-        .await;
+        );
+        customize(&mut setup);
+        let envoy = Envoy::start(setup).await;
         Stack {
             envoy,
             collector,

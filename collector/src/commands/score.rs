@@ -4,7 +4,8 @@
 //! A line that is not a JSON object with an RFC 3339 `ts` stops the run with
 //! an error naming the line: an audit trail that does not parse is a finding
 //! of its own, not something to skip quietly. Blank lines and the store's
-//! `audit_gap` and `anomaly` lines (not requests) are skipped and counted.
+//! `audit_gap`, `invalid` and `anomaly` lines (not requests, or not ones
+//! that can be scored) are skipped and counted.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ pub enum ScoreError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub records: u64,
-    /// The store's gap and anomaly event lines.
+    /// The store's gap, invalid record and anomaly event lines.
     pub skipped_gap_lines: u64,
     pub skipped_blank_lines: u64,
     pub alerts: u64,
@@ -74,7 +75,7 @@ pub fn run(
 ) -> Result<RunStats, ScoreError> {
     let mut stats = RunStats::default();
     stats.skipped_blank_lines = map_json_lines(input, output, |line, obs: Observation| {
-        if obs.audit_gap.is_some() || obs.anomaly.is_some() {
+        if obs.audit_gap.is_some() || obs.invalid.is_some() || obs.anomaly.is_some() {
             stats.skipped_gap_lines += 1;
             return Ok(None);
         }

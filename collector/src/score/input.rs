@@ -31,6 +31,8 @@ pub struct Observation {
     pub audit_gap: Option<serde_json::Value>,
     /// Set on the collector's anomaly event lines, which are not requests either.
     pub anomaly: Option<serde_json::Value>,
+    /// Set on the collector's lines of records it could not accept.
+    pub invalid: Option<serde_json::Value>,
 }
 
 impl Observation {
@@ -77,6 +79,7 @@ impl From<&CanonicalRecord> for Observation {
                 .collect(),
             audit_gap: None,
             anomaly: None,
+            invalid: None,
         }
     }
 }

@@ -221,6 +221,7 @@ impl Wal {
             chain_keys.push(match entry {
                 Entry::Record(r) => Some(r.proxy_id.clone()),
                 Entry::Gap(g) => Some(g.proxy_id.clone()),
+                Entry::Invalid(i) => Some(i.proxy_id.clone()),
                 // Derived lines, not a proxy's audit trail.
                 Entry::Anomaly(_) | Entry::Checkpoint(_) => None,
             });

@@ -63,6 +63,9 @@ pub struct Outbox {
     next_seq: u64,
     buffered_bytes: usize,
     pending_gap: AuditGap,
+    /// Since when sealed batches have waited without an ack that released
+    /// any: `None` while nothing sealed waits.
+    stalled_since_ms: Option<u64>,
 }
 
 impl Outbox {
@@ -79,6 +82,7 @@ impl Outbox {
             next_seq: 1,
             buffered_bytes: 0,
             pending_gap: AuditGap::default(),
+            stalled_since_ms: None,
         }
     }
 
@@ -102,7 +106,7 @@ impl Outbox {
         self.open_records += 1;
         if self.open_records >= self.limits.max_records as u64 || self.open.len() >= MAX_BATCH_BYTES
         {
-            self.seal();
+            self.seal(now_ms);
         }
         self.enforce_bound()
     }
@@ -113,7 +117,7 @@ impl Outbox {
         let aged = now_ms.saturating_sub(self.open_since_ms) >= self.limits.max_age_ms;
         let gap_waiting = self.pending_gap.dropped_records > 0 && self.sealed.is_empty();
         if (self.open_records > 0 && aged) || gap_waiting {
-            self.seal();
+            self.seal(now_ms);
             return self.enforce_bound();
         }
         Dropped::default()
@@ -135,8 +139,9 @@ impl Outbox {
 
     /// Releases every batch up to and including `seq`; returns how many
     /// records the collector has now confirmed.
-    pub fn on_ack(&mut self, seq: u64) -> u64 {
+    pub fn on_ack(&mut self, seq: u64, now_ms: u64) -> u64 {
         let mut confirmed = 0;
+        let mut released = false;
         while let Some(b) = self.sealed.front() {
             if b.seq > seq {
                 break;
@@ -144,8 +149,21 @@ impl Outbox {
             confirmed += b.records;
             self.buffered_bytes -= b.bytes.len();
             self.sealed.pop_front();
+            released = true;
+        }
+        if released {
+            self.stalled_since_ms = (!self.sealed.is_empty()).then_some(now_ms);
         }
         confirmed
+    }
+
+    /// How long sealed batches have waited without progress: since the
+    /// last ack that released a batch, or since a batch was sealed into an
+    /// empty outbox; 0 while nothing waits. Dropping batches to stay
+    /// within the bound is no progress.
+    pub fn stalled_for(&self, now_ms: u64) -> u64 {
+        self.stalled_since_ms
+            .map_or(0, |since| now_ms.saturating_sub(since))
     }
 
     /// The stream is gone: everything unacknowledged must be sent again.
@@ -153,14 +171,6 @@ impl Outbox {
         for b in &mut self.sealed {
             b.sent = false;
         }
-    }
-
-    /// Drops the oldest batch in flight, for a batch the collector refused as
-    /// invalid: resending it would fail forever. Counted like any other drop.
-    pub fn reject_oldest(&mut self) -> Dropped {
-        let mut dropped = Dropped::default();
-        self.drop_oldest_sealed(&mut dropped);
-        dropped
     }
 
     /// First message on every new stream: asks the collector for its ack.
@@ -194,7 +204,8 @@ impl Outbox {
         self.buffered_bytes
     }
 
-    fn seal(&mut self) {
+    fn seal(&mut self, now_ms: u64) {
+        self.stalled_since_ms.get_or_insert(now_ms);
         let mut bytes = std::mem::take(&mut self.open);
         let records = std::mem::take(&mut self.open_records);
         let gap = std::mem::take(&mut self.pending_gap);

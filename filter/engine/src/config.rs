@@ -9,6 +9,11 @@
 use observatory_redact::{RedactionConfig, Redactor};
 use serde::Deserialize;
 
+mod collector;
+
+pub use collector::CollectorConfig;
+use collector::RawCollector;
+
 use crate::capture::{Capture, RawBodies};
 use crate::dlp::{DlpRules, RawDlpRule};
 use crate::error::{in_range, is_token_char, ConfigError};
@@ -17,9 +22,12 @@ use crate::policy::{PolicySet, PolicySpec};
 const DEFAULT_CORRELATION_HEADER: &str = "x-correlation-id";
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
-/// Backoff ceiling: retrying less than hourly would leave the stream down
-/// far longer than any collector restart.
-const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// How long records may wait for an ack before `auditFailureMode: closed`
+/// refuses requests: longer than a batch's age plus a collector's fsync,
+/// shorter than an operator's patience.
+const DEFAULT_AUDIT_FAILURE_TIMEOUT_MS: u64 = 5_000;
+/// Longest client `x-request-id` taken as the correlation id.
+const DEFAULT_REQUEST_ID_MAX_BYTES: usize = 128;
 
 #[derive(Debug)]
 pub struct FilterConfig {
@@ -29,6 +37,12 @@ pub struct FilterConfig {
     pub correlation_header: String,
     pub batch: BatchConfig,
     pub audit_failure_mode: FailureMode,
+    /// `closed` mode refuses requests once records have waited this long
+    /// for the collector's ack.
+    pub audit_failure_timeout_ms: u64,
+    pub path_normalization: PathNormalization,
+    /// Longest client `x-request-id` accepted as the correlation id.
+    pub request_id_max_bytes: usize,
     pub destination: DestinationOverride,
     pub proxy_id: Option<String>,
     /// PII redaction; `None` when the `redaction` section is absent.
@@ -37,14 +51,6 @@ pub struct FilterConfig {
     pub capture: Capture,
     /// In-flight response rewriting and request denial (needs `redaction`).
     pub dlp: DlpRules,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CollectorConfig {
-    /// Envoy cluster the gRPC stream is opened on.
-    pub cluster: String,
-    pub min_backoff_ms: u64,
-    pub max_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,22 @@ pub enum FailureMode {
     Open,
     /// Requests are rejected rather than served unaudited.
     Closed,
+}
+
+/// What happens to a request whose path is not in normal form (see
+/// [`crate::policy::normalize_path`]): the policy always decides on the
+/// normalised path; this says what the upstream receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathNormalization {
+    /// The normalised path (and the original query) is forwarded.
+    #[default]
+    Rewrite,
+    /// The request is answered 400.
+    Reject,
+    /// The path is forwarded as received: the upstream must normalise the
+    /// same way, or a path can be decided as one resource and served as another.
+    DecideOnly,
 }
 
 /// Overrides for the destination identity recorded when the proxy's own
@@ -86,6 +108,10 @@ struct RawConfig {
     batch: RawBatch,
     #[serde(default)]
     audit_failure_mode: FailureMode,
+    audit_failure_timeout_ms: Option<u64>,
+    #[serde(default)]
+    path_normalization: PathNormalization,
+    request_id_max_bytes: Option<usize>,
     #[serde(default)]
     destination: RawDestination,
     proxy_id: Option<String>,
@@ -95,14 +121,6 @@ struct RawConfig {
     record_bodies: Option<RawBodies>,
     #[serde(default)]
     dlp: Vec<RawDlpRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", expecting = "an object")]
-struct RawCollector {
-    cluster: String,
-    min_backoff_ms: Option<u64>,
-    max_backoff_ms: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -176,44 +194,26 @@ impl RawConfig {
             correlation_header,
             batch,
             audit_failure_mode: self.audit_failure_mode,
+            audit_failure_timeout_ms: in_range(
+                "auditFailureTimeoutMs",
+                self.audit_failure_timeout_ms
+                    .unwrap_or(DEFAULT_AUDIT_FAILURE_TIMEOUT_MS),
+                100,
+                600_000,
+            )?,
+            path_normalization: self.path_normalization,
+            request_id_max_bytes: in_range(
+                "requestIdMaxBytes",
+                self.request_id_max_bytes
+                    .unwrap_or(DEFAULT_REQUEST_ID_MAX_BYTES),
+                16,
+                1024,
+            )?,
             destination,
             proxy_id,
             redaction,
             capture,
             dlp,
-        })
-    }
-}
-
-impl RawCollector {
-    fn validate(self) -> Result<CollectorConfig, ConfigError> {
-        if self.cluster.trim().is_empty() {
-            return Err(ConfigError::new("collector.cluster", "must not be empty"));
-        }
-        let min_backoff_ms = in_range(
-            "collector.minBackoffMs",
-            self.min_backoff_ms.unwrap_or(500),
-            1,
-            MAX_BACKOFF_MS,
-        )?;
-        let max_backoff_ms = self.max_backoff_ms.unwrap_or(30_000);
-        if max_backoff_ms < min_backoff_ms {
-            return Err(ConfigError::new(
-                "collector.maxBackoffMs",
-                format!(
-                    "must be at least collector.minBackoffMs ({min_backoff_ms}), got {max_backoff_ms}"
-                ),
-            ));
-        }
-        Ok(CollectorConfig {
-            cluster: self.cluster,
-            min_backoff_ms,
-            max_backoff_ms: in_range(
-                "collector.maxBackoffMs",
-                max_backoff_ms,
-                min_backoff_ms,
-                MAX_BACKOFF_MS,
-            )?,
         })
     }
 }

@@ -6,9 +6,28 @@
 //! connection. Envoy numbers connections uniquely for the life of the
 //! process, so an entry keyed by the connection id can never describe
 //! another connection; the cache only has to stay bounded.
+//!
+//! The address is the TCP peer's, never a header's. Envoy's `source.address`
+//! is not always that: unless the listener uses the remote address, Envoy
+//! takes it from `X-Forwarded-For` (with port 0). So the filter reads, in
+//! this order: the filter state `observatory.peer`, which
+//! `envoy.filters.http.set_filter_state` sets ahead of the filter to
+//! `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%` (origin `filter_state`); else
+//! `source.address` when its port is not 0 (origin `peer`); else nothing
+//! (empty address and origin), and such a peer is not cached: a later
+//! request on the connection may tell the address.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+
+use crate::host::Host;
+use crate::record::ip_of_address;
+
+/// Where [`Peer::source_ip`] was read.
+pub const FROM_FILTER_STATE: &str = "filter_state";
+pub const FROM_SOURCE_ADDRESS: &str = "peer";
+/// The filter state key `set_filter_state` is configured with.
+const PEER_FILTER_STATE: &[u8] = b"filter_state\0observatory.peer";
 
 /// The downstream peer of one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +37,47 @@ pub struct Peer {
     pub principal: String,
     /// IP of the peer, without the port.
     pub source_ip: String,
+    /// [`FROM_FILTER_STATE`], [`FROM_SOURCE_ADDRESS`], or empty when the
+    /// address is unknown.
+    pub source_ip_origin: &'static str,
+}
+
+impl Peer {
+    /// The downstream peer as Envoy knows it: one host call per fact.
+    pub fn read<H: Host>(host: &H) -> Peer {
+        // Plaintext (the cheap answer) needs no certificate lookup.
+        let mtls = host.property_bool(b"connection\0mtls");
+        let principal = if mtls {
+            host.property_string(b"connection\0uri_san_peer_certificate")
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let (source_ip, source_ip_origin) = match host.property_string(PEER_FILTER_STATE) {
+            Some(address) => (ip_of_address(&address).to_owned(), FROM_FILTER_STATE),
+            None => match host.property_string(b"source\0address") {
+                Some(address) if has_port(&address) => {
+                    (ip_of_address(&address).to_owned(), FROM_SOURCE_ADDRESS)
+                }
+                _ => (String::new(), ""),
+            },
+        };
+        Peer {
+            mtls,
+            principal,
+            source_ip,
+            source_ip_origin,
+        }
+    }
+}
+
+/// Whether an Envoy address (`1.2.3.4:5678`, `[::1]:5678`) ends in a port
+/// other than 0: an address Envoy took from a header has port 0.
+fn has_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .is_some_and(|port| port != 0)
 }
 
 /// Bounded map from connection id to [`Peer`]; the oldest entry goes first
@@ -40,15 +100,16 @@ impl PeerCache {
     }
 
     /// The peer of `connection`, read with `read` on the first request of
-    /// the connection. Connection id 0 (unknown) is never cached.
+    /// the connection. Connection id 0 (unknown) and a peer without address
+    /// are never cached.
     pub fn get_or_read(&mut self, connection: u64, read: impl FnOnce() -> Peer) -> Rc<Peer> {
-        if connection == 0 {
-            return Rc::new(read());
-        }
         if let Some(peer) = self.peers.get(&connection) {
             return Rc::clone(peer);
         }
         let peer = Rc::new(read());
+        if connection == 0 || peer.source_ip_origin.is_empty() {
+            return peer;
+        }
         while self.peers.len() >= self.capacity {
             match self.order.pop_front() {
                 Some(oldest) => {
@@ -82,6 +143,7 @@ mod tests {
             mtls: false,
             principal: String::new(),
             source_ip: ip.to_string(),
+            source_ip_origin: FROM_SOURCE_ADDRESS,
         }
     }
 
@@ -114,6 +176,43 @@ mod tests {
         }
         assert_eq!(reads, 2);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_peer_without_address_is_read_again() {
+        let mut cache = PeerCache::new(8);
+        let mut reads = 0;
+        for _ in 0..2 {
+            cache.get_or_read(7, || {
+                reads += 1;
+                Peer::default()
+            });
+        }
+        assert_eq!(reads, 2);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_address_comes_from_the_connection_never_from_a_header() {
+        use crate::host::mock::MockHost;
+        let host = MockHost::default();
+        // Envoy took source.address from X-Forwarded-For: port 0.
+        host.set_property(&["source", "address"], b"203.0.113.9:0");
+        let p = Peer::read(&host);
+        assert_eq!((p.source_ip.as_str(), p.source_ip_origin), ("", ""));
+        host.set_property(&["filter_state", "observatory.peer"], b"127.0.0.1:40000");
+        let p = Peer::read(&host);
+        assert_eq!(
+            (p.source_ip.as_str(), p.source_ip_origin),
+            ("127.0.0.1", FROM_FILTER_STATE)
+        );
+        let host = MockHost::default();
+        host.set_property(&["source", "address"], b"[::1]:40000");
+        let p = Peer::read(&host);
+        assert_eq!(
+            (p.source_ip.as_str(), p.source_ip_origin),
+            ("::1", FROM_SOURCE_ADDRESS)
+        );
     }
 
     #[test]

@@ -209,16 +209,61 @@ pub fn trace_id_from_traceparent(header: &str) -> Option<&str> {
 
 /// Formats 128 random bits as a version 4 UUID.
 pub fn uuid_v4(random: u128) -> String {
-    let v = (random & !(0xF000_u128 << 64) | (0x4000_u128 << 64)) & !(0xC << 60) | (0x8 << 60);
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    Uuid::new(random).as_str().to_owned()
+}
+
+/// A version 4 UUID in its text form, on the stack: a record id costs no
+/// allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Uuid([u8; 36]);
+
+impl Uuid {
+    /// The UUID of 128 random bits (version and variant bits set).
+    pub fn new(random: u128) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let v = (random & !(0xF000_u128 << 64) | (0x4000_u128 << 64)) & !(0xC << 60) | (0x8 << 60);
+        let mut out = [b'-'; 36];
+        let mut nibble = 32;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            nibble -= 1;
+            *slot = HEX[((v >> (nibble * 4)) & 0xF) as usize];
+        }
+        Uuid(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits and dashes only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Whether a client's `x-request-id` may be the correlation id: at most
+/// `max` bytes of `[A-Za-z0-9._:-]`, so that it cannot inject into logs,
+/// JSON or queries, nor bloat every record and line that carries it.
+pub fn is_safe_request_id(id: &[u8], max: usize) -> bool {
+    !id.is_empty()
+        && id.len() <= max
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// A client-controlled value as printable ASCII: its first `max` bytes,
+/// with bytes outside `' '..='~'` and `\` written as `\xNN`.
+pub fn escape_bounded(value: &[u8], max: usize) -> String {
+    let value = value.get(..max).unwrap_or(value);
+    let mut out = String::with_capacity(value.len());
+    for &b in value {
+        if (b' '..=b'~').contains(&b) && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// The IP of an Envoy `source.address` (`1.2.3.4:5678`, `[::1]:5678`).
@@ -337,6 +382,39 @@ mod tests {
             assert!(matches!(b[19], b'8' | b'9' | b'a' | b'b'), "{u}");
         }
         assert_ne!(uuid_v4(1), uuid_v4(2));
+        assert_eq!(
+            uuid_v4(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+            "01234567-89ab-4def-8123-456789abcdef"
+        );
+    }
+
+    #[test]
+    fn client_request_ids_are_accepted_only_when_short_and_plain() {
+        assert!(is_safe_request_id(b"4bf92f35-77b3.4da6_a3ce:1", 128));
+        assert!(is_safe_request_id(&[b'a'; 128], 128));
+        for bad in [
+            &b""[..],
+            &[b'a'; 129],
+            b"a b",
+            b"a\tb",
+            b"a\nb",
+            br#"x","decision":"allow"#,
+            b"caf\xc3\xa9",
+            b"a/b",
+        ] {
+            assert!(!is_safe_request_id(bad, 128), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_values_are_cut_and_escaped() {
+        assert_eq!(escape_bounded(b"plain id-1", 128), "plain id-1");
+        assert_eq!(
+            escape_bounded(b"a\tb\nc\\d\"e\xff", 128),
+            r#"a\x09b\x0ac\x5cd"e\xff"#
+        );
+        assert_eq!(escape_bounded(&[b'x'; 8192], 128).len(), 128);
+        assert_eq!(escape_bounded(b"\n\n\n", 2), r"\x0a\x0a");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! State of one sender's gRPC stream to the collector: when to connect, how
-//! long to back off, and whether audit delivery currently works.
+//! long to back off, and whether the stream has failed since the last ack
+//! (then it is probed even without traffic). Whether requests are refused
+//! in fail-closed mode is not decided here but on how long records have
+//! waited (`Outbox::stalled_for`): a refused batch that is being retried
+//! is a failed stream, not lost delivery.
 //!
 //! The glue opens and closes the real stream; this type only decides, so the
 //! reconnect and fail-closed logic is tested on the host.
@@ -21,8 +25,7 @@ pub struct Link {
     min_backoff_ms: u64,
     max_backoff_ms: u64,
     backoff_ms: u64,
-    /// False from a failed stream until the next ack: the fail-closed mode
-    /// answers 503 meanwhile.
+    /// False from a failed stream until the next ack.
     healthy: bool,
     /// Since when sends have been waiting for an ack.
     waiting_since_ms: Option<u64>,
@@ -42,7 +45,7 @@ impl Link {
         }
     }
 
-    /// Whether delivery is believed to work (no failure since the last ack).
+    /// Whether the stream has not failed since the last ack.
     pub fn healthy(&self) -> bool {
         self.healthy
     }

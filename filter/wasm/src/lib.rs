@@ -1,8 +1,7 @@
-//! Envoy glue for the Observatory filter: proxy-wasm callbacks in, calls into
-//! `observatory-engine` out. All decisions live in the engine; this crate only
-//! reads what Envoy knows, sends what the engine built, and counts.
+//! Envoy glue for the Observatory filter: the proxy-wasm callbacks, each
+//! forwarded to `observatory-engine` with [`host::WasmHost`], the engine's
+//! host on proxy-wasm calls. Every decision lives in the engine.
 
-mod body;
 mod host;
 mod http;
 mod root;

@@ -91,6 +91,9 @@ impl Encoder {
                 audit_gap: Some(_), ..
             }
             | Fields {
+                invalid: Some(_), ..
+            }
+            | Fields {
                 checkpoint: Some(_),
                 ..
             } => (
@@ -156,9 +159,9 @@ fn push(
 }
 
 /// What the Loki sink reads of a stored line (every kind of entry: record,
-/// gap, checkpoint, anomaly event), borrowed from it where no JSON escape
-/// is in the way. A record has none of `audit_gap`, `checkpoint` and
-/// `anomaly`; other fields are skipped unread.
+/// gap, invalid record, checkpoint, anomaly event), borrowed from it where
+/// no JSON escape is in the way. A record has none of `audit_gap`,
+/// `invalid`, `checkpoint` and `anomaly`; other fields are skipped unread.
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(borrow)]
@@ -191,6 +194,8 @@ struct Fields<'a> {
     audit_policy: Cow<'a, str>,
     #[serde(default)]
     audit_gap: Option<IgnoredAny>,
+    #[serde(default)]
+    invalid: Option<IgnoredAny>,
     #[serde(default)]
     checkpoint: Option<IgnoredAny>,
     #[serde(borrow, default)]

@@ -18,7 +18,7 @@ use super::line::{split_line, Encoder, LokiEntry};
 use super::stats::LokiStats;
 use super::wire::{json_body, protobuf_body, streams};
 use crate::score::event::AnomalyEvent;
-use crate::trail::{AnomalyNotice, Entry, GapDetail, GapNotice};
+use crate::trail::{AnomalyNotice, Entry, GapDetail, GapNotice, InvalidDetail, InvalidNotice};
 
 fn record(n: u32, namespace: &str) -> CanonicalRecord {
     CanonicalRecord {
@@ -162,8 +162,21 @@ fn record_labels_metadata_line_and_timestamp() {
 }
 
 #[test]
-fn gap_line_has_only_static_labels() {
+fn gap_and_invalid_lines_have_only_static_labels() {
     let enc = encoder(LokiConfig::default());
+    let mut hostile = record(1, "ns-from-a-hostile-sender");
+    hostile.decision = "maybe".into();
+    let invalid = Entry::Invalid(InvalidNotice {
+        ts: "2026-03-01T10:00:00Z".into(),
+        proxy_id: "p-1".into(),
+        invalid: InvalidDetail {
+            instance_id: "i".into(),
+            seq: 3,
+            index: 0,
+            reason: "decision must be \"allow\" or \"deny\", got \"maybe\"".into(),
+            record: hostile,
+        },
+    });
     let gap = Entry::Gap(GapNotice {
         ts: "2026-03-01T10:00:00Z".into(),
         proxy_id: "p-1".into(),
@@ -176,10 +189,12 @@ fn gap_line_has_only_static_labels() {
             missing_seq_to: None,
         },
     });
-    let e = encode(&enc, gap);
-    assert_eq!(e[0].labels.rendered(), r#"{job="observatory"}"#);
-    assert_eq!(e[0].metadata, [("proxy_id", "p-1".to_owned())]);
-    assert_eq!(e[0].ts_nanos, 1_772_359_200_000_000_000);
+    for entry in [gap, invalid] {
+        let e = encode(&enc, entry);
+        assert_eq!(e[0].labels.rendered(), r#"{job="observatory"}"#);
+        assert_eq!(e[0].metadata, [("proxy_id", "p-1".to_owned())]);
+        assert_eq!(e[0].ts_nanos, 1_772_359_200_000_000_000);
+    }
 }
 
 #[test]

@@ -75,11 +75,11 @@ fn ack_releases_batches_up_to_seq_and_counts_records() {
         push(&mut o, &record(n), 0);
     }
     assert_eq!(o.pending_records(), 6);
-    assert_eq!(o.on_ack(2), 4);
+    assert_eq!(o.on_ack(2, 0), 4);
     assert_eq!(o.pending_records(), 2);
     assert_eq!(o.next_unsent().map(|(s, _)| s), Some(3));
-    assert_eq!(o.on_ack(2), 0, "a repeated ack confirms nothing new");
-    assert_eq!(o.on_ack(3), 2);
+    assert_eq!(o.on_ack(2, 0), 0, "a repeated ack confirms nothing new");
+    assert_eq!(o.on_ack(3, 0), 2);
     assert!(!o.has_unacked());
     assert_eq!(o.buffered_bytes(), 0);
 }
@@ -94,7 +94,7 @@ fn disconnect_makes_unacked_batches_unsent_again_in_order() {
         o.mark_sent(seq);
     }
     assert!(o.next_unsent().is_none());
-    o.on_ack(1);
+    o.on_ack(1, 0);
     o.on_disconnect();
     assert_eq!(o.next_unsent().map(|(s, _)| s), Some(2));
     o.mark_sent(2);
@@ -129,7 +129,7 @@ fn over_the_bound_oldest_batches_are_dropped_counted_and_reported_in_a_gap() {
         delivered += b.records.len() as u64;
         o.mark_sent(seq);
     }
-    o.on_ack(u64::MAX);
+    o.on_ack(u64::MAX, 0);
     push(&mut o, &record(99), 0);
     let b = decode_batch(o.next_unsent().unwrap().1);
     reported += b.gap.map_or(0, |g| g.dropped_records);
@@ -189,23 +189,35 @@ fn gap_only_batch_is_sealed_when_nothing_else_carries_it() {
 }
 
 #[test]
-fn reject_oldest_drops_the_head_and_reports_it() {
+fn a_stall_counts_from_the_last_ack_that_released_a_batch() {
     let mut o = outbox(limits(1, 1000, 1 << 20));
-    push(&mut o, &record(0), 0);
-    push(&mut o, &record(1), 0);
-    let d = o.reject_oldest();
+    assert_eq!(o.stalled_for(5_000), 0, "nothing sealed, nothing waits");
+    push(&mut o, &record(0), 1_000);
+    push(&mut o, &record(1), 1_500);
+    assert_eq!(o.stalled_for(4_000), 3_000);
+    assert_eq!(o.on_ack(0, 4_000), 0);
+    assert_eq!(o.stalled_for(5_000), 4_000, "an ack that releases nothing");
+    assert_eq!(o.on_ack(1, 6_000), 1);
     assert_eq!(
-        d,
-        Dropped {
-            records: 1,
-            batches: 1
-        }
+        o.stalled_for(7_000),
+        1_000,
+        "progress, one batch still waits"
     );
-    assert_eq!(o.next_unsent().map(|(s, _)| s), Some(2));
-    o.on_ack(2);
-    push(&mut o, &record(2), 0);
-    let b = decode_batch(o.next_unsent().unwrap().1);
-    assert_eq!(b.gap.unwrap().dropped_records, 1);
+    assert_eq!(o.on_ack(2, 8_000), 1);
+    assert_eq!(o.stalled_for(9_000), 0);
+    push(&mut o, &record(2), 9_000);
+    assert_eq!(o.stalled_for(9_500), 500);
+}
+
+#[test]
+fn dropping_batches_to_stay_bounded_is_no_progress() {
+    let mut o = outbox(limits(1, 1000, 64 * 1024));
+    let mut big = record(0);
+    big.path = "p".repeat(40 * 1024);
+    push(&mut o, &big, 1_000);
+    let d = push(&mut o, &big, 2_000);
+    assert_eq!(d.batches, 1);
+    assert_eq!(o.stalled_for(3_000), 2_000);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use observatory_redact::{Content, RedactionConfig, Redactor};
 use serde_json::{json, Value};
 
-use super::{BatchConfig, CollectorConfig, DestinationOverride, FailureMode, FilterConfig};
+use super::{BatchConfig, DestinationOverride, FailureMode, FilterConfig, PathNormalization};
 use crate::policy::{Request, Verdict};
 
 const CLUSTER: &str = "outbound|9090||observatory-collector.observatory.svc.cluster.local";
@@ -38,7 +38,8 @@ fn paths_error(paths: Value) -> String {
 #[test]
 fn full_example() {
     let v = json!({
-      "collector": {"cluster": CLUSTER, "minBackoffMs": 100, "maxBackoffMs": 5000},
+      "collector": {"cluster": CLUSTER, "authority": "collector.example:9090",
+                    "minBackoffMs": 100, "maxBackoffMs": 5000},
       "requireMtls": false,
       "policies": [
         {"name": "frontend-reads", "action": "ALLOW", "dryRun": false,
@@ -49,19 +50,26 @@ fn full_example() {
       ],
       "batch": {"maxRecords": 128, "maxAgeMs": 250, "maxBufferedBytes": 1048576},
       "auditFailureMode": "closed",
+      "auditFailureTimeoutMs": 2000,
+      "pathNormalization": "decide-only",
+      "requestIdMaxBytes": 64,
       "correlationHeader": "X-Request-ID",
       "destination": {"workload": "orders", "namespace": "shop"},
       "proxyId": "orders-7d9f/worker"
     });
     let c = parse(&v).unwrap();
     assert_eq!(
-        c.collector,
-        CollectorConfig {
-            cluster: CLUSTER.into(),
-            min_backoff_ms: 100,
-            max_backoff_ms: 5000
-        }
+        (
+            c.collector.cluster.as_str(),
+            c.collector.authority.as_str(),
+            c.collector.min_backoff_ms,
+            c.collector.max_backoff_ms
+        ),
+        (CLUSTER, "collector.example:9090", 100, 5000)
     );
+    assert_eq!(c.audit_failure_timeout_ms, 2000);
+    assert_eq!(c.path_normalization, PathNormalization::DecideOnly);
+    assert_eq!(c.request_id_max_bytes, 64);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -103,13 +111,22 @@ fn full_example() {
 fn defaults() {
     let c = parse(&with(json!({}))).unwrap();
     assert_eq!(
-        c.collector,
-        CollectorConfig {
-            cluster: CLUSTER.into(),
-            min_backoff_ms: 500,
-            max_backoff_ms: 30_000
-        }
+        (
+            c.collector.cluster.as_str(),
+            c.collector.authority.as_str(),
+            c.collector.min_backoff_ms,
+            c.collector.max_backoff_ms
+        ),
+        (
+            CLUSTER,
+            "observatory-collector.observatory.svc.cluster.local:9090",
+            500,
+            30_000
+        )
     );
+    assert_eq!(c.audit_failure_timeout_ms, 5000);
+    assert_eq!(c.path_normalization, PathNormalization::Rewrite);
+    assert_eq!(c.request_id_max_bytes, 128);
     assert_eq!(
         c.batch,
         BatchConfig {
@@ -333,6 +350,32 @@ fn numbers_out_of_range() {
         error(&with(json!({"batch": {"maxRecords": -1}}))),
         "batch.maxRecords: invalid value: integer `-1`, expected usize"
     );
+}
+
+#[test]
+fn delivery_and_request_bounds() {
+    for (extra, expected) in [
+        (
+            json!({"auditFailureTimeoutMs": 99}),
+            "auditFailureTimeoutMs: must be between 100 and 600000, got 99",
+        ),
+        (
+            json!({"auditFailureTimeoutMs": 600_001}),
+            "auditFailureTimeoutMs: must be between 100 and 600000, got 600001",
+        ),
+        (
+            json!({"requestIdMaxBytes": 2000}),
+            "requestIdMaxBytes: must be between 16 and 1024, got 2000",
+        ),
+        (
+            json!({"pathNormalization": "merge-slashes"}),
+            "pathNormalization: unknown variant `merge-slashes`, expected one of `rewrite`, `reject`, `decide-only`",
+        ),
+    ] {
+        assert_eq!(error(&with(extra.clone())), expected, "{extra}");
+    }
+    let c = parse(&with(json!({"pathNormalization": "reject"}))).unwrap();
+    assert_eq!(c.path_normalization, PathNormalization::Reject);
 }
 
 #[test]

@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use observatory_engine::capture::{Capture, Excerpt, RecordRedaction};
-use observatory_engine::config::FilterConfig;
-use observatory_engine::dlp::{buffering, Buffering, DlpRule};
 use observatory_redact::{Content, Redactor};
-use proxy_wasm::types::BufferType;
 
-use crate::host::{self, Counter, Metrics};
+use crate::capture::{Capture, Excerpt, RecordRedaction};
+use crate::config::FilterConfig;
+use crate::dlp::{buffering, Buffering, DlpRule};
+use crate::host::{Body, Headers, Host};
+use crate::metrics::{Counter, Metrics};
 
 /// Per-request state (boxed in the HTTP context: most filters have none).
 #[derive(Debug, Default)]
@@ -46,9 +46,10 @@ enum Step<'c> {
 }
 
 impl Side {
-    fn step<'c>(
+    fn step<'c, H: Host>(
         &mut self,
-        which: BufferType,
+        host: &H,
+        which: Body,
         rule: Option<&'c DlpRule>,
         metrics: &Metrics,
         size: usize,
@@ -57,7 +58,7 @@ impl Side {
         let rule = match rule {
             Some(rule) if self.scanning => rule,
             _ => {
-                take_excerpt(&mut self.excerpt, which, size);
+                take_excerpt(host, &mut self.excerpt, which, size);
                 return Step::Pass;
             }
         };
@@ -66,7 +67,7 @@ impl Side {
             Buffering::TooLarge => {
                 metrics.add(Counter::DlpSkipped, 1);
                 self.scanning = false;
-                take_excerpt(&mut self.excerpt, which, size);
+                take_excerpt(host, &mut self.excerpt, which, size);
                 Step::Pass
             }
             Buffering::Complete => {
@@ -89,6 +90,18 @@ pub enum RequestBody {
     Deny(String),
 }
 
+/// What the response headers say about the body.
+#[derive(Debug, Default)]
+pub struct ResponseHead {
+    pub content_type: Option<String>,
+    /// A `Content-Encoding` other than `identity`.
+    pub encoded: bool,
+    /// `Content-Length`.
+    pub length: Option<u64>,
+    /// No body follows.
+    pub end_of_stream: bool,
+}
+
 /// The redacted parts of the record.
 #[derive(Debug, Default)]
 pub struct Recorded {
@@ -97,6 +110,7 @@ pub struct Recorded {
     pub headers: BTreeMap<String, String>,
     pub request_body: String,
     pub response_body: String,
+    pub forwarded_for: String,
     pub redactions: BTreeMap<String, u32>,
 }
 
@@ -147,22 +161,28 @@ impl Extra {
                 .is_some_and(|r| r.denies_requests() && r.covers(content_type));
     }
 
-    pub fn request_body(
+    pub fn request_body<H: Host>(
         &mut self,
+        host: &H,
         config: &FilterConfig,
-        redactor: &Redactor,
         metrics: &Metrics,
         size: usize,
         end_of_stream: bool,
     ) -> RequestBody {
-        let which = BufferType::HttpRequestBody;
+        let which = Body::Request;
         let rule = self.rule(config);
-        let rule = match self.request.step(which, rule, metrics, size, end_of_stream) {
+        let rule = match self
+            .request
+            .step(host, which, rule, metrics, size, end_of_stream)
+        {
             Step::Pass => return RequestBody::Continue,
             Step::Wait => return RequestBody::Pause,
             Step::Scan(rule) => rule,
         };
-        let body = host::body(which, 0, size);
+        let Some(redactor) = &config.redaction else {
+            return RequestBody::Continue;
+        };
+        let body = host.body(which, 0, size);
         let text = String::from_utf8_lossy(&body);
         let out = redactor.redact(&text, self.request.content());
         out.count_into(&mut self.redactions);
@@ -179,60 +199,61 @@ impl Extra {
     /// At response headers: decides whether the body is rewritten, and if so
     /// drops `Content-Length` (the rewritten body has another length).
     /// Returns whether it did.
-    pub fn response_headers(
+    pub fn response_headers<H: Host>(
         &mut self,
+        host: &H,
         config: &FilterConfig,
         metrics: &Metrics,
-        end_of_stream: bool,
-        content_type: Option<String>,
-        encoded: bool,
-        length: Option<u64>,
+        head: ResponseHead,
     ) -> bool {
-        self.response.content_type = content_type;
+        self.response.content_type = head.content_type;
         let Some(rule) = self.rule(config) else {
             return false;
         };
         let covered = rule.redact_responses && rule.covers(self.response.content_type.as_deref());
-        if end_of_stream || !covered {
+        if head.end_of_stream || !covered {
             return false;
         }
-        let too_large = length.is_some_and(|n| n > rule.max_body_bytes as u64);
-        if encoded || too_large {
+        let too_large = head.length.is_some_and(|n| n > rule.max_body_bytes as u64);
+        if head.encoded || too_large {
             // Compressed bodies cannot be scanned; large ones are not held.
             metrics.add(Counter::DlpSkipped, 1);
             return false;
         }
         self.response.scanning = true;
-        host::remove_response_header("content-length");
+        host.set_header(Headers::Response, "content-length", None);
         true
     }
 
     /// Returns whether to hold the body (`true`) or let it go on.
-    pub fn response_body(
+    pub fn response_body<H: Host>(
         &mut self,
+        host: &H,
         config: &FilterConfig,
-        redactor: &Redactor,
         metrics: &Metrics,
         size: usize,
         end_of_stream: bool,
     ) -> bool {
-        let which = BufferType::HttpResponseBody;
+        let which = Body::Response;
         let rule = self.rule(config);
         match self
             .response
-            .step(which, rule, metrics, size, end_of_stream)
+            .step(host, which, rule, metrics, size, end_of_stream)
         {
             Step::Pass => return false,
             Step::Wait => return true,
             Step::Scan(_) => {}
         }
-        let Ok(text) = String::from_utf8(host::body(which, 0, size)) else {
+        let Some(redactor) = &config.redaction else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(host.body(which, 0, size)) else {
             // Binary content is not rewritten: that would corrupt it.
             metrics.add(Counter::DlpSkipped, 1);
             return false;
         };
         let out = redactor.redact(&text, self.response.content());
-        if !out.findings.is_empty() && host::replace_body(which, size, out.text.as_bytes()) {
+        if !out.findings.is_empty() && host.replace_body(which, size, out.text.as_bytes()) {
             metrics.add(Counter::DlpRewritten, 1);
         }
         out.count_into(&mut self.redactions);
@@ -240,9 +261,15 @@ impl Extra {
         false
     }
 
-    /// The record's path, query, headers and excerpts, redacted, and every
-    /// finding of this request counted.
-    pub fn into_record(self, redactor: &Redactor, capture: &Capture, path: &str) -> Recorded {
+    /// The record's path, query, headers, forwarded-for chain and excerpts,
+    /// redacted, and every finding of this request counted.
+    pub fn into_record(
+        self,
+        redactor: &Redactor,
+        capture: &Capture,
+        path: &str,
+        forwarded_for: &str,
+    ) -> Recorded {
         let mut rr = RecordRedaction::new(redactor);
         let max = capture.body_bytes.unwrap_or(0);
         let mut headers = BTreeMap::new();
@@ -258,6 +285,10 @@ impl Extra {
             headers,
             request_body: rr.excerpt(self.request.excerpt, request_type, max),
             response_body: rr.excerpt(self.response.excerpt, response_type, max),
+            forwarded_for: match forwarded_for {
+                "" => String::new(),
+                chain => rr.header("x-forwarded-for", chain),
+            },
             redactions: BTreeMap::new(),
         };
         let mut counts = rr.finish();
@@ -271,9 +302,9 @@ impl Extra {
 }
 
 /// Appends what the excerpt still wants from the body Envoy holds now.
-fn take_excerpt(excerpt: &mut Excerpt, which: BufferType, size: usize) {
+fn take_excerpt<H: Host>(host: &H, excerpt: &mut Excerpt, which: Body, size: usize) {
     let want = excerpt.wanted().min(size);
     if want > 0 {
-        excerpt.push(host::body(which, 0, want));
+        excerpt.push(host.body(which, 0, want));
     }
 }

@@ -1,0 +1,363 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use super::*;
+use observatory_proto::audit::{Ack, Quarantined};
+
+use crate::host::mock::{
+    configured, local_replies, receive_ack, records_in, sent_batches, sent_records, Call, MockHost,
+};
+use crate::host::Body;
+use crate::plugin::Plugin;
+
+const POLICIES: &str = r#""policies": [
+    {"name": "public", "action": "ALLOW", "rules": [{"to": [{"operation": {"paths": ["/public/*", "/pay*"]}}]}]},
+    {"name": "no-admin", "action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/admin*"]}}]}]}
+]"#;
+
+fn config(extra: &str) -> String {
+    format!(r#"{{"collector": {{"cluster": "collector"}}, "proxyId": "p1", {POLICIES}{extra}}}"#)
+}
+
+/// Request headers of a GET to `path` from 10.0.0.1 on connection 7.
+fn get(host: &MockHost, path: &str, request_id: &str) {
+    host.set_request_headers(&[
+        (":method", "GET"),
+        (":path", path),
+        ("x-request-id", request_id),
+    ]);
+    host.set_property(&["connection", "id"], &7i64.to_le_bytes());
+    host.set_property(&["source", "address"], b"10.0.0.1:40000");
+}
+
+/// Runs the request to its end; returns the action at request headers.
+fn run(host: &MockHost, plugin: &Plugin, path: &str, request_id: &str) -> Action {
+    get(host, path, request_id);
+    let mut f = plugin.http_filter();
+    let action = f.on_request_headers(host, true);
+    if action == Action::Continue {
+        host.set_response_headers(&[(":status", "200"), ("content-length", "2")]);
+        f.on_response_headers(host, false);
+    }
+    f.on_log(host);
+    action
+}
+
+#[test]
+fn an_allowed_request_continues_is_tagged_and_recorded() {
+    let (host, plugin) = configured(&config(""));
+    get(&host, "/public/x", "id-1");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    assert_eq!(host.take_calls(), []);
+    host.set_response_headers(&[(":status", "200"), ("content-length", "2")]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    assert_eq!(
+        host.take_calls(),
+        [Call::SetHeader {
+            map: Headers::Response,
+            name: "x-correlation-id".into(),
+            value: Some("id-1".into()),
+        }]
+    );
+    host.advance(10);
+    f.on_log(&host);
+
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let batches = sent_batches(&host);
+    assert_eq!(batches.len(), 2, "heartbeat, then the batch: {batches:?}");
+    let r = &batches[1].records[0];
+    assert_eq!(
+        (
+            r.correlation_id.as_str(),
+            r.method.as_str(),
+            r.path.as_str()
+        ),
+        ("id-1", "GET", "/public/x")
+    );
+    assert_eq!(
+        (r.status, r.decision.as_str(), r.rule.as_str()),
+        (200, "allow", "public")
+    );
+    assert_eq!(
+        (r.source_ip.as_str(), r.proxy_id.as_str()),
+        ("10.0.0.1", "p1")
+    );
+    assert_eq!(r.response_bytes, 2);
+    assert_eq!(r.duration_ms, 10.0);
+}
+
+#[test]
+fn a_denied_request_gets_a_403_with_its_correlation_id() {
+    let (host, plugin) = configured(&config(""));
+    assert_eq!(run(&host, &plugin, "/admin/users", "id-2"), Action::Pause);
+    let calls = host.take_calls();
+    assert_eq!(
+        local_replies(&calls),
+        [(
+            403,
+            r#"{"correlation_id":"id-2","error":"forbidden","rule":"no-admin"}"#.to_string()
+        )]
+    );
+    assert!(
+        matches!(&calls[0], Call::LocalReply { details, headers, .. }
+        if details == "observatory_forbidden"
+            && headers.contains(&("x-correlation-id".into(), "id-2".into())))
+    );
+}
+
+/// Puts the stream to the collector into a failed state with a record
+/// unacknowledged for a minute.
+fn fail_delivery(host: &MockHost, plugin: &Plugin) {
+    run(host, plugin, "/public/before", "id-before");
+    host.advance(2_000);
+    plugin.on_tick(host);
+    plugin.on_grpc_stream_close(host, 1, 14);
+    host.advance(60_000);
+    plugin.on_tick(host);
+    host.take_calls();
+}
+
+#[test]
+fn a_denial_is_answered_403_before_the_fail_closed_503() {
+    let (host, plugin) = configured(&config(r#", "auditFailureMode": "closed""#));
+    fail_delivery(&host, &plugin);
+    run(&host, &plugin, "/admin/x", "id-denied");
+    run(&host, &plugin, "/public/x", "id-allowed");
+    let replies: Vec<u32> = local_replies(&host.take_calls())
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(replies, [403, 503]);
+}
+
+#[test]
+fn fail_open_serves_while_delivery_fails() {
+    let (host, plugin) = configured(&config(""));
+    fail_delivery(&host, &plugin);
+    assert_eq!(run(&host, &plugin, "/public/x", "id-3"), Action::Continue);
+    assert_eq!(local_replies(&host.take_calls()), []);
+}
+
+#[test]
+fn an_unconfigured_plugin_lets_requests_pass_untouched() {
+    let host = MockHost::default();
+    let plugin = Plugin::new(1);
+    assert_eq!(run(&host, &plugin, "/admin/x", "id-4"), Action::Continue);
+    assert_eq!(host.take_calls(), []);
+    assert!(host.property_reads.borrow().is_empty());
+}
+
+#[test]
+fn records_with_excerpts_are_built_on_the_next_tick() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "recordBodies": {"maxBytes": 64}, "batch": {"maxRecords": 1}"#,
+    ));
+    run(&host, &plugin, "/public/x", "id-5");
+    let calls = host.take_calls();
+    assert_eq!(
+        calls.last(),
+        Some(&Call::TickPeriod(Duration::from_millis(1))),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| matches!(c, Call::Send { .. })),
+        "{calls:?}"
+    );
+    plugin.on_tick(&host);
+    let calls = host.take_calls();
+    assert_eq!(
+        calls.first(),
+        Some(&Call::TickPeriod(Duration::from_millis(500))),
+        "back to the regular tick first: {calls:?}"
+    );
+    let sent: Vec<_> = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Send { .. }))
+        .collect();
+    assert_eq!(sent.len(), 2, "heartbeat and the record's batch: {calls:?}");
+}
+
+#[test]
+fn a_dlp_response_is_held_and_rewritten_without_its_length() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "pay", "paths": ["/pay*"], "redactResponses": true}]"#,
+    ));
+    get(&host, "/pay/1", "id-6");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    host.set_response_headers(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", "31"),
+    ]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    let body = br#"{"email": "jane@example.com"}"#;
+    *host.response_body.borrow_mut() = body.to_vec();
+    assert_eq!(f.on_response_body(&host, body.len(), false), Action::Pause);
+    assert_eq!(
+        f.on_response_body(&host, body.len(), true),
+        Action::Continue
+    );
+    let calls = host.take_calls();
+    assert_eq!(
+        calls[0],
+        Call::SetHeader {
+            map: Headers::Response,
+            name: "content-length".into(),
+            value: None
+        }
+    );
+    assert_eq!(
+        calls[2],
+        Call::ReplaceBody {
+            which: Body::Response,
+            data: br#"{"email": "[REDACTED:EMAIL]"}"#.to_vec()
+        }
+    );
+}
+
+fn statuses(host: &MockHost) -> Vec<u32> {
+    local_replies(&host.take_calls())
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// Fail-closed after a second without an ack; a batch per record.
+const FAIL_CLOSED: &str =
+    r#", "auditFailureMode": "closed", "auditFailureTimeoutMs": 1000, "batch": {"maxRecords": 1}"#;
+
+#[test]
+fn fail_closed_answers_503_only_after_the_timeout_without_an_ack() {
+    let (host, plugin) = configured(&config(FAIL_CLOSED));
+    run(&host, &plugin, "/public/a", "id-a");
+    plugin.on_tick(&host);
+    host.advance(999);
+    assert_eq!(run(&host, &plugin, "/public/b", "id-b"), Action::Continue);
+    host.advance(1);
+    assert_eq!(run(&host, &plugin, "/public/c", "id-c"), Action::Pause);
+    let calls = host.take_calls();
+    assert_eq!(local_replies(&calls)[0].0, 503);
+    let c = records_in(&calls).pop().unwrap();
+    assert_eq!(
+        (
+            c.correlation_id.as_str(),
+            c.status,
+            c.decision.as_str(),
+            c.rule.as_str()
+        ),
+        ("id-c", 503, "deny", AUDIT_UNAVAILABLE)
+    );
+    // An ack that releases records is delivery working again.
+    receive_ack(
+        &host,
+        &plugin,
+        1,
+        &Ack {
+            seq: 2,
+            quarantined: Vec::new(),
+        },
+    );
+    assert_eq!(run(&host, &plugin, "/public/d", "id-d"), Action::Continue);
+    assert!(statuses(&host).is_empty());
+}
+
+#[test]
+fn a_refused_batch_and_quarantined_records_do_not_trip_fail_closed() {
+    let (host, plugin) = configured(&config(FAIL_CLOSED));
+    run(&host, &plugin, "/public/a", "id-a");
+    plugin.on_tick(&host);
+    host.advance(500);
+    // The collector refuses the batch and closes the stream: the stream
+    // failed, but records have waited less than the timeout.
+    plugin.on_grpc_stream_close(&host, 1, 3);
+    assert_eq!(run(&host, &plugin, "/public/b", "id-b"), Action::Continue);
+    // Minimum backoff: 500 ms (jittered down to no less than half).
+    host.advance(500);
+    plugin.on_tick(&host);
+    // The retry is acked, with the refused record quarantined.
+    receive_ack(
+        &host,
+        &plugin,
+        2,
+        &Ack {
+            seq: 2,
+            quarantined: vec![Quarantined {
+                index: 0,
+                reason: "ts_unix_nanos must be > 0".into(),
+            }],
+        },
+    );
+    host.advance(2_000);
+    assert_eq!(run(&host, &plugin, "/public/c", "id-c"), Action::Continue);
+    assert!(statuses(&host).is_empty());
+}
+
+#[test]
+fn a_path_not_in_normal_form_is_forwarded_normalised() {
+    let (host, plugin) = configured(&config(""));
+    get(&host, "/public//x/../y?q=a//b", "id-7");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    assert_eq!(
+        host.take_calls(),
+        [Call::SetHeader {
+            map: Headers::Request,
+            name: ":path".into(),
+            value: Some("/public/y?q=a//b".into()),
+        }]
+    );
+    f.on_log(&host);
+    // Decided on what is forwarded: `//admin/users` is `/admin/users`.
+    assert_eq!(run(&host, &plugin, "//admin/users", "id-8"), Action::Pause);
+    assert_eq!(statuses(&host), [403]);
+    // A path in normal form is left alone.
+    assert_eq!(
+        run(&host, &plugin, "/public/z?a=b", "id-9"),
+        Action::Continue
+    );
+    assert!(!host
+        .take_calls()
+        .iter()
+        .any(|c| matches!(c, Call::SetHeader { name, .. } if name == ":path")));
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let paths: Vec<String> = sent_records(&host).into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/public/y", "//admin/users", "/public/z"]);
+}
+
+#[test]
+fn reject_mode_answers_400_and_decide_only_forwards_the_raw_path() {
+    let (host, plugin) = configured(&config(r#", "pathNormalization": "reject""#));
+    assert_eq!(run(&host, &plugin, "/public//x", "id-10"), Action::Pause);
+    assert_eq!(
+        local_replies(&host.take_calls()),
+        [(
+            400,
+            r#"{"correlation_id":"id-10","error":"bad_request","rule":"path-not-normalized"}"#
+                .to_string()
+        )]
+    );
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let r = sent_records(&host).pop().unwrap();
+    assert_eq!(
+        (r.status, r.decision.as_str(), r.rule.as_str()),
+        (400, "deny", PATH_NOT_NORMALIZED)
+    );
+
+    let (host, plugin) = configured(&config(r#", "pathNormalization": "decide-only""#));
+    assert_eq!(run(&host, &plugin, "/public//x", "id-11"), Action::Continue);
+    assert_eq!(run(&host, &plugin, "//admin", "id-12"), Action::Pause);
+    let calls = host.take_calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::SetHeader { name, .. } if name == ":path")),
+        "{calls:?}"
+    );
+    assert_eq!(local_replies(&calls).len(), 1);
+}
