@@ -146,7 +146,7 @@ pub(super) const BUILTIN: &[(PiiType, Check, &str)] = &[
             r"(?i-u)\b(?:tel|phone|telephone|mobile|cell|cellphone|fax|telefon|telefono|",
             r"tel\u{e9}fono|t\u{e9}l\u{e9}phone|telefone|telefoon|celular|cellulare|handy|mobil|",
             r"m\u{f3}vil|movil|portable|gsm)\.?(?:[ \t]*(?:no|nr|number|num|#)\.?)?[ \t]*[:.]?[ \t]*",
-            r"[+(]?[0-9][0-9 ().\-/]{4,22}[0-9](?:[ ]?(?:x|extn?\.?)[ ]?[0-9]{1,6})?\b",
+            r"\(?\+?[0-9][0-9 ().\-/]{4,22}[0-9](?:[ ]?(?:x|extn?\.?)[ ]?[0-9]{1,6})?\b",
         ),
     ),
     (

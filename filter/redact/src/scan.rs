@@ -17,6 +17,7 @@ use super::form::percent_decode;
 use super::keys::{Ctx, How};
 use super::replace::{self, Mode, Repl};
 use super::text::Pairs;
+use super::validate;
 use super::{Redactor, TypeIdx};
 
 /// A value as the detectors see it: a range of the input itself, or a
@@ -399,7 +400,7 @@ fn looks_like_secret(value: &[u8]) -> bool {
     // A third of base64 values are padded; an unpadded one without a
     // digit is rare (under 1 % at 28 characters), a camel-case name is not.
     let padded = body.len() < value.len() && value.len().is_multiple_of(4);
-    let digits = body.iter().any(u8::is_ascii_digit) || padded;
+    let digits = body.iter().any(u8::is_ascii_digit) || padded || validate::base64_of_text(body);
     let hex = body.iter().all(u8::is_ascii_hexdigit);
     let mixed_case =
         body.iter().any(u8::is_ascii_lowercase) && body.iter().any(u8::is_ascii_uppercase);

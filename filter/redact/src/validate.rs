@@ -496,7 +496,8 @@ fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], intl: Option
     };
     // Separators: between groups, and before the first (`+`, `(`, `+1 (`).
     let lead = hay.get(start..first_start).unwrap_or_default();
-    let mut open = lead.contains(&b'(');
+    // `(+57)3038483719`: the parenthesis opens before the `+`.
+    let mut open = lead.contains(&b'(') || (plus && before(hay, start, 1) == Some(b'('));
     if lead.iter().any(|&b| b != b'+' && b != b'(') {
         return false;
     }
@@ -707,11 +708,20 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
 /// candidate may run into the following word; the finding stops at the
 /// country's length.
 pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
+    let country = hay.get(span.start..span.start + 2)?;
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(country))
+        .and_then(|&(_, len)| iban_of_len(hay, span, len))
+        // A country outside the registry, or a length the registry does not
+        // give (account numbers in IBAN form: `AR…`, a 21-character `GB…`):
+        // only a whole, compact, upper-case token of IBAN length.
+        .or_else(|| iban_of_len(hay, span, unregistered_len(hay, span)?))
+}
+
+fn iban_of_len(hay: &[u8], span: &Span, len: usize) -> Option<Span> {
     let text = hay.get(span.clone())?;
     let country = text.get(..2)?;
-    let &(_, len) = IBAN_LENGTHS
-        .iter()
-        .find(|(c, _)| c.eq_ignore_ascii_case(country))?;
     let spaced = text.get(4) == Some(&b' ');
     let mut chars = 0;
     let mut end = span.start;
@@ -760,6 +770,23 @@ pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
     (chars == len && remainder == 1 && (alone || glued())).then_some(candidate)
 }
 
+/// Length of a compact upper-case IBAN-shaped token, when the token stands
+/// alone (mod-97 still decides).
+fn unregistered_len(hay: &[u8], span: &Span) -> Option<usize> {
+    let end = run_end(hay, span.start, |b| {
+        b.is_ascii_digit() || b.is_ascii_uppercase()
+    });
+    let token = hay.get(span.start..end)?;
+    // The upper-case run is the token, also glued to lower-case words
+    // (`refAR21…x`).
+    let upper_or_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let alone = !before(hay, span.start, 1).is_some_and(upper_or_digit)
+        && !at(hay, end).is_some_and(|b| upper_or_digit(b) || b == b'_');
+    let shaped = token.get(..2)?.iter().all(u8::is_ascii_uppercase)
+        && token.get(2..4)?.iter().all(u8::is_ascii_digit);
+    (alone && shaped && (15..=34).contains(&token.len())).then_some(token.len())
+}
+
 fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -800,6 +827,20 @@ fn jwt(hay: &[u8], span: &Span) -> Option<Span> {
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&header).ok()?;
     (header.contains_key("alg") && at(hay, span.end) != Some(b'=')).then(|| span.clone())
+}
+
+/// Base64 (either alphabet) of printable text of 12 or more characters, the
+/// shape of `user:password` credentials: random names almost never decode so.
+pub(super) fn base64_of_text(text: &[u8]) -> bool {
+    let url: Vec<u8> = text
+        .iter()
+        .map(|&b| match b {
+            b'+' => b'-',
+            b'/' => b'_',
+            b => b,
+        })
+        .collect();
+    base64url(&url).is_some_and(|d| d.len() >= 12 && d.iter().all(|b| (0x20..0x7f).contains(b)))
 }
 
 fn base64url(text: &[u8]) -> Option<Vec<u8>> {

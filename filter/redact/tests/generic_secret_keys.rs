@@ -37,7 +37,13 @@ fn padded_base64_without_digits_is_a_secret() {
         found(line, Content::Text),
         pairs(&[("ZHdhdGFuYWJlOjkmOWFZeTIpNnI=", "PASSWORD")])
     );
-    // Without padding or a digit it may be a camel-case name.
+    // Unpadded and digit-less, it still decodes to printable `user:password`.
+    let line = "msg=\"cache refresh\" auth=YnJvZHljbGFyYTpHYjAzMlBmKnAl cache_key=orders:11";
+    assert_eq!(
+        found(line, Content::Text),
+        pairs(&[("YnJvZHljbGFyYTpHYjAzMlBmKnAl", "PASSWORD")])
+    );
+    // Without padding, a digit or a text inside, it may be a camel-case name.
     assert_eq!(found("key=ThisIsMyCacheKeyName", Content::Text), []);
 }
 

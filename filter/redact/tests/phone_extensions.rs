@@ -1,7 +1,7 @@
 //! A phone number's extension is part of the value (`x909`, ` ext. 12`),
 //! and the North American and international forms Faker-like generators
 //! and CRMs write are phone numbers too: `(405)312-5045` without a space,
-//! `001-647-909-1153` with the `00` international prefix.
+//! `001-647-909-1153` with the `00` international prefix, `(+57)3038483719`.
 
 mod support;
 
@@ -49,5 +49,18 @@ fn what_is_not_an_extension_or_a_number() {
         "v415312-5045",
     ] {
         assert_eq!(found(text, Content::Text), [], "{text}");
+    }
+}
+
+#[test]
+fn a_country_code_in_parentheses() {
+    for text in [
+        "call (+57)3038483719 now",
+        "IBAN follows, tel. (+57)3038483719.",
+    ] {
+        let out = found(text, Content::Text);
+        assert_eq!(out.len(), 1, "{text}: {out:?}");
+        assert!(out[0].0.ends_with("3038483719"), "{text}: {out:?}");
+        assert_eq!(out[0].1, "PHONE");
     }
 }
