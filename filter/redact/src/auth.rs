@@ -85,7 +85,10 @@ pub(super) fn credentials(
         return word;
     }
     let name_end = skip(text, after, end, is_token);
-    let params = text.get(name_end) == Some(&b'=')
+    // `name=value`, not a token68's `=` padding: the byte after the `=`
+    // must be in the value (a JSON string's closing quote is not).
+    let params = name_end + 1 < end
+        && text.get(name_end) == Some(&b'=')
         && text
             .get(name_end + 1)
             .is_some_and(|&b| b != b'=' && !b.is_ascii_whitespace() && b != b',');

@@ -19,6 +19,7 @@ use memchr::memmem;
 use regex_automata::{meta, util::syntax, Input};
 use regex_syntax::hir::Hir;
 
+use super::names::Cue;
 use super::{validate, PiiType, TypeIdx};
 
 /// How a candidate is validated.
@@ -33,7 +34,11 @@ pub(super) enum Check {
     Token,
     MixedToken,
     /// A cue before a person's name (`Dear `, `my name is `).
-    Person,
+    Person(Cue),
+    /// A phone number after its label, in any grouping.
+    LabelledPhone,
+    /// A social security number after its label, also undashed.
+    LabelledSsn,
     /// Operator patterns are taken as they match.
     Custom,
 }
@@ -49,7 +54,9 @@ impl Check {
             Check::Iban => validate::iban(hay, span),
             Check::Token => validate::token(hay, span),
             Check::MixedToken => validate::mixed_token(hay, span),
-            Check::Person => super::names::after_cue(hay, span),
+            Check::Person(cue) => super::names::after_cue(hay, span, cue),
+            Check::LabelledPhone => validate::labelled_phone(hay, span),
+            Check::LabelledSsn => validate::labelled_ssn(hay, span),
             Check::Custom => Some(span.clone()),
         }
     }
@@ -117,32 +124,95 @@ pub(super) const BUILTIN: &[(PiiType, Check, &str)] = &[
         PiiType::Phone,
         Check::Phone,
         concat!(
-            // E.164, with or without separators
-            r"(?-u)\+[1-9][0-9 .()\-]{6,20}[0-9]",
-            // North American: (415) 555-2671, 415.555.2671, 1-800-555-0199
-            r"|\(?\b(?:1[ .\-])?[2-9][0-9]{2}\)?[ .\-]{1,2}[0-9]{3}[ .\-][0-9]{4}\b",
+            // E.164 (`+` or `00`), with or without separators
+            r"(?-u)(?:(?:\+|\b00)[1-9][0-9 .()\-]{6,20}[0-9]",
+            // North American: (415) 555-2671, (405)312-5045, 415.555.2671,
+            // 1-800-555-0199
+            r"|\(?\b(?:1[ .\-])?[2-9][0-9]{2}\)?[ .\-]{0,2}[0-9]{3}[ .\-][0-9]{4}",
             // trunk prefix 0: 020 7946 0958, 01 23 45 67 89, (030) 1234567
-            r"|\(?\b0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,5}\b",
+            r"|\(?\b0[1-9][0-9]{0,4}\)?(?:[ .\-][0-9]{2,8}){1,5}",
             // North American local number: 555-0123
-            r"|\b[2-9][0-9]{2}-[0-9]{4}\b",
+            r"|\b[2-9][0-9]{2}-[0-9]{4})",
+            // an extension: x909, ext. 12
+            r"(?:[ ]?(?:[xX]|[eE]xtn?\.?)[ ]?[0-9]{1,6})?\b",
+        ),
+    ),
+    (
+        PiiType::Phone,
+        Check::LabelledPhone,
+        // A label, then a number in any grouping (the validator counts its
+        // digits): `tel. 6877117580`, `Telefon: 030 1234567`.
+        concat!(
+            r"(?i-u)\b(?:tel|phone|telephone|mobile|cell|cellphone|fax|telefon|telefono|",
+            r"tel\u{e9}fono|t\u{e9}l\u{e9}phone|telefone|telefoon|celular|cellulare|handy|mobil|",
+            r"m\u{f3}vil|movil|portable|gsm)\.?(?:[ \t]*(?:no|nr|number|num|#)\.?)?[ \t]*[:.]?[ \t]*",
+            r"\(?\+?[0-9][0-9 ().\-/]{4,22}[0-9](?:[ ]?(?:x|extn?\.?)[ ]?[0-9]{1,6})?\b",
+        ),
+    ),
+    (
+        PiiType::UsSsn,
+        Check::LabelledSsn,
+        // `SSN 675489003`: a social security number after its label, also
+        // without dashes.
+        concat!(
+            r"(?i-u)\b(?:ssn|social security(?: number| no\.?| #)?)[ \t]*[:#.]?[ \t]*",
+            r"[0-9]{3}[ \-]?[0-9]{2}[ \-]?[0-9]{4}\b",
         ),
     ),
     (
         PiiType::Person,
-        Check::Person,
+        Check::Person(Cue::Greeting),
         concat!(
-            // Greetings and titles, then the name.
-            r"(?-u)\b(?:(?:Dear|Hi|Hello|Hey|Hallo|Liebe|Lieber|Bonjour|Cher|Ch\u{e8}re|Hola|",
-            r"Estimad[oa]|Car[oa]|Gentile|Beste|Ciao|Sehr geehrter?|Szanown[ya])",
-            r"|(?:Mr|Mrs|Ms|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Dhr|Mevr)\.?",
-            // Introductions.
-            r"|[Mm]y name is|I am|I'm|[Ii]ch bin|[Ii]ch hei(?:ss|\u{df})e|[Jj]e m'appelle",
-            r"|[Mm]e llamo|[Mm]i chiamo|[Mm]ijn naam is|[Nn]azywam si\u{119})[ \t]+",
-            // Closing lines; the name on the next line.
-            r"|\b(?:Regards|[Bb]est regards|[Kk]ind regards|[Bb]est wishes|Sincerely|Thanks|",
-            r"Thank you|Cheers|Best|Cordialement|Saludos|Atentamente|Cordiali saluti|",
-            r"Met vriendelijke groet|Mit freundlichen Gr\u{fc}\u{df}en|Viele Gr\u{fc}\u{df}e|",
-            r"Pozdrawiam|Un saludo)[,!.]?[ \t]*\r?\n[ \t]*",
+            r"(?-u)\b(?:Dear|Dearest|Hi|Hello|Hey|Hallo|Liebe|Lieber|Sehr geehrter?|Guten Tag|",
+            r"Moin|Servus|Bonjour|Bonsoir|Salut|Cher|Ch\u{e8}re|Hola|Estimad[oa]|Querid[oa]|",
+            r"Car[oa]|Gentile|Gentil\u{ed}ssim[oa]|Egregi[oa]|Ciao|Salve|Buongiorno|Beste|",
+            r"Geachte|Hoi|Szanown[ya]|Drog[ia]|Dzie\u{144} dobry|Witaj|Cze\u{15b}\u{107}|Ol\u{e1}|",
+            r"Prezad[oa]|Bom dia|Boa tarde|Hej|Hei|K\u{e6}re|Kj\u{e6}re)[ \t]+",
+        ),
+    ),
+    (
+        PiiType::Person,
+        Check::Person(Cue::Title),
+        concat!(
+            r"(?-u)\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Srta|Sig|Sig\.ra|",
+            r"Dott|Dott\.ssa|Dhr|Mevr|Pan|Pani)\.?[ \t]+",
+        ),
+    ),
+    (
+        PiiType::Person,
+        Check::Person(Cue::Introduction),
+        concat!(
+            r"(?-u)\b(?:[Mm]y name is|[Ii]ch hei(?:ss|\u{df})e|[Mm]ein Name ist|[Jj]e m(?:'|\u{2019})appelle|",
+            r"[Mm]e llamo|[Mm]i nombre es|[Mm]i chiamo|[Ii]l mio nome \u{e8}|[Mm]ijn naam is|",
+            r"[Nn]azywam si\u{119}|[Mm]am na imi\u{119}|[Mm]eu nome \u{e9}|[Mm]e chamo)[ \t]+",
+        ),
+    ),
+    (
+        PiiType::Person,
+        Check::Person(Cue::Weak),
+        concat!(
+            r"(?-u)\b(?:I am|I'm|I\u{2019}m|[Ii]ch bin|[Jj]e suis|[Ss]oy|[Ss]ono|[Ii]k ben|[Jj]estem|",
+            r"[Ee]u sou|[Tt]his is)[ \t]+",
+        ),
+    ),
+    (
+        PiiType::Person,
+        Check::Person(Cue::Signature),
+        // Closing lines; the name on the next line.
+        concat!(
+            r"(?-u)\b(?:Regards|[Bb]est regards|[Kk]ind regards|[Ww]arm regards|[Bb]est wishes|",
+            r"Sincerely|Yours sincerely|Yours truly|Yours|Respectfully|Thanks|Thank you|",
+            r"Many thanks|Cheers|Best|Take care|",
+            r"Mit freundlichen Gr\u{fc}\u{df}en|Viele Gr\u{fc}\u{df}e|Liebe Gr\u{fc}\u{df}e|",
+            r"Beste Gr\u{fc}\u{df}e|Herzliche Gr\u{fc}\u{df}e|Sch\u{f6}ne Gr\u{fc}\u{df}e|Gr\u{fc}\u{df}e|MfG|",
+            r"Cordialement|Bien cordialement|Bien \u{e0} vous|Salutations|Amicalement|Merci|",
+            r"Saludos|Saludos cordiales|Un saludo|Un abrazo|Atentamente|Gracias|",
+            r"Cordiali saluti|Distinti saluti|Saluti|Cordialmente|Grazie|Un saluto|",
+            r"Met vriendelijke groet(?:en)?|Vriendelijke groet(?:en)?|Hartelijke groet(?:en)?|Groeten|",
+            r"Pozdrawiam|Z powa\u{17c}aniem|Pozdrowienia|Dzi\u{119}kuj\u{119}|",
+            r"Atenciosamente|Abra\u{e7}os|Cumprimentos|Obrigad[oa]|",
+            r"Med v\u{e4}nliga h\u{e4}lsningar|H\u{e4}lsningar|Mvh|Venlig hilsen|Med vennlig hilsen|Hilsen)",
+            r"[,!.]?[ \t]*\r?\n[ \t]*",
         ),
     ),
 ];

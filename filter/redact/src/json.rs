@@ -66,12 +66,15 @@ impl Frame {
         start: 0,
     };
 
-    /// Whether the `name`-like values of this object are a person's.
+    /// Whether the `name`-like values of this object are a person's: its
+    /// keys say so when they agree (`email` / `sku`); when they say both
+    /// (a repository's `full_name` and `stargazers_count`) or nothing, the
+    /// key it is under decides.
     fn holds_person(&self) -> bool {
-        if self.seen & marker::PERSON != 0 {
-            true
-        } else if self.seen & marker::THING != 0 {
-            false
+        let person = self.seen & marker::PERSON != 0;
+        let thing = self.seen & marker::THING != 0;
+        if person != thing {
+            person
         } else {
             self.home & marker::THING_HOME == 0 || self.home & marker::PERSON_HOME != 0
         }

@@ -129,6 +129,26 @@ const EXACT: &[(Rule, &[&str])] = &[
             "cvv",
             "cvc",
             "cvv2",
+            "pin",
+            // The same in other languages.
+            "passwort",
+            "kennwort",
+            "motdepasse",
+            "contraseña",
+            "contrasena",
+            "senha",
+            "wachtwoord",
+            "hasło",
+            "haslo",
+            "lösenord",
+            "losenord",
+            "passord",
+            "adgangskode",
+            "salasana",
+            "heslo",
+            "jelszó",
+            "şifre",
+            "пароль",
         ],
     ),
     (Rule::Credential, &["authorization", "proxyauthorization"]),
@@ -169,9 +189,38 @@ const EXACT: &[(Rule, &[&str])] = &[
             "shippingname",
             "recipientname",
             "patientname",
+            // Given and family names in other languages.
+            "vorname",
+            "nachname",
+            "familienname",
+            "prénom",
+            "prenom",
+            "nomdefamille",
+            "apellido",
+            "apellidos",
+            "nombrecompleto",
+            "cognome",
+            "nomecompleto",
+            "sobrenome",
+            "voornaam",
+            "achternaam",
+            "imię",
+            "imie",
+            "nazwisko",
         ],
     ),
-    (Rule::Name, &["name", "displayname", "fullname"]),
+    (
+        Rule::Name,
+        &[
+            "name",
+            "displayname",
+            "fullname",
+            "nombre",
+            "nome",
+            "nom",
+            "naam",
+        ],
+    ),
     (
         Rule::Person,
         &[
@@ -191,7 +240,19 @@ const EXACT: &[(Rule, &[&str])] = &[
     (Rule::Secret(PiiType::Password), &["auth", "code", "otp"]),
     (
         Rule::Redact(PiiType::DateOfBirth),
-        &["dob", "birthdate", "dateofbirth", "birthday"],
+        &[
+            "dob",
+            "birthdate",
+            "dateofbirth",
+            "birthday",
+            "geburtsdatum",
+            "datedenaissance",
+            "fechadenacimiento",
+            "datadinascita",
+            "datadenascimento",
+            "geboortedatum",
+            "dataurodzenia",
+        ],
     ),
     (
         Rule::Redact(PiiType::Phone),
@@ -202,9 +263,31 @@ const EXACT: &[(Rule, &[&str])] = &[
             "mobilenumber",
             "mobilephone",
             "cellphone",
+            "homephone",
+            "workphone",
+            "contactphone",
             "tel",
             "telephone",
             "fax",
+            // The same in other languages.
+            "telefon",
+            "telefono",
+            "teléfono",
+            "téléphone",
+            "telefone",
+            "telefoon",
+            "celular",
+            "cellulare",
+            "móvil",
+            "movil",
+            "handy",
+            "handynummer",
+            "telefonnummer",
+            "numerodetelephone",
+            "numérodetéléphone",
+            "numerodetelefono",
+            "númerodeteléfono",
+            "numertelefonu",
         ],
     ),
     (
@@ -554,9 +637,28 @@ const MARKERS: &[(u8, &[&str])] = &[
     (marker::VALUE | marker::THING, &["value"]),
 ];
 
-/// Built-in key name endings (normalised); the longest match wins.
+/// Built-in key name endings (normalised); the longest match wins. CJK
+/// labels are here because CJK text glues them to the words before them
+/// (`連絡先は…です。電話: …`).
 const SUFFIX: &[(Rule, &[&str])] = &[
     (Rule::Redact(PiiType::ApiKey), &["apikey"]),
+    (
+        Rule::Redact(PiiType::Phone),
+        &[
+            "phonenumber",
+            "電話",
+            "電話番号",
+            "携帯",
+            "携帯番号",
+            "电话",
+            "手机",
+        ],
+    ),
+    (Rule::Redact(PiiType::Person), &["氏名", "姓名"]),
+    (
+        Rule::Redact(PiiType::DateOfBirth),
+        &["生年月日", "出生日期"],
+    ),
     (
         Rule::Redact(PiiType::Password),
         &[
@@ -567,6 +669,9 @@ const SUFFIX: &[(Rule, &[&str])] = &[
             "token",
             "privatekey",
             "secretkey",
+            "パスワード",
+            "暗証番号",
+            "密码",
         ],
     ),
     (
@@ -781,6 +886,22 @@ impl KeyRules {
     /// name, else the longest matching ending.
     pub fn classify(&self, key: &[u8]) -> Option<Ctx> {
         self.classify_key(key).0
+    }
+
+    /// The rule for this key name as a whole: a name, or a name ending
+    /// standing alone (`version`), never a longer word that ends in one
+    /// (in prose, `paid` is no `…id`).
+    pub fn classify_whole(&self, key: &[u8]) -> Option<Ctx> {
+        let mut node = 0;
+        for b in key
+            .iter()
+            .rev()
+            .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+        {
+            node = self.child(node, b.to_ascii_lowercase())?;
+        }
+        let node = self.nodes.get(node).filter(|_| node != 0)?;
+        node.exact.or(node.suffix)
     }
 
     /// The rule for a key and its [`marker`] bits.

@@ -134,8 +134,8 @@ const NOT_NAMES: &[&str] = &[
 
 /// Titles before a name (`Dear Mr. Smith`, `Frau Dr. Weber`).
 const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "dr", "prof", "herr", "frau", "mme", "mlle", "m", "sr", "sra",
-    "sig", "signora", "signor", "dhr", "mevr", "pan", "pani",
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "mme", "mlle", "m", "sr", "sra",
+    "srta", "sig", "sig.ra", "signora", "signor", "dott", "dott.ssa", "dhr", "mevr", "pan", "pani",
 ];
 
 fn given_names() -> &'static [&'static str] {
@@ -156,41 +156,41 @@ fn is_given_name(word: &str) -> bool {
     given_names().binary_search(&lower.as_str()).is_ok()
 }
 
-/// What the cue before a name is.
+/// What the cue before a name is (each has its own detector pattern).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cue {
+pub(super) enum Cue {
+    /// `Dear`, `Hallo`, `Dzień dobry`.
     Greeting,
+    /// `Mr.`, `Frau`, `Sra.`.
     Title,
     /// `my name is`, `je m'appelle`: a strong one.
     Introduction,
-    /// `I am`, `I'm`: only with a known given name.
+    /// `I am`, `I'm`, `ich bin`, `sono`: only with a known given name.
     Weak,
     /// A closing line, then the name on its own line.
     Signature,
 }
 
-fn cue(text: &str) -> Cue {
-    let first = text
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .next()
-        .unwrap_or_default()
-        .to_lowercase();
-    if text.contains('\n') {
-        Cue::Signature
-    } else if TITLES.contains(&first.as_str()) {
-        Cue::Title
-    } else if first == "i" || first == "i'm" {
-        Cue::Weak
-    } else if text.contains(' ') && !matches!(first.as_str(), "sehr" | "dear") {
-        Cue::Introduction
-    } else {
-        Cue::Greeting
+/// A word of a script without case (CJK): of up to six letters, so a
+/// name (`松本`, `くみ子`) and not a sentence glued together.
+fn caseless_word(word: &str) -> bool {
+    let mut n = 0;
+    for c in word.chars() {
+        if !c.is_alphabetic() || c.is_uppercase() || c.is_lowercase() {
+            return false;
+        }
+        n += 1;
     }
+    (1..=6).contains(&n)
 }
 
 /// A name word: capitalised letters with `'`, `’`, `-`, or an initial
-/// (`J.`); particles (`van`) only inside a name.
-fn name_word(word: &str, first: bool) -> bool {
+/// (`J.`); particles (`van`) only inside a name; a caseless word (CJK)
+/// where the cue is a strong one.
+fn name_word(word: &str, first: bool, caseless: bool) -> bool {
+    if caseless && caseless_word(word) {
+        return true;
+    }
     let mut chars = word.chars();
     let Some(head) = chars.next() else {
         return false;
@@ -204,9 +204,9 @@ fn name_word(word: &str, first: bool) -> bool {
 
 /// The name after the cue the detector matched at `span`: up to four name
 /// words on the cue's line, checked against what the cue needs.
-pub(super) fn after_cue(hay: &[u8], span: &Range<usize>) -> Option<Range<usize>> {
-    let cue_text = std::str::from_utf8(hay.get(span.clone())?).ok()?;
-    let kind = cue(cue_text);
+pub(super) fn after_cue(hay: &[u8], span: &Range<usize>, kind: Cue) -> Option<Range<usize>> {
+    // In scripts without case only a strong cue can tell a name.
+    let caseless = matches!(kind, Cue::Greeting | Cue::Title | Cue::Introduction);
     let rest = hay.get(span.end..(span.end + 96).min(hay.len()))?;
     let rest = match std::str::from_utf8(rest) {
         Ok(text) => text,
@@ -217,7 +217,9 @@ pub(super) fn after_cue(hay: &[u8], span: &Range<usize>) -> Option<Range<usize>>
     for word in rest.split(' ') {
         // Punctuation after a word ends the name (`Dear Maria Schneider,`).
         let end = word
-            .find([',', ';', ':', '!', '?', '\n', '\r', ')', '"'])
+            .find([
+                ',', ';', ':', '!', '?', '\n', '\r', ')', '"', '、', '。', '，', '！', '？',
+            ])
             .unwrap_or(word.len());
         let bare = word.get(..end).unwrap_or_default();
         // A full stop after a word (not an initial) ends the sentence.
@@ -228,7 +230,7 @@ pub(super) fn after_cue(hay: &[u8], span: &Range<usize>) -> Option<Range<usize>>
             at += word.len() + 1; // `Dear Mr. Smith`: the title stays
             continue;
         }
-        if bare.is_empty() || !name_word(bare, words.is_empty()) || words.len() == 4 {
+        if bare.is_empty() || !name_word(bare, words.is_empty(), caseless) || words.len() == 4 {
             break;
         }
         words.push((at, bare));
@@ -266,41 +268,57 @@ mod tests {
 
     use super::*;
 
-    fn detect(text: &str, cue: &str) -> Option<String> {
+    fn detect(text: &str, cue: &str, kind: Cue) -> Option<String> {
         let start = text.find(cue).unwrap();
-        after_cue(text.as_bytes(), &(start..start + cue.len())).map(|r| text[r].to_owned())
+        after_cue(text.as_bytes(), &(start..start + cue.len()), kind).map(|r| text[r].to_owned())
     }
 
     #[test]
     fn names_after_cues() {
-        for (text, cue, name) in [
+        use Cue::*;
+        for (text, cue, kind, name) in [
             (
                 "Dear Maria Schneider, thanks",
                 "Dear ",
+                Greeting,
                 Some("Maria Schneider"),
             ),
-            ("Dear Mr. Smith,", "Dear ", Some("Smith")),
-            ("Hallo Jürgen!", "Hallo ", Some("Jürgen")),
-            ("Dear Customer,", "Dear ", None),
-            ("Hi all, the build is green", "Hi ", None),
+            ("Dear Mr. Smith,", "Dear ", Greeting, Some("Smith")),
+            ("Hallo Jürgen!", "Hallo ", Greeting, Some("Jürgen")),
+            ("Dear Customer,", "Dear ", Greeting, None),
+            ("Hi all, the build is green", "Hi ", Greeting, None),
             (
                 "my name is Anna van Dijk and",
                 "my name is ",
+                Introduction,
                 Some("Anna van Dijk"),
             ),
-            ("I am Linda.", "I am ", Some("Linda")),
-            ("I am Happy to help", "I am ", None),
-            ("Frau Dr. Weber kommt", "Frau ", Some("Weber")),
+            ("I am Linda.", "I am ", Weak, Some("Linda")),
+            ("I am Happy to help", "I am ", Weak, None),
+            ("Frau Dr. Weber kommt", "Frau ", Title, Some("Weber")),
             (
                 "Best regards,\nMaria Schneider\nACME",
                 "Best regards,\n",
+                Signature,
                 Some("Maria Schneider"),
             ),
-            ("Best regards,\nThe Support Team", "Best regards,\n", None),
-            ("Thanks,\nLinda", "Thanks,\n", Some("Linda")),
-            ("Thanks,\nsee you", "Thanks,\n", None),
+            (
+                "Best regards,\nThe Support Team",
+                "Best regards,\n",
+                Signature,
+                None,
+            ),
+            ("Thanks,\nLinda", "Thanks,\n", Signature, Some("Linda")),
+            ("Thanks,\nsee you", "Thanks,\n", Signature, None),
+            (
+                "my name is 稔 山口 and",
+                "my name is ",
+                Introduction,
+                Some("稔 山口"),
+            ),
+            ("I am 山口", "I am ", Weak, None),
         ] {
-            assert_eq!(detect(text, cue).as_deref(), name, "{text:?}");
+            assert_eq!(detect(text, cue, kind).as_deref(), name, "{text:?}");
         }
         assert!(is_given_name("MARIA") && !is_given_name("grace"));
     }

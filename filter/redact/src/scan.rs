@@ -17,6 +17,7 @@ use super::form::percent_decode;
 use super::keys::{Ctx, How};
 use super::replace::{self, Mode, Repl};
 use super::text::Pairs;
+use super::validate;
 use super::{Redactor, TypeIdx};
 
 /// A value as the detectors see it: a range of the input itself, or a
@@ -206,8 +207,16 @@ impl Out<'_> {
         number: Option<&Range<usize>>,
     ) {
         let first = self.hits.len();
+        let keys = &self.redactor.keys;
         for m in matches {
-            if !ctx.suppresses(m.ty) {
+            // `order number 4854…`: a label in prose suppresses as its key
+            // would.
+            let labelled = || {
+                part == Part::Text
+                    && super::text::label_before(seg.text, m.start, seg.range.start, keys)
+                        .is_some_and(|label| label.suppresses(m.ty))
+            };
+            if !ctx.suppresses(m.ty) && !labelled() {
                 self.push(seg, m.start..m.end, m.ty, false, number);
             }
         }
@@ -375,9 +384,11 @@ fn trim(text: &[u8], range: Range<usize>) -> Range<usize> {
 }
 
 /// A value under a generic key (`key`, `auth`, `sig`) that looks like a
-/// secret: 16–512 characters of hex, base64 or base64url, with digits and
-/// letters, and either hex or of mixed case (`my-cache-key-2024` is a
-/// name, `5f4dcc3b5aa765d61d8327deb882cf99` and `dXNlcjpwYXNz` are not).
+/// secret: 16–512 characters of hex, base64 or base64url, with letters and
+/// either digits or base64 padding, and either hex or of mixed case
+/// (`my-cache-key-2024` is a name, `5f4dcc3b5aa765d61d8327deb882cf99`,
+/// `dXNlcjpwYXNz` and the digit-less `ZHdhdGFuYWJlOjkmOWFZeTIpNnI=` are
+/// not).
 fn looks_like_secret(value: &[u8]) -> bool {
     let body = value
         .strip_suffix(b"==")
@@ -386,7 +397,10 @@ fn looks_like_secret(value: &[u8]) -> bool {
     let charset = body
         .iter()
         .all(|&b| b.is_ascii_alphanumeric() || b"+/_-.~".contains(&b));
-    let digits = body.iter().any(u8::is_ascii_digit);
+    // A third of base64 values are padded; an unpadded one without a
+    // digit is rare (under 1 % at 28 characters), a camel-case name is not.
+    let padded = body.len() < value.len() && value.len().is_multiple_of(4);
+    let digits = body.iter().any(u8::is_ascii_digit) || padded || validate::base64_of_text(body);
     let hex = body.iter().all(u8::is_ascii_hexdigit);
     let mixed_case =
         body.iter().any(u8::is_ascii_lowercase) && body.iter().any(u8::is_ascii_uppercase);

@@ -19,7 +19,8 @@ pub(super) struct Pair {
     pub encoded: bool,
 }
 
-/// Byte classes: key characters, and bytes that end an unquoted value.
+/// Byte classes: key characters (non-ASCII ones too, so `Teléfono:` and
+/// `電話:` are keys), and bytes that end an unquoted value.
 const KEY: u8 = 1;
 const STOP: u8 = 2;
 const CLASSES: [u8; 256] = {
@@ -27,7 +28,7 @@ const CLASSES: [u8; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b >= 0x80 {
             classes[i] |= KEY;
         }
         if b.is_ascii_whitespace()
@@ -107,9 +108,10 @@ impl<'a> Pairs<'a> {
             return None;
         }
         let words = |range: std::ops::Range<usize>| {
-            self.text
-                .get(range)
-                .is_some_and(|w| w.iter().all(|b| b.is_ascii_alphabetic() || *b == b' '))
+            self.text.get(range).is_some_and(|w| {
+                w.iter()
+                    .all(|&b| b.is_ascii_alphabetic() || b >= 0x80 || b == b' ')
+            })
         };
         // `Date of birth:` — before a `:`, try the last word, then two,
         // then three (words of letters only).
@@ -203,6 +205,56 @@ impl<'a> Pairs<'a> {
         }
         v..end
     }
+}
+
+/// Words that may stand between a label and its value in prose
+/// (`firmware to 17.8.1.48`, `version is 1.2.3.4`).
+const LINKS: &[&[u8]] = &[b"to", b"is", b"was", b"of", b"at", b"from"];
+
+/// The rule of a label written before the value at `start` in prose, with
+/// a space and no separator (`order number 4854585974664228`, `firmware
+/// to 17.8.1.48`): the last one to three words before it, as `key=value`
+/// would read them. Only words of letters count, from `floor` on, and
+/// only labels of six letters or more: short ones (`id`, `ref`, `v`) are
+/// too common in prose to say anything.
+pub(super) fn label_before(
+    text: &[u8],
+    start: usize,
+    floor: usize,
+    rules: &KeyRules,
+) -> Option<Ctx> {
+    let letters = |b: &u8| b.is_ascii_alphabetic() || *b >= 0x80;
+    // The start of the word ending at `end` (before a single space).
+    let word = |end: usize| -> Option<usize> {
+        if end <= floor || text.get(end)? != &b' ' {
+            return None;
+        }
+        let from = end.saturating_sub(24).max(floor);
+        let run = text
+            .get(from..end)?
+            .iter()
+            .rev()
+            .take_while(|b| letters(b))
+            .count();
+        (run > 0 && (end - run == floor || !text.get(end - run - 1).is_some_and(letters)))
+            .then_some(end - run)
+    };
+    let mut end = start.checked_sub(1)?;
+    let mut first = word(end)?;
+    if LINKS.iter().any(|l| text.get(first..end) == Some(*l)) {
+        end = first.checked_sub(1)?;
+        first = word(end)?;
+    }
+    let mut from = first;
+    for _ in 0..3 {
+        let label = text.get(from..end)?;
+        let len = label.iter().filter(|&&b| b != b' ').count();
+        if let Some(ctx) = rules.classify_whole(label).filter(|_| len >= 6) {
+            return matches!(ctx, Ctx::Scan { .. } | Ctx::Allow).then_some(ctx);
+        }
+        from = word(from.checked_sub(1)?)?;
+    }
+    None
 }
 
 impl Iterator for Pairs<'_> {

@@ -319,32 +319,153 @@ pub(super) fn us_ssn(hay: &[u8], span: &Span) -> Option<Span> {
     .then(|| span.clone())
 }
 
-/// E.164 (`+` and 8–15 digits) or a national format with separators:
-/// North American `(415) 555-2671` / `415.555.2671` / `1-800-555-0199` /
-/// `555-0123`, or a trunk-prefixed `0…` number in groups (`020 7946 0958`,
-/// `01 23 45 67 89`). Bare digit runs without `+` are not phone numbers
-/// (ids, epochs, amounts).
+/// Where the extension at the end of a phone candidate starts (`x909`,
+/// ` ext. 12`, `x00099`): 1–6 digits after `x`, `ext`, `ext.` or `extn`,
+/// right after the number or after one space. The extension is part of
+/// the value: it identifies the person's line as much as the number does.
+fn extension_start(hay: &[u8], span: &Span) -> Option<usize> {
+    let text = hay.get(span.clone())?;
+    let digits = text.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let mut rest = text.get(..text.len() - digits)?;
+    if !(1..=6).contains(&digits) {
+        return None;
+    }
+    rest = rest.strip_suffix(b" ").unwrap_or(rest);
+    let marker = [&b"extn."[..], b"extn", b"ext.", b"ext", b"x"]
+        .into_iter()
+        .find(|m| {
+            rest.len() > m.len()
+                && rest
+                    .get(rest.len() - m.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(m))
+        })?;
+    rest = rest.get(..rest.len() - marker.len())?;
+    rest = rest.strip_suffix(b" ").unwrap_or(rest);
+    rest.last()
+        .is_some_and(u8::is_ascii_digit)
+        .then_some(span.start + rest.len())
+}
+
+/// E.164 (`+` or `00`, then 8–15 digits) or a national format with
+/// separators: North American `(415) 555-2671` / `415.555.2671` /
+/// `1-800-555-0199` / `555-0123`, or a trunk-prefixed `0…` number in groups
+/// (`020 7946 0958`, `01 23 45 67 89`), each with an extension if it has
+/// one. Bare digit runs without `+` are not phone numbers (ids, epochs,
+/// amounts) unless a label says so ([`labelled_phone`]).
 pub(super) fn phone(hay: &[u8], span: &Span) -> Option<Span> {
-    let plus = at(hay, span.start) == Some(b'+');
-    let groups = Groups::of(hay, span)?;
+    let ext = extension_start(hay, span);
+    let core = span.start..ext.unwrap_or(span.end);
+    let intl = international_prefix(hay, span.start);
+    let groups = Groups::of(hay, &core)?;
     let found = groups.prefixes().find_map(|prefix| {
         let last = prefix.last()?;
         let mut end = last.1;
-        if at(hay, end) == Some(b')') && end < span.end {
+        if at(hay, end) == Some(b')') && end < core.end {
             end += 1; // `(0) 20 …` style closing parenthesis
         }
-        let candidate = span.start..end;
+        // With an extension, only the whole number takes it.
+        let candidate = match ext {
+            Some(ext) if end == ext => span.clone(),
+            _ => span.start..end,
+        };
         // A bare `NXX-XXXX` glued to a code (`ORD-555-0123`) is the code.
-        let local = prefix.len() == 2 && !plus;
+        let local = prefix.len() == 2 && intl.is_none();
         let coded = local && before(hay, span.start, 1).is_some_and(|b| b"-/.#".contains(&b));
         let continues = continues_groups(hay, span.start, prefix);
         (!coded
             && !continues
-            && phone_shape(hay, span.start, prefix, plus)
+            && phone_shape(hay, span.start, prefix, intl)
             && standalone(hay, &candidate, NUMBER_GLUE, b"#"))
         .then_some(candidate)
     });
     found
+}
+
+/// How an international number at `start` begins: `+` (no digits to
+/// drop) or `00` (two), or `None` for a national one.
+fn international_prefix(hay: &[u8], start: usize) -> Option<usize> {
+    match (at(hay, start), at(hay, start + 1), at(hay, start + 2)) {
+        (Some(b'+'), ..) => Some(0),
+        (Some(b'0'), Some(b'0'), Some(b'1'..=b'9')) => Some(2),
+        _ => None,
+    }
+}
+
+/// A phone number after a label that says it is one (`tel. 6877117580`,
+/// `Telefon 030 1234567`, `phone no. 0612345678 x12`): the label's pattern
+/// matched `span`, the number starts at its first `+`, `(` or digit. With
+/// the label, bare runs and any grouping of 7–15 digits are taken; dates
+/// and dotted quads are not.
+pub(super) fn labelled_phone(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let start = span.start
+        + text
+            .iter()
+            .position(|b| b.is_ascii_digit() || b"+(".contains(b))?;
+    let span = start..span.end;
+    let ext = extension_start(hay, &span);
+    let core = start..ext.unwrap_or(span.end);
+    let groups = Groups::of(hay, &core)?;
+    let len = |(a, b): &(usize, usize)| b - a;
+    let found = groups.prefixes().find_map(|prefix| {
+        let last = prefix.last()?;
+        let seps = || {
+            prefix.windows(2).map(|pair| match pair {
+                [(_, a), (b, _)] => hay.get(*a..*b).unwrap_or_default(),
+                _ => &[],
+            })
+        };
+        // One separator between groups, two around a parenthesis (`) `).
+        let seps_ok = seps().all(|sep| {
+            let paren = sep.contains(&b'(') || sep.contains(&b')');
+            (sep.len() == 1 || (sep.len() == 2 && paren))
+                && sep.iter().all(|c| b" .-()/".contains(c))
+        });
+        let lens = |want: &[usize]| prefix.iter().map(len).eq(want.iter().copied());
+        let date = (lens(&[4, 2, 2]) || lens(&[2, 2, 4]))
+            && seps().all(|sep| sep.len() == 1 && sep.iter().all(|c| b"-./".contains(c)));
+        let quad = prefix.len() == 4
+            && prefix.iter().all(|g| len(g) <= 3)
+            && seps().all(|sep| sep == b".");
+        let digits: usize = prefix.iter().map(len).sum();
+        let candidate = match ext {
+            Some(ext) if last.1 == ext => span.clone(),
+            _ => start..last.1,
+        };
+        ((7..=15).contains(&digits)
+            && seps_ok
+            && !date
+            && !quad
+            && standalone(hay, &candidate, NUMBER_GLUE, b""))
+        .then_some(candidate)
+    });
+    found
+}
+
+/// A US social security number after a label (`SSN 675489003`, `social
+/// security number: 078 05 1120`): nine digits, bare or in 3-2-4 groups,
+/// with the ranges [`us_ssn`] checks.
+pub(super) fn labelled_ssn(hay: &[u8], span: &Span) -> Option<Span> {
+    let text = hay.get(span.clone())?;
+    let start = span.start + text.iter().position(u8::is_ascii_digit)?;
+    let number = start..span.end;
+    let (digits, n) = card_digits(hay.get(number.clone())?)?;
+    let digits = digits.get(..n)?;
+    let [a0, a1, a2, g0, g1, n0, n1, n2, n3] = *digits else {
+        return None;
+    };
+    let (area, group, serial) = (
+        u32::from(a0) * 100 + u32::from(a1) * 10 + u32::from(a2),
+        u32::from(g0) * 10 + u32::from(g1),
+        u32::from(n0) * 1000 + u32::from(n1) * 100 + u32::from(n2) * 10 + u32::from(n3),
+    );
+    (area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && standalone(hay, &number, NUMBER_GLUE, b"#"))
+    .then_some(number)
 }
 
 /// `4000 0566 5566 5557`: a candidate whose first group follows a group of
@@ -365,7 +486,8 @@ fn continues_groups(hay: &[u8], start: usize, groups: &[(usize, usize)]) -> bool
     }
 }
 
-fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) -> bool {
+fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], intl: Option<usize>) -> bool {
+    let plus = intl.is_some();
     let Some(&(first_start, _)) = groups.first() else {
         return false;
     };
@@ -374,7 +496,8 @@ fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) 
     };
     // Separators: between groups, and before the first (`+`, `(`, `+1 (`).
     let lead = hay.get(start..first_start).unwrap_or_default();
-    let mut open = lead.contains(&b'(');
+    // `(+57)3038483719`: the parenthesis opens before the `+`.
+    let mut open = lead.contains(&b'(') || (plus && before(hay, start, 1) == Some(b'('));
     if lead.iter().any(|&b| b != b'+' && b != b'(') {
         return false;
     }
@@ -416,8 +539,12 @@ fn phone_shape(hay: &[u8], start: usize, groups: &[(usize, usize)], plus: bool) 
         return false;
     };
     let digits = digits.get(..n).unwrap_or_default();
-    if plus {
-        return (8..=15).contains(&n) && digits.first().is_some_and(|&d| d != 0);
+    if let Some(drop) = intl {
+        // `00` numbers are written in groups; a bare `00…` run is an id.
+        let digits = digits.get(drop..).unwrap_or_default();
+        return (8..=15).contains(&digits.len())
+            && digits.first().is_some_and(|&d| d != 0)
+            && (drop == 0 || groups.len() >= 2);
     }
     let len = |g: &(usize, usize)| g.1 - g.0;
     let north_american = match (groups, digits) {
@@ -581,11 +708,20 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
 /// candidate may run into the following word; the finding stops at the
 /// country's length.
 pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
+    let country = hay.get(span.start..span.start + 2)?;
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(country))
+        .and_then(|&(_, len)| iban_of_len(hay, span, len))
+        // A country outside the registry, or a length the registry does not
+        // give (account numbers in IBAN form: `AR…`, a 21-character `GB…`):
+        // only a whole, compact, upper-case token of IBAN length.
+        .or_else(|| iban_of_len(hay, span, unregistered_len(hay, span)?))
+}
+
+fn iban_of_len(hay: &[u8], span: &Span, len: usize) -> Option<Span> {
     let text = hay.get(span.clone())?;
     let country = text.get(..2)?;
-    let &(_, len) = IBAN_LENGTHS
-        .iter()
-        .find(|(c, _)| c.eq_ignore_ascii_case(country))?;
     let spaced = text.get(4) == Some(&b' ');
     let mut chars = 0;
     let mut end = span.start;
@@ -634,6 +770,23 @@ pub(super) fn iban(hay: &[u8], span: &Span) -> Option<Span> {
     (chars == len && remainder == 1 && (alone || glued())).then_some(candidate)
 }
 
+/// Length of a compact upper-case IBAN-shaped token, when the token stands
+/// alone (mod-97 still decides).
+fn unregistered_len(hay: &[u8], span: &Span) -> Option<usize> {
+    let end = run_end(hay, span.start, |b| {
+        b.is_ascii_digit() || b.is_ascii_uppercase()
+    });
+    let token = hay.get(span.start..end)?;
+    // The upper-case run is the token, also glued to lower-case words
+    // (`refAR21…x`).
+    let upper_or_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let alone = !before(hay, span.start, 1).is_some_and(upper_or_digit)
+        && !at(hay, end).is_some_and(|b| upper_or_digit(b) || b == b'_');
+    let shaped = token.get(..2)?.iter().all(u8::is_ascii_uppercase)
+        && token.get(2..4)?.iter().all(u8::is_ascii_digit);
+    (alone && shaped && (15..=34).contains(&token.len())).then_some(token.len())
+}
+
 fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -674,6 +827,20 @@ fn jwt(hay: &[u8], span: &Span) -> Option<Span> {
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&header).ok()?;
     (header.contains_key("alg") && at(hay, span.end) != Some(b'=')).then(|| span.clone())
+}
+
+/// Base64 (either alphabet) of printable text of 12 or more characters, the
+/// shape of `user:password` credentials: random names almost never decode so.
+pub(super) fn base64_of_text(text: &[u8]) -> bool {
+    let url: Vec<u8> = text
+        .iter()
+        .map(|&b| match b {
+            b'+' => b'-',
+            b'/' => b'_',
+            b => b,
+        })
+        .collect();
+    base64url(&url).is_some_and(|d| d.len() >= 12 && d.iter().all(|b| (0x20..0x7f).contains(b)))
 }
 
 fn base64url(text: &[u8]) -> Option<Vec<u8>> {

@@ -82,3 +82,14 @@ fn har_name_value_pairs_take_the_rule_of_the_name() {
         ])
     );
 }
+
+#[test]
+fn a_padded_token68_in_a_json_string_is_not_an_auth_param() {
+    // One `=` of padding right before the string's closing quote: the
+    // quote is outside the value, so this is no `name=value`.
+    let har = r#"{"headers": [{"name": "Authorization", "value": "Basic Z2VvcmdlczY5OldwNERWWm5AWSE="}]}"#;
+    assert_eq!(
+        found(har, Content::Json),
+        pairs(&[("Z2VvcmdlczY5OldwNERWWm5AWSE=", "PASSWORD")])
+    );
+}

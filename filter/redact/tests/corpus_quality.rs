@@ -346,6 +346,16 @@ fn both_corpora_keep_their_floors() {
             println!("  {miss}");
         }
     }
+    // A fresh draw from the second generator (other seed, other locales), reported only.
+    if let Some(path) = std::env::var_os("CORPUS_EXTRA") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (split, report) in score(&text, &redactor, show) {
+            report.print(&format!("{} ({split})", path.to_string_lossy()));
+            for miss in &report.misses {
+                println!("  {miss}");
+            }
+        }
+    }
     // Floors a little under what is measured (README, "Redaction
     // quality"), so that a regression fails here.
     for (name, report) in all {
@@ -370,7 +380,7 @@ fn both_corpora_keep_their_floors() {
     }
 }
 
-const FLOOR_F1: f64 = 0.975;
-const MAX_LEAK: f64 = 0.03;
+const FLOOR_F1: f64 = 0.99;
+const MAX_LEAK: f64 = 0.005;
 const MAX_NEGATIVES: f64 = 0.01;
-const MAX_CLEAN_MODIFIED: f64 = 0.08;
+const MAX_CLEAN_MODIFIED: f64 = 0.01;

@@ -30,6 +30,24 @@ fn secret_shaped_values_under_generic_keys() {
 }
 
 #[test]
+fn padded_base64_without_digits_is_a_secret() {
+    // Base64 of `user:password` need not hold a digit; its padding marks it.
+    let line = "msg=refresh auth=ZHdhdGFuYWJlOjkmOWFZeTIpNnI= cache_key=orders:1450";
+    assert_eq!(
+        found(line, Content::Text),
+        pairs(&[("ZHdhdGFuYWJlOjkmOWFZeTIpNnI=", "PASSWORD")])
+    );
+    // Unpadded and digit-less, it still decodes to printable `user:password`.
+    let line = "msg=\"cache refresh\" auth=YnJvZHljbGFyYTpHYjAzMlBmKnAl cache_key=orders:11";
+    assert_eq!(
+        found(line, Content::Text),
+        pairs(&[("YnJvZHljbGFyYTpHYjAzMlBmKnAl", "PASSWORD")])
+    );
+    // Without padding, a digit or a text inside, it may be a camel-case name.
+    assert_eq!(found("key=ThisIsMyCacheKeyName", Content::Text), []);
+}
+
+#[test]
 fn other_values_under_generic_keys_stay() {
     for line in [
         "cache key=orders:1234 hit=true",

@@ -24,6 +24,19 @@ fn things_keep_their_names() {
 }
 
 #[test]
+fn keys_that_disagree_leave_it_to_the_key_above() {
+    // `full_name` says person, `stargazers_count` says thing: the
+    // `repository` above decides.
+    let json = r#"{"repository": {"name": "Orders Service", "full_name": "acme/orders-service",
+                   "stargazers_count": 12}, "sender": {"name": "Maria Schneider",
+                   "full_name": "Maria Schneider", "language": "de"}}"#;
+    assert_eq!(
+        found(json, Content::Json),
+        pairs(&[("Maria Schneider", "PERSON"), ("Maria Schneider", "PERSON")])
+    );
+}
+
+#[test]
 fn people_lose_theirs() {
     assert_eq!(
         found(

@@ -277,6 +277,7 @@ fn key_rules_in_json() {
             ("1990-01-05", "DATE_OF_BIRTH"),
             ("hunter2", "PASSWORD"),
             ("abc123", "API_KEY"),
+            ("1234", "PASSWORD"),
             ("s3cr3t", "PASSWORD"),
             ("rt-1", "PASSWORD"),
             ("a", "PASSWORD"),

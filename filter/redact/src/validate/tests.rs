@@ -331,3 +331,11 @@ fn tokens() {
     assert!(whole(mixed_token, "sk-proj-4f9Tq2ZbX8yWc1LmN0pRs7").is_some());
     assert_eq!(whole(mixed_token, "sk-the-best-of-the-rest-of-it"), None);
 }
+
+#[test]
+fn base64_of_printable_text() {
+    assert!(base64_of_text(b"YnJvZHljbGFyYTpHYjAzMlBmKnAl"));
+    assert!(base64_of_text(b"dXNlcjpodW50ZXIyPz8+"));
+    assert!(!base64_of_text(b"ThisIsMyCacheKeyName"));
+    assert!(!base64_of_text(b"dXNlcg"));
+}

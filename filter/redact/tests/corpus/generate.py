@@ -433,7 +433,9 @@ TEXT_TEMPLATES = [
     lambda: ["At ", P(negative(), None), " the job ", P(uuid(), None), " processed ", P(str(R.randint(1, 10 ** 6)), None), " rows"],
     lambda: ["price ", P(negative(), None), " zip ", P(str(R.randint(10000, 99999)), None), " tracking ", P(negative(), None)],
     lambda: ["data:image/png;base64,", P(base64.b64encode(bytes(R.getrandbits(8) for _ in range(60))).decode(), None)],
-    lambda: ["Contact: ", P(f"{choice(FIRST)} {choice(LAST).replace(chr(39), '')}", None), " from sales"],  # not a key rule
+    # A person's name after `Contact:` is personal data: earlier versions
+    # labelled it as no PII (an unlabelled decoy), which was wrong.
+    lambda: ["Contact: ", P(f"{choice(FIRST)} {choice(LAST).replace(chr(39), '')}", "PERSON"), " from sales"],
     lambda: ["set-cookie: sid=", P(alnum(24), "PASSWORD"), "; Path=/; HttpOnly"],
 ]
 
