@@ -13,6 +13,7 @@ use url::Url;
 use crate::alert::config::AlertConfig;
 use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
+use crate::sink::otlp::config::OtlpLogsConfig;
 use crate::telemetry::otlp::OtlpConfig;
 use crate::wal::WalConfig;
 
@@ -57,7 +58,10 @@ pub struct ServeConfig {
     pub checkpoint_every: NonZeroU64,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
-    /// Keep the JSON-lines audit store (`audit.jsonl`); off only with Loki.
+    /// Export every entry as an OTLP log record too (for a SIEM).
+    pub otlp_logs: Option<OtlpLogsConfig>,
+    /// Keep the JSON-lines audit store (`audit.jsonl`); off only with
+    /// another sink.
     pub file_sink: bool,
     /// Re-redact every incoming record before it is stored.
     pub redact: bool,
@@ -88,6 +92,7 @@ impl Default for ServeConfig {
             checkpoint_every: NonZeroU64::new(crate::chain::DEFAULT_CHECKPOINT_EVERY)
                 .unwrap_or(NonZeroU64::MIN),
             loki: None,
+            otlp_logs: None,
             file_sink: true,
             redact: true,
             redaction_config: None,
@@ -149,7 +154,14 @@ pub struct Settings {
     /// The file's `[loki]` table (no flags: it has too many keys).
     #[arg(skip)]
     pub loki: Option<LokiConfig>,
-    /// Keep the audit store audit.jsonl in the data directory, a sink of its own; `false` needs Loki [default: true]
+    /// Also export every entry as an OTLP log record to this receiver (gRPC unless the file's [otlp_logs] table says `protocol = "http"`); overrides its `endpoint`
+    #[arg(long, env = "OBSERVATORY_OTLP_LOGS_ENDPOINT", value_name = "URL")]
+    #[serde(skip)]
+    pub otlp_logs_endpoint: Option<Url>,
+    /// The file's `[otlp_logs]` table.
+    #[arg(skip)]
+    pub otlp_logs: Option<OtlpLogsConfig>,
+    /// Keep the audit store audit.jsonl in the data directory, a sink of its own; `false` needs Loki or OTLP logs [default: true]
     #[arg(long, env = "OBSERVATORY_FILE_SINK", value_name = "BOOL")]
     pub file_sink: Option<bool>,
     /// Re-redact every incoming record (defence in depth against proxies without redaction) [default: true]
@@ -207,7 +219,7 @@ pub enum ConfigError {
     },
     #[error("otlp_resource_attributes: {entry:?} is not key=value")]
     ResourceAttribute { entry: String },
-    #[error("file_sink = false leaves no sink: configure Loki (--loki-url or [loki]) or keep the file sink")]
+    #[error("file_sink = false leaves no sink: configure Loki (--loki-url or [loki]), OTLP logs (--otlp-logs-endpoint or [otlp_logs]) or keep the file sink")]
     NoSink,
 }
 
@@ -256,6 +268,14 @@ impl ServeConfig {
                     Some(loki)
                 }
             },
+            otlp_logs: match (settings.otlp_logs, settings.otlp_logs_endpoint) {
+                (None, None) => None,
+                (table, endpoint) => {
+                    let mut otlp_logs = table.unwrap_or_default();
+                    otlp_logs.endpoint = endpoint.or(otlp_logs.endpoint);
+                    Some(otlp_logs)
+                }
+            },
             file_sink: settings.file_sink.unwrap_or(default.file_sink),
             redact: settings.redact.unwrap_or(default.redact),
             redaction_config: settings.redaction_config,
@@ -289,7 +309,7 @@ impl ServeConfig {
                 }),
             },
         };
-        match config.file_sink || config.loki.is_some() {
+        match config.file_sink || config.loki.is_some() || config.otlp_logs.is_some() {
             true => Ok(config),
             false => Err(ConfigError::NoSink),
         }
@@ -335,6 +355,8 @@ impl Settings {
             checkpoint_every: self.checkpoint_every.or(lower.checkpoint_every),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
+            otlp_logs_endpoint: self.otlp_logs_endpoint.or(lower.otlp_logs_endpoint),
+            otlp_logs: self.otlp_logs.or(lower.otlp_logs),
             file_sink: self.file_sink.or(lower.file_sink),
             redact: self.redact.or(lower.redact),
             redaction_config: self.redaction_config.or(lower.redaction_config),

@@ -24,6 +24,7 @@ use crate::score::live::LiveScorer;
 use crate::sink::jsonl::{self, JsonlSink};
 use crate::sink::loki::{self, LokiError, LokiSink, LokiStats};
 use crate::sink::metrics::{SinkFamilies, SinkMetrics};
+use crate::sink::otlp::{self, OtlpLogsError, OtlpLogsSink};
 use crate::sink::{Sink, SinkError};
 use crate::telemetry::admin::Admin;
 use crate::telemetry::health::{DirWritable, ReadyCheck};
@@ -48,6 +49,8 @@ pub enum ServeError {
     Wal(WalError),
     #[error("cannot set up the Loki sink: {0}")]
     Loki(LokiError),
+    #[error("cannot set up the OTLP logs sink: {0}")]
+    OtlpLogs(OtlpLogsError),
     #[error(transparent)]
     Redaction(#[from] LoadError),
     #[error("cannot set up alerting: {0}")]
@@ -239,6 +242,17 @@ pub async fn bind(
         .map_err(ServeError::Loki)?;
         checks.push(loki.ready_check());
         sinks.push((loki::SINK_NAME.to_owned(), Arc::new(loki), metrics));
+    }
+    if let Some(otlp_logs) = &config.otlp_logs {
+        let metrics = stats.sinks.sink(otlp::SINK_NAME);
+        let sink = OtlpLogsSink::open(
+            otlp_logs,
+            &config.data_dir,
+            metrics.clone(),
+            sinks_stop.clone(),
+        )
+        .map_err(ServeError::OtlpLogs)?;
+        sinks.push((otlp::SINK_NAME.to_owned(), Arc::new(sink), metrics));
     }
     let admin = Admin::bind(config.admin_listen, telemetry.clone(), checks)
         .await

@@ -105,6 +105,35 @@ fn the_file_sink_goes_only_when_loki_stays() {
 }
 
 #[test]
+fn the_otlp_logs_flag_sets_the_tables_endpoint() {
+    let file = Settings::from_toml(
+        "file_sink = false\n[otlp_logs]\nendpoint = \"http://file:4318\"\nprotocol = \"http\"\n",
+    )
+    .unwrap();
+    let config = ServeConfig::resolve(file.clone(), None).unwrap();
+    let otlp_logs = config.otlp_logs.unwrap();
+    assert_eq!(otlp_logs.endpoint.unwrap().host_str(), Some("file"));
+    assert_eq!(
+        otlp_logs.protocol,
+        crate::sink::otlp::config::Protocol::Http
+    );
+    let flags = Settings {
+        otlp_logs_endpoint: Some("http://flag:4318".parse().unwrap()),
+        ..Settings::default()
+    };
+    let otlp_logs = ServeConfig::resolve(flags.or(file), None)
+        .unwrap()
+        .otlp_logs
+        .unwrap();
+    assert_eq!(otlp_logs.endpoint.unwrap().host_str(), Some("flag"));
+    assert_eq!(
+        otlp_logs.protocol,
+        crate::sink::otlp::config::Protocol::Http
+    );
+    assert!(ServeConfig::default().otlp_logs.is_none());
+}
+
+#[test]
 fn redaction_is_on_by_default_and_can_be_turned_off() {
     assert!(ServeConfig::default().redact);
     let file = Settings::from_toml("redact = false\nredaction_config = \"/etc/r.json\"\n").unwrap();

@@ -5,6 +5,8 @@
 pub mod jsonl;
 pub mod loki;
 pub mod metrics;
+pub mod net;
+pub mod otlp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use thiserror::Error;
 use crate::trail::Lines;
 
 /// A destination for entries. Object-safe so that the ingest can hold a list
-/// of different sinks (JSON lines, Loki).
+/// of different sinks (JSON lines, Loki, OTLP logs).
 #[async_trait]
 pub trait Sink: Send + Sync {
     /// Stores `entries` in order and returns once they are durable: the
@@ -37,7 +39,8 @@ pub enum SinkError {
     },
     #[error("{0}: writer has stopped")]
     Stopped(PathBuf),
-    /// What only one kind of sink meets (Loki's: [`loki::LokiError`]).
+    /// What only one kind of sink meets ([`loki::LokiError`],
+    /// [`otlp::OtlpLogsError`]).
     #[error(transparent)]
     Other(Arc<dyn std::error::Error + Send + Sync>),
 }

@@ -5,6 +5,7 @@
 //! - [`process`]: the collector binary as a child process;
 //! - [`loki`]: a Loki stand-in that answers as Loki does;
 //! - [`otlp`]: an OTLP receiver (traces, metrics) and one that never answers;
+//! - [`otlp_logs`]: an OTLP logs receiver (gRPC or HTTP) with scripted answers;
 //! - [`record`]: the audit record and batch fixtures;
 //! - [`stream`]: one audit stream to a collector, driven batch by batch;
 //! - [`admin`]: the collector's admin server (`/metrics`);
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod loki;
 pub mod otlp;
+pub mod otlp_logs;
 pub mod process;
 pub mod record;
 pub mod stream;

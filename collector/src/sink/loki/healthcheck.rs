@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use url::Url;
 
 use super::config::{PUSH_PATH, SINK_NAME};
-use super::service::{message, with_causes, Client};
+use super::service::{message, Client};
+use crate::sink::net::with_causes;
 use crate::telemetry::health::ReadyCheck;
 
 pub struct LokiReady {

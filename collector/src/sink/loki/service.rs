@@ -2,7 +2,6 @@
 //! what Loki's answer means for it, and the retries until Loki has
 //! answered for good ([`Delivery`]; the answers are in [`super`]'s docs).
 
-use std::error::Error as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,6 +22,7 @@ use super::reject::DeadLetters;
 use super::stats::LokiStats;
 use super::wire;
 use crate::sink::metrics::SinkMetrics;
+use crate::sink::net::{with_causes, Backoff};
 use crate::sink::SinkError;
 use crate::telemetry::DATA_PATH;
 
@@ -199,18 +199,6 @@ pub async fn message(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&body).trim_end().to_owned()
 }
 
-/// reqwest's own message is only "error sending request"; the causes say why.
-pub fn with_causes(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
 /// Pushes one request until Loki has answered for good.
 pub struct Delivery {
     client: Arc<Client>,
@@ -329,21 +317,6 @@ impl Delivery {
     }
 }
 
-/// Exponential from `min` to `max`, each delay drawn from its upper half so
-/// that requests failing together do not retry together.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
-        let full = self.min.saturating_mul(factor).min(self.max);
-        full / 2 + (full / 2).mul_f64(fastrand::f64())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -379,21 +352,5 @@ mod tests {
         assert_eq!(read(&path).unwrap(), "s3cret");
         let err = read(&dir.path().join("missing")).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_max_with_jitter() {
-        let b = Backoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let first = b.delay(0);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-            let third = b.delay(2);
-            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-            let late = b.delay(40);
-            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
-        }
     }
 }
