@@ -47,6 +47,10 @@ pub struct EnvoySetup {
     /// `envoy.filters.http.set_filter_state` ahead of the filter hands it the TCP peer's
     /// address (`observatory.peer`); true by default.
     pub peer_filter_state: bool,
+    /// Variables of Envoy's own environment handed to the filter's VM
+    /// (`vm_config.environment_variables.host_env_keys`, what Istio's
+    /// `vmConfig.env` with `valueFrom: HOST` sets): (name, value).
+    pub vm_host_env: Vec<(String, String)>,
 }
 
 impl EnvoySetup {
@@ -68,6 +72,7 @@ impl EnvoySetup {
             plugin_config,
             wasm: None,
             peer_filter_state: true,
+            vm_host_env: Vec::new(),
         }
     }
 
@@ -83,7 +88,10 @@ impl EnvoySetup {
             "vm_config": {
                 "vm_id": "observatory",
                 "runtime": "envoy.wasm.runtime.v8",
-                "code": {"local": {"filename": self.wasm_path()}}
+                "code": {"local": {"filename": self.wasm_path()}},
+                "environment_variables": {
+                    "host_env_keys": self.vm_host_env.iter().map(|(name, _)| name).collect::<Vec<_>>()
+                }
             },
             "configuration": {
                 "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -371,6 +379,7 @@ impl Envoy {
             .args(["--component-log-level", "wasm:debug", "-l", "info"])
             // Replaced listeners drain quickly.
             .args(["--drain-time-s", "1"])
+            .envs(envoy.setup.vm_host_env.iter().map(|(n, v)| (n, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))

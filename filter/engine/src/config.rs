@@ -139,7 +139,17 @@ struct RawDestination {
 }
 
 impl FilterConfig {
+    /// Without an environment: `redaction.hmacKeyEnv` stays unresolved.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        Self::from_json_with_env(bytes, |_| None)
+    }
+
+    /// `redaction.hmacKeyEnv` is looked up with `env` (the VM's
+    /// environment in the filter).
+    pub fn from_json_with_env(
+        bytes: &[u8],
+        env: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         if bytes.trim_ascii().is_empty() {
             return Err(ConfigError::new(
                 "configuration",
@@ -149,6 +159,10 @@ impl FilterConfig {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(serde_error)?;
         de.end().map_err(|e| not_json(&e))?;
+        let mut raw = raw;
+        if let Some(redaction) = &mut raw.redaction {
+            redaction.resolve_hmac_key_env(env)?;
+        }
         raw.validate()
     }
 }

@@ -69,6 +69,11 @@ pub trait Host {
     /// The plugin configuration (empty when there is none).
     fn plugin_configuration(&self) -> Vec<u8>;
 
+    /// A variable of the VM's environment: what the plugin's
+    /// `vm_config.environment_variables` hand it (Istio: `vmConfig.env`),
+    /// not the whole process environment.
+    fn env_var(&self, name: &str) -> Option<String>;
+
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError>;
 
     /// Opens a gRPC stream; `service` is a cluster name or a serialized

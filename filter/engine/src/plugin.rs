@@ -53,8 +53,8 @@ impl Plugin {
     }
 
     fn configure<H: Host>(&mut self, host: &H, raw: &[u8]) -> Result<(), String> {
-        let config =
-            FilterConfig::from_json(raw).map_err(|e| format!("invalid configuration: {e}"))?;
+        let config = FilterConfig::from_json_with_env(raw, |name| host.env_var(name))
+            .map_err(|e| format!("invalid configuration: {e}"))?;
         let metrics = Metrics::define(host)?;
         let node = Node::read(host, &config);
         // A reconfiguration keeps the queue (and its unacknowledged records)

@@ -99,8 +99,7 @@ impl fmt::Debug for Secret {
 impl RedactionConfig {
     /// Fills the HMAC key from the environment variable named by
     /// `hmacKeyEnv`, with `lookup` (the collector passes
-    /// `|name| std::env::var(name).ok()`). The Wasm filter cannot use this:
-    /// a VM does not see the pod's environment, so it needs `hmacKey`.
+    /// `|name| std::env::var(name).ok()`, the filter the VM's environment).
     pub fn resolve_hmac_key_env(
         &mut self,
         lookup: impl FnOnce(&str) -> Option<String>,
@@ -264,8 +263,7 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
         if let Some((name, _)) = hashed {
             let problem = match &cfg.hmac_key_env {
                 Some(env) => format!(
-                    "`hash` needs the key from hmacKeyEnv `{env}`, which is not resolved here \
-                     (the Wasm filter cannot read environment variables: set hmacKey)"
+                    "`hash` needs the key from hmacKeyEnv `{env}`, which is not resolved here"
                 ),
                 None => "`hash` needs hmacKey (or hmacKeyEnv) and hmacKeyId".to_owned(),
             };

@@ -166,6 +166,11 @@ impl Host for WasmHost {
         buffer(BufferType::PluginConfiguration, 0, usize::MAX)
     }
 
+    fn env_var(&self, name: &str) -> Option<String> {
+        // WASI `environ_get`: Envoy answers with the VM's environment.
+        std::env::var(name).ok()
+    }
+
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
         hostcalls::set_tick_period(period).map_err(error)
     }

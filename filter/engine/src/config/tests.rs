@@ -672,7 +672,7 @@ fn redaction_field_errors() {
         (json!({"types": {"EMAIL": {"mode": "hash"}}}),
          "redaction.types.EMAIL.mode: `hash` needs hmacKey (or hmacKeyEnv) and hmacKeyId"),
         (json!({"types": {"EMAIL": {"mode": "hash"}}, "hmacKeyEnv": "K", "hmacKeyId": "k"}),
-         "redaction.types.EMAIL.mode: `hash` needs the key from hmacKeyEnv `K`, which is not resolved here"),
+         "redaction.hmacKeyEnv: environment variable `K` is not set"),
         (json!({"hmacKey": "short", "hmacKeyId": "k"}),
          "redaction.hmacKey: must be at least 16 bytes"),
         (json!({"hmacKey": "0123456789abcdef"}), "redaction.hmacKeyId: missing"),
@@ -747,8 +747,7 @@ fn recording_and_dlp_need_redaction() {
 
 #[test]
 fn redaction_key_from_the_environment() {
-    let cfg =
-        json!({"types": {"EMAIL": {"mode": "hash"}}, "hmacKeyEnv": "OBS_KEY", "hmacKeyId": "k1"});
+    let cfg = hashed_by_env();
     let mut c: RedactionConfig = serde_json::from_value(cfg.clone()).unwrap();
     let e = c.resolve_hmac_key_env(|_| None).unwrap_err();
     assert_eq!(
@@ -764,4 +763,28 @@ fn redaction_key_from_the_environment() {
         .text
         .starts_with("[EMAIL:hmac:k1:"));
     assert!(!format!("{c:?}").contains("0123456789abcdef"));
+
+    // The filter's configuration resolves it from the VM's environment.
+    let filter =
+        serde_json::to_vec(&json!({"collector": {"cluster": "c"}, "redaction": hashed_by_env()}))
+            .unwrap();
+    let e = FilterConfig::from_json(&filter).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "redaction.hmacKeyEnv: environment variable `OBS_KEY` is not set"
+    );
+    let config = FilterConfig::from_json_with_env(&filter, |name| {
+        (name == "OBS_KEY").then(|| "0123456789abcdef".to_owned())
+    })
+    .unwrap();
+    assert!(config
+        .redaction
+        .unwrap()
+        .redact("jane@example.com", Content::Text)
+        .text
+        .starts_with("[EMAIL:hmac:k1:"));
+}
+
+fn hashed_by_env() -> serde_json::Value {
+    json!({"types": {"EMAIL": {"mode": "hash"}}, "hmacKeyEnv": "OBS_KEY", "hmacKeyId": "k1"})
 }

@@ -51,6 +51,8 @@ pub struct MockHost {
     pub request_body: RefCell<Vec<u8>>,
     pub response_body: RefCell<Vec<u8>>,
     pub configuration: RefCell<Vec<u8>>,
+    /// The VM's environment.
+    pub env: RefCell<HashMap<String, String>>,
     /// The message the next gRPC message callback reads.
     pub grpc_inbox: RefCell<Vec<u8>>,
     pub grpc_status: RefCell<String>,
@@ -73,6 +75,7 @@ impl Default for MockHost {
             request_body: RefCell::default(),
             response_body: RefCell::default(),
             configuration: RefCell::default(),
+            env: RefCell::default(),
             grpc_inbox: RefCell::default(),
             grpc_status: RefCell::default(),
             open_results: RefCell::default(),
@@ -218,6 +221,10 @@ impl Host for MockHost {
 
     fn plugin_configuration(&self) -> Vec<u8> {
         self.configuration.borrow().clone()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.borrow().get(name).cloned()
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
