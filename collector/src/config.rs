@@ -11,6 +11,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::alert::config::AlertConfig;
+use crate::auth::config::{AuthMode, IngestConfig, IngestConfigError, IngestTable};
 use crate::score::live::ScoreSettings;
 use crate::sink::loki::config::LokiConfig;
 use crate::sink::otlp::config::OtlpLogsConfig;
@@ -74,6 +75,8 @@ pub struct ServeConfig {
     pub alert: AlertConfig,
     /// Export of the collector's own traces and metrics over OTLP.
     pub otlp: Option<OtlpConfig>,
+    /// Who may send streams, and which proxy ids each may write.
+    pub ingest: IngestConfig,
 }
 
 impl Default for ServeConfig {
@@ -99,6 +102,7 @@ impl Default for ServeConfig {
             score: ScoreSettings::default(),
             alert: AlertConfig::default(),
             otlp: None,
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -184,6 +188,13 @@ pub struct Settings {
     /// The file's `[alert]` table (webhook URLs come from env vars or files).
     #[arg(skip)]
     pub alert: Option<AlertConfig>,
+    /// How senders are authenticated: xfcc (the SPIFFE id the local sidecar forwards), mtls (TLS 1.3 client certificates) or none (anyone may write anything); overrides `auth` of the file's [ingest] table [default: xfcc]
+    #[arg(long, env = "OBSERVATORY_INGEST_AUTH", value_name = "MODE")]
+    #[serde(skip)]
+    pub ingest_auth: Option<AuthMode>,
+    /// The file's `[ingest]` table (trusted peers, TLS files, allow-list).
+    #[arg(skip)]
+    pub ingest: Option<IngestTable>,
     /// Export the collector's own traces and metrics over OTLP/gRPC to this endpoint (e.g. http://otel-collector:4317); off without one
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<Url>,
@@ -221,6 +232,8 @@ pub enum ConfigError {
     ResourceAttribute { entry: String },
     #[error("file_sink = false leaves no sink: configure Loki (--loki-url or [loki]), OTLP logs (--otlp-logs-endpoint or [otlp_logs]) or keep the file sink")]
     NoSink,
+    #[error(transparent)]
+    Ingest(#[from] IngestConfigError),
 }
 
 impl ServeConfig {
@@ -308,6 +321,10 @@ impl ServeConfig {
                     ),
                 }),
             },
+            ingest: IngestConfig::resolve(
+                settings.ingest_auth,
+                settings.ingest.unwrap_or_default(),
+            )?,
         };
         match config.file_sink || config.loki.is_some() || config.otlp_logs.is_some() {
             true => Ok(config),
@@ -373,6 +390,8 @@ impl Settings {
                 .otlp_metrics_interval_ms
                 .or(lower.otlp_metrics_interval_ms),
             otlp_timeout_ms: self.otlp_timeout_ms.or(lower.otlp_timeout_ms),
+            ingest_auth: self.ingest_auth.or(lower.ingest_auth),
+            ingest: self.ingest.or(lower.ingest),
         }
     }
 

@@ -1,6 +1,9 @@
-//! The gRPC `AuditService`. Each stream runs in its own task; per batch:
-//! validate → dedupe → re-redact → score ([`crate::score::live`]) → append
-//! to the WAL (fsynced) → ack; the sinks read from the WAL. A batch that
+//! The gRPC `AuditService`. A stream is bound to its authenticated sender
+//! when it opens ([`crate::auth`]); one without is refused
+//! (UNAUTHENTICATED). Each stream runs in its own task; per batch:
+//! authorise its proxy id (PERMISSION_DENIED ends the stream) → validate →
+//! dedupe → re-redact → score ([`crate::score::live`]) → append to the WAL
+//! (fsynced) → ack; the sinks read from the WAL. A batch that
 //! cannot be decoded or whose envelope is wrong ends only its own stream,
 //! with a status that says what was wrong. A record that is wrong costs
 //! only itself: it is stored as an `invalid` entry and named in the ack
@@ -21,6 +24,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::field::Empty;
 use tracing::{debug, debug_span, error, warn, Instrument as _};
 
+use crate::auth::{Authenticator, Sender};
 use crate::config::ServeConfig;
 use crate::dedupe::{classify, Order, SenderKey, SenderTable};
 use crate::redact::RecordRedactor;
@@ -59,6 +63,13 @@ pub struct IngestStats {
     pub gaps_written: Counter,
     /// Senders forgotten by the bounded dedupe table.
     pub senders_evicted: Counter,
+    /// Streams refused because their sender could not be authenticated.
+    pub streams_unauthenticated: Counter,
+    /// Batches naming a proxy id their sender may not write (their stream
+    /// ended).
+    pub batches_forbidden: Counter,
+    /// TLS handshakes that failed or timed out (mode `mtls`).
+    pub tls_handshakes_failed: Counter,
 }
 
 impl IngestStats {
@@ -109,12 +120,28 @@ impl IngestStats {
                 "senders_evicted",
                 "Senders forgotten by the bounded dedupe table",
             ),
+            (
+                &self.streams_unauthenticated,
+                "streams_unauthenticated",
+                "Streams refused because their sender could not be authenticated",
+            ),
+            (
+                &self.batches_forbidden,
+                "batches_forbidden",
+                "Batches naming a proxy id their authenticated sender may not write",
+            ),
+            (
+                &self.tls_handshakes_failed,
+                "tls_handshakes_failed",
+                "TLS handshakes on the audit port that failed or timed out",
+            ),
         ]);
     }
 }
 
 /// What every stream task shares.
 struct Pipeline {
+    auth: Authenticator,
     max_records: usize,
     senders: SenderTable,
     wal: Arc<Wal>,
@@ -141,6 +168,7 @@ impl Ingest {
         senders.seed(wal.recovered_senders());
         Ingest {
             pipeline: Arc::new(Pipeline {
+                auth: Authenticator::new(&config.ingest),
                 max_records: config.max_records_per_batch.get(),
                 senders,
                 wal,
@@ -165,14 +193,27 @@ impl AuditService for Ingest {
         let peer = request
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let sender = match self.pipeline.auth.authenticate(&request) {
+            Ok(sender) => sender,
+            Err(status) => {
+                self.pipeline.stats.streams_unauthenticated.add(1);
+                warn!(%peer, "refused stream: {}", status.message());
+                return Err(status);
+            }
+        };
         let (acks, outbound) = mpsc::channel(ACK_QUEUE);
         // A task of its own: a batch being written is finished and
         // recorded even if the client goes away meanwhile.
         self.tasks.spawn(
             self.pipeline
                 .clone()
-                .run_stream(request.into_inner(), acks, self.shutdown.clone())
-                .instrument(tracing::info_span!("stream", %peer)),
+                .run_stream(
+                    request.into_inner(),
+                    sender.clone(),
+                    acks,
+                    self.shutdown.clone(),
+                )
+                .instrument(tracing::info_span!("stream", %peer, sender = %sender.identity)),
         );
         Ok(Response::new(ReceiverStream::new(outbound)))
     }
@@ -182,6 +223,7 @@ impl Pipeline {
     async fn run_stream(
         self: Arc<Self>,
         mut inbound: Streaming<AuditBatch>,
+        sender: Sender,
         acks: mpsc::Sender<Result<Ack, Status>>,
         shutdown: CancellationToken,
     ) {
@@ -210,7 +252,7 @@ impl Pipeline {
                 outcome = Empty,
                 otel.status_code = Empty,
             );
-            let handled = self.handle(batch).instrument(span.clone()).await;
+            let handled = self.handle(&sender, batch).instrument(span.clone()).await;
             match &handled {
                 Ok(_) => span.record("outcome", "acked"),
                 Err(status) => span
@@ -233,8 +275,13 @@ impl Pipeline {
         }
     }
 
-    async fn handle(&self, mut batch: AuditBatch) -> Result<Ack, Status> {
+    async fn handle(&self, sender: &Sender, mut batch: AuditBatch) -> Result<Ack, Status> {
         self.stats.batches_received.add(1);
+        if let Err(status) = self.auth.authorize(sender, &batch.proxy_id) {
+            self.stats.batches_forbidden.add(1);
+            warn!("refused batch: {}", status.message());
+            return Err(status);
+        }
         let valid = debug_span!(target: DATA_PATH, "validate")
             .in_scope(|| validate(&batch, self.max_records));
         if let Err(invalid) = valid {
@@ -303,7 +350,7 @@ impl Pipeline {
         if let Some(redactor) = &self.redactor {
             redactor.apply(&mut batch.records);
         }
-        let (mut entries, quarantined) = to_entries(&batch, missing);
+        let (mut entries, quarantined) = to_entries(&batch, &sender.identity, missing);
         if let Some(first) = quarantined.first() {
             warn!(
                 proxy_id = %batch.proxy_id,
@@ -394,11 +441,13 @@ fn not_stored(seq: u64, e: &WalError) -> Status {
     ))
 }
 
-/// The entries of a new batch: a gap notice first if the sender reported
-/// lost records or the seq jumped, then its records in order, each one that
-/// fails [`check_record`] as an invalid entry; and those as the ack names them.
+/// The entries of a new batch, each naming its `sender`: a gap notice first
+/// if the sender reported lost records or the seq jumped, then its records
+/// in order, each one that fails [`check_record`] as an invalid entry; and
+/// those as the ack names them.
 fn to_entries(
     batch: &AuditBatch,
+    sender: &str,
     missing: Option<RangeInclusive<u64>>,
 ) -> (Vec<Entry>, Vec<Quarantined>) {
     let mut entries = Vec::with_capacity(batch.records.len() + 1);
@@ -409,6 +458,7 @@ fn to_entries(
         entries.push(Entry::Gap(GapNotice {
             ts: received.clone(),
             proxy_id: batch.proxy_id.clone(),
+            sender: sender.to_owned(),
             audit_gap: GapDetail {
                 instance_id: batch.instance_id.clone(),
                 seq: batch.seq,
@@ -420,8 +470,10 @@ fn to_entries(
         }));
     }
     for (index, record) in (0u32..).zip(&batch.records) {
-        let Err(problem) = check_record(record) else {
-            entries.push(Entry::from(CanonicalRecord::from(record)));
+        let Err(problem) = check_record(record, &batch.proxy_id) else {
+            let mut record = CanonicalRecord::from(record);
+            record.sender = sender.to_owned();
+            entries.push(Entry::from(record));
             continue;
         };
         let reason = problem.to_string();
@@ -432,6 +484,7 @@ fn to_entries(
         entries.push(Entry::Invalid(InvalidNotice {
             ts: received.clone(),
             proxy_id: batch.proxy_id.clone(),
+            sender: sender.to_owned(),
             invalid: InvalidDetail::new(&batch.instance_id, batch.seq, index, reason, record),
         }));
     }
@@ -442,6 +495,7 @@ fn to_entries(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::auth::config::{AuthMode, IngestConfig};
     use crate::wal::WalConfig;
     use observatory_proto::audit::{AuditGap, AuditRecord};
     use std::path::Path;
@@ -455,6 +509,10 @@ mod tests {
         let senders = SenderTable::new(std::num::NonZeroUsize::MIN);
         senders.seed(wal.recovered_senders());
         Pipeline {
+            auth: Authenticator::new(&IngestConfig {
+                auth: AuthMode::None,
+                ..IngestConfig::default()
+            }),
             max_records: 10,
             senders,
             wal: Arc::new(wal),
@@ -464,24 +522,31 @@ mod tests {
         }
     }
 
+    impl Pipeline {
+        /// [`Pipeline::handle`] for a sender of mode `none`.
+        async fn take(&self, batch: AuditBatch) -> Result<Ack, Status> {
+            self.handle(&Sender::default(), batch).await
+        }
+    }
+
     #[tokio::test]
     async fn full_wal_is_not_acked_and_restart_keeps_dedupe() {
         let dir = tempfile::tempdir().unwrap();
         let pipeline = pipeline_at(dir.path(), 1);
-        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
+        assert_eq!(pipeline.take(batch(1, None)).await.unwrap().seq, 1);
         // The first append filled the one-byte WAL.
-        let status = pipeline.handle(batch(2, None)).await.unwrap_err();
+        let status = pipeline.take(batch(2, None)).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("WAL full"), "{status:?}");
-        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 1);
+        assert_eq!(pipeline.take(heartbeat()).await.unwrap().seq, 1);
         drop(pipeline);
 
         // After a restart, the resend of batch 1 is known from the WAL.
         let pipeline = pipeline_at(dir.path(), 1 << 20);
-        assert_eq!(pipeline.handle(heartbeat()).await.unwrap().seq, 1);
-        assert_eq!(pipeline.handle(batch(1, None)).await.unwrap().seq, 1);
+        assert_eq!(pipeline.take(heartbeat()).await.unwrap().seq, 1);
+        assert_eq!(pipeline.take(batch(1, None)).await.unwrap().seq, 1);
         assert_eq!(pipeline.stats.batches_duplicate.get(), 1);
-        assert_eq!(pipeline.handle(batch(2, None)).await.unwrap().seq, 2);
+        assert_eq!(pipeline.take(batch(2, None)).await.unwrap().seq, 2);
     }
 
     #[tokio::test]
@@ -494,7 +559,7 @@ mod tests {
         invalid.ts_unix_nanos = -5;
         invalid.correlation_id = "bad".into();
         b.records = vec![valid.clone(), invalid, valid];
-        let ack = pipeline.handle(b.clone()).await.unwrap();
+        let ack = pipeline.take(b.clone()).await.unwrap();
         assert_eq!(ack.seq, 1);
         assert_eq!(
             ack.quarantined,
@@ -510,7 +575,7 @@ mod tests {
         );
         assert_eq!(stats.batches_rejected.get(), 0);
         // Resent (its ack was lost): stored once, as any batch.
-        assert_eq!(pipeline.handle(b).await.unwrap().seq, 1);
+        assert_eq!(pipeline.take(b).await.unwrap().seq, 1);
         assert_eq!(stats.records_quarantined.get(), 1);
     }
 
@@ -521,7 +586,7 @@ mod tests {
         invalid.decision = "maybe".into();
         invalid.duration_ms = f64::NAN;
         b.records.insert(0, invalid);
-        let (entries, quarantined) = to_entries(&b, None);
+        let (entries, quarantined) = to_entries(&b, "", None);
         assert_eq!(quarantined.len(), 1);
         let Entry::Invalid(notice) = &entries[0] else {
             panic!("{entries:?}");
@@ -559,6 +624,7 @@ mod tests {
                 correlation_id: "c".into(),
                 method: "GET".into(),
                 decision: "allow".into(),
+                proxy_id: "p".into(),
                 ..AuditRecord::default()
             }],
             gap,
@@ -581,12 +647,15 @@ mod tests {
 
     #[test]
     fn plain_batch_has_only_records() {
-        let (entries, quarantined) = to_entries(&batch(1, None), None);
+        let sender = "spiffe://td/ns/shop/sa/web";
+        let (entries, quarantined) = to_entries(&batch(1, None), sender, None);
         assert!(quarantined.is_empty());
         assert_eq!(entries.len(), 1);
-        assert!(matches!(&entries[0], Entry::Record(r) if r.correlation_id == "c"));
+        assert!(
+            matches!(&entries[0], Entry::Record(r) if r.correlation_id == "c" && r.sender == sender)
+        );
         // A reported gap of zero is no gap.
-        assert!(gap_of(&to_entries(&batch(1, Some(AuditGap::default())), None).0).is_none());
+        assert!(gap_of(&to_entries(&batch(1, Some(AuditGap::default())), "", None).0).is_none());
     }
 
     #[test]
@@ -595,7 +664,7 @@ mod tests {
             dropped_records: 9,
             dropped_batches: 2,
         };
-        let (entries, _) = to_entries(&batch(7, Some(gap)), Some(4..=6));
+        let (entries, _) = to_entries(&batch(7, Some(gap)), "", Some(4..=6));
         assert_eq!(entries.len(), 2);
         let detail = gap_of(&entries).unwrap();
         assert_eq!(

@@ -2,9 +2,10 @@
 //! stores them.
 //!
 //! Data flow of one batch, module by module:
-//! [`server`] (tonic, TCP, shutdown) → [`ingest`] (one task per stream) →
-//! [`validate`] → [`dedupe`] (per-sender sequence numbers) →
-//! [`redact`] (re-redaction, on by default) → [`score::live`] → [`wal`]
+//! [`server`] (tonic, TCP or TLS, shutdown) → [`ingest`] (one task per
+//! stream, its sender authenticated and authorised by [`auth`]) →
+//! [`validate`] → [`dedupe`] (per-sender sequence numbers) → [`redact`]
+//! (re-redaction, on by default) → [`score::live`] → [`wal`]
 //! (append, fsync, [`chain`] stamps) → ack; the [`sink`]s ([`sink::jsonl`],
 //! and [`sink::loki`] when configured) drain the WAL on their own. What
 //! passes from stage to stage are the trail's lines ([`trail`]); anomaly
@@ -21,6 +22,7 @@
 //! `verify` (checks a stored trail's chains and checkpoints).
 
 pub mod alert;
+pub mod auth;
 pub mod chain;
 pub mod cli;
 pub mod commands;

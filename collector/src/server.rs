@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use observatory_proto::audit::audit_service_server::AuditServiceServer;
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Connected, TcpIncoming};
 use tonic::transport::Server;
 use tracing::{info, warn};
 
 use crate::alert::{self, AlertError, AlertStats};
+use crate::auth::config::AuthMode;
+use crate::auth::tls::{self, TlsError};
 use crate::chain::{ChainSettings, CheckpointKey};
 use crate::config::ServeConfig;
 use crate::ingest::{Ingest, IngestStats};
@@ -65,6 +69,8 @@ pub enum ServeError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot set up TLS for mtls ingest: {0}")]
+    Tls(TlsError),
     #[error("cannot read the checkpoint key {path}: {error}")]
     CheckpointKey {
         path: PathBuf,
@@ -80,6 +86,8 @@ pub struct Collector {
     listener: TcpListener,
     addr: SocketAddr,
     service: AuditServiceServer<Ingest>,
+    /// The TLS settings of the audit port in mode `mtls`.
+    tls: Option<Arc<rustls::ServerConfig>>,
     admin: Admin,
     telemetry: Arc<Telemetry>,
     stats: Arc<Stats>,
@@ -120,6 +128,9 @@ pub struct Snapshot {
     pub seq_jumps: u64,
     pub gaps_written: u64,
     pub senders_evicted: u64,
+    pub streams_unauthenticated: u64,
+    pub batches_forbidden: u64,
+    pub tls_handshakes_failed: u64,
     pub loki_entries_confirmed: u64,
     pub loki_push_retries: u64,
     pub loki_entries_dead_lettered: u64,
@@ -150,6 +161,9 @@ impl Stats {
             seq_jumps: ingest.seq_jumps.get(),
             gaps_written: ingest.gaps_written.get(),
             senders_evicted: ingest.senders_evicted.get(),
+            streams_unauthenticated: ingest.streams_unauthenticated.get(),
+            batches_forbidden: ingest.batches_forbidden.get(),
+            tls_handshakes_failed: ingest.tls_handshakes_failed.get(),
             loki_entries_confirmed: self.sinks.confirmed_by(loki::SINK_NAME),
             loki_push_retries: loki.push_retries.get(),
             loki_entries_dead_lettered: self.sinks.dead_lettered_by(loki::SINK_NAME),
@@ -159,6 +173,21 @@ impl Stats {
             redactions_added: self.redact.redactions_added.get(),
         }
     }
+}
+
+/// Serves `service` on the connections of `incoming` until `stop`. One
+/// service, so no router: it answers UNIMPLEMENTED to other paths.
+async fn serve_on<IO>(
+    service: AuditServiceServer<Ingest>,
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error>
+where
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+{
+    Server::builder()
+        .serve_with_incoming_shutdown(service, incoming, stop)
+        .await
 }
 
 /// Checkpoint signing as configured; the key file is read once, here.
@@ -275,6 +304,11 @@ pub async fn bind(
     if let Some(alerts) = &alerts {
         alerts.register(&telemetry);
     }
+    let tls = match &config.ingest.tls {
+        Some(files) => Some(tls::server_config(files).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    log_auth(config);
     let ingest = Ingest::new(
         config,
         wal.clone(),
@@ -291,6 +325,7 @@ pub async fn bind(
         listener,
         addr,
         service,
+        tls,
         admin,
         telemetry,
         stats,
@@ -303,6 +338,33 @@ pub async fn bind(
         sinks_stop,
         drain_timeout: config.drain_timeout,
     })
+}
+
+/// Says at start how senders are authenticated; loudly when they are not.
+fn log_auth(config: &ServeConfig) {
+    let ingest = &config.ingest;
+    match ingest.auth {
+        AuthMode::None => warn!(
+            "ingest auth is none: anyone who reaches {} can write records for any proxy_id; \
+             use xfcc behind a sidecar or mtls",
+            config.listen
+        ),
+        AuthMode::Xfcc => {
+            let peers: Vec<String> = ingest
+                .trusted_peers
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            info!(
+                "ingest auth is xfcc: the sender is the URI of x-forwarded-client-cert's last element, \
+                 from peers {}",
+                peers.join(", ")
+            );
+        }
+        AuthMode::Mtls => info!(
+            "ingest auth is mtls: TLS 1.3, the sender is the client certificate's URI or DNS name"
+        ),
+    }
 }
 
 /// The live scorer and the alerter's counters, each when configured.
@@ -364,13 +426,17 @@ impl Collector {
             tokio::spawn(scorer.clone().checkpoint_periodically(shutdown.clone()));
         }
         info!("listening on {}", self.addr);
-        // One service, so no router: it answers UNIMPLEMENTED to other paths.
-        Server::builder()
-            .serve_with_incoming_shutdown(self.service, incoming, async move {
-                signal.await;
-                shutdown.cancel();
-            })
-            .await?;
+        let stop = async move {
+            signal.await;
+            shutdown.cancel();
+        };
+        match self.tls {
+            Some(config) => {
+                let failed = self.stats.ingest.tls_handshakes_failed.clone();
+                serve_on(self.service, tls::accept(incoming, config, failed), stop).await?;
+            }
+            None => serve_on(self.service, incoming, stop).await?,
+        }
         // A stream whose client vanished mid-batch still finishes its write.
         self.tasks.close();
         self.tasks.wait().await;

@@ -159,6 +159,9 @@ pub struct GapNotice {
     /// When the collector received the batch (RFC 3339 UTC, nanoseconds).
     pub ts: String,
     pub proxy_id: String,
+    /// The stream's authenticated sender, as on its records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender: String,
     pub audit_gap: GapDetail,
 }
 
@@ -187,6 +190,9 @@ pub struct InvalidNotice {
     pub ts: String,
     /// The sender's (the batch's), which the record itself may not name.
     pub proxy_id: String,
+    /// The stream's authenticated sender, as on its records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender: String,
     pub invalid: InvalidDetail,
 }
 

@@ -1,7 +1,8 @@
 //! Checks a batch before anything is stored. A batch whose envelope is
 //! wrong (no sender ids, a heartbeat with content, too many records) is
 //! refused with a precise INVALID_ARGUMENT; a record that is wrong costs
-//! only itself: [`check_record`] names its problem, and the ingest stores
+//! only itself: [`check_record`] names its problem (also a record naming
+//! another proxy than its batch), and the ingest stores
 //! it as an `invalid` entry ([`crate::trail::InvalidNotice`]) instead.
 
 use observatory_proto::audit::{AuditBatch, AuditRecord};
@@ -34,6 +35,8 @@ pub enum RecordProblem {
     Decision(String),
     #[error("shadow_decision must be \"\", \"allow\" or \"deny\", got {0:?}")]
     ShadowDecision(String),
+    #[error("proxy_id {record:?} is not its batch's {batch:?}")]
+    ProxyId { record: String, batch: String },
 }
 
 /// Validates the batch envelope; the first problem wins. Records are
@@ -61,8 +64,10 @@ pub fn validate(batch: &AuditBatch, max_records: usize) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The first problem of one record, which then cannot be stored as a record.
-pub fn check_record(r: &AuditRecord) -> Result<(), RecordProblem> {
+/// The first problem of one record of the batch of `proxy_id`, which then
+/// cannot be stored as a record. A record must name its batch's proxy: the
+/// batch's is the one its sender was authorised to write.
+pub fn check_record(r: &AuditRecord, proxy_id: &str) -> Result<(), RecordProblem> {
     if r.ts_unix_nanos <= 0 {
         return Err(RecordProblem::Timestamp(r.ts_unix_nanos));
     }
@@ -80,6 +85,12 @@ pub fn check_record(r: &AuditRecord) -> Result<(), RecordProblem> {
     }
     if !matches!(r.shadow_decision.as_str(), "" | "allow" | "deny") {
         return Err(RecordProblem::ShadowDecision(echo(&r.shadow_decision)));
+    }
+    if r.proxy_id != proxy_id {
+        return Err(RecordProblem::ProxyId {
+            record: echo(&r.proxy_id),
+            batch: echo(proxy_id),
+        });
     }
     Ok(())
 }
@@ -104,6 +115,7 @@ mod tests {
             correlation_id: "c-1".into(),
             method: "GET".into(),
             decision: "allow".into(),
+            proxy_id: "p".into(),
             ..AuditRecord::default()
         }
     }
@@ -198,22 +210,26 @@ mod tests {
                 |r| r.shadow_decision = "Allow".into(),
                 "shadow_decision must be \"\", \"allow\" or \"deny\", got \"Allow\"",
             ),
+            (
+                |r| r.proxy_id = "victim".into(),
+                "proxy_id \"victim\" is not its batch's \"p\"",
+            ),
         ];
         for (spoil, want) in cases {
             let mut bad = record();
             spoil(&mut bad);
-            assert_eq!(check_record(&bad).unwrap_err().to_string(), want);
+            assert_eq!(check_record(&bad, "p").unwrap_err().to_string(), want);
             // A bad record is the record's problem, not the batch's.
             assert_eq!(validate(&batch(7, vec![record(), bad]), 10), Ok(()));
         }
-        assert_eq!(check_record(&record()), Ok(()));
+        assert_eq!(check_record(&record(), "p"), Ok(()));
     }
 
     #[test]
     fn long_values_are_cut_in_messages() {
         let mut bad = record();
         bad.decision = "é".repeat(1000);
-        let msg = check_record(&bad).unwrap_err().to_string();
+        let msg = check_record(&bad, "p").unwrap_err().to_string();
         assert!(msg.ends_with(&format!("got \"{}…\"", "é".repeat(MAX_ECHO_CHARS))));
     }
 }

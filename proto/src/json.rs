@@ -66,6 +66,11 @@ pub struct CanonicalRecord {
     #[serde(default)]
     pub redactions: BTreeMap<String, u32>,
     pub proxy_id: String,
+    /// Who sent the record, as the collector authenticated the stream (a
+    /// SPIFFE id, or a client certificate's DNS name); left out when the
+    /// collector authenticates nobody.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender: String,
     #[serde(default)]
     pub audit_policy: String,
     /// Anomaly score in [0, 1], set by the collector's live scorer (absent
@@ -122,6 +127,7 @@ impl From<&AuditRecord> for CanonicalRecord {
             response_details: r.response_details.clone(),
             redactions: r.redactions.clone(),
             proxy_id: r.proxy_id.clone(),
+            sender: String::new(),
             audit_policy: r.audit_policy.clone(),
             anomaly_score: None,
             anomaly_reasons: Vec::new(),

@@ -379,7 +379,7 @@ run_setup() {
       cport=$(free_port)
       mkdir -p "$data"
       "${PIN_AUX[@]}" nice -n "$COLLECTOR_NICE" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" \
-        --admin-listen 127.0.0.1:0 "${COLLECTOR_ARGV[@]}" </dev/null >>"$WORK/collector.log" 2>&1 &
+        --admin-listen 127.0.0.1:0 --ingest-auth none "${COLLECTOR_ARGV[@]}" </dev/null >>"$WORK/collector.log" 2>&1 &
       COLLECTOR_PID=$!
       PIDS+=("$COLLECTOR_PID")
       deadline=$((SECONDS + STARTUP_TIMEOUT))

@@ -1,6 +1,7 @@
 //! The collector process: `<collector> serve --listen 127.0.0.1:PORT --data-dir DIR`
 //! (optionally `--config FILE` and extra env vars), and readers for the JSON lines it
-//! appends to `DIR/audit.jsonl`.
+//! appends to `DIR/audit.jsonl`. The filter's Envoy sends to it directly, so senders are not
+//! authenticated (`--ingest-auth none`) unless a test starts it with its own `[ingest]` table.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct Collector {
     /// `--config` file, if any, and env vars set for the process.
     config: Option<PathBuf>,
     env: Vec<(String, String)>,
+    /// `--ingest-auth none`: no `[ingest]` table decides.
+    unauthenticated: bool,
 }
 
 impl Collector {
@@ -31,6 +34,19 @@ impl Collector {
 
     /// Like [`Collector::start`], with `config_toml` as its `--config` file and `env` set.
     pub async fn start_with(config_toml: Option<&str>, env: &[(&str, &str)]) -> Collector {
+        Collector::launch(config_toml, env, true).await
+    }
+
+    /// Started with `config_toml`, whose `[ingest]` table says how senders are authenticated.
+    pub async fn start_authenticated(config_toml: &str) -> Collector {
+        Collector::launch(Some(config_toml), &[], false).await
+    }
+
+    async fn launch(
+        config_toml: Option<&str>,
+        env: &[(&str, &str)],
+        unauthenticated: bool,
+    ) -> Collector {
         // Fail early, with the `make test` hint, when the binary is missing.
         collector_bin();
         let dir = tempfile::Builder::new()
@@ -53,6 +69,7 @@ impl Collector {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            unauthenticated,
         };
         c.spawn_and_wait().await;
         c
@@ -97,6 +114,9 @@ impl Collector {
             command.arg("serve");
             if let Some(config) = &self.config {
                 command.arg("--config").arg(config);
+            }
+            if self.unauthenticated {
+                command.args(["--ingest-auth", "none"]);
             }
             let child = command
                 .arg("--listen")

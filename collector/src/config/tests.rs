@@ -237,3 +237,33 @@ fn bad_syntax_and_missing_file_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/x.toml"), "{err}");
 }
+
+#[test]
+fn ingest_table_is_read_and_the_auth_flag_wins() {
+    let file = Settings::from_toml(
+        "[ingest]\nauth = \"xfcc\"\ntrusted_peers = [\"127.0.0.6\", \"10.0.0.0/8\"]\n\
+         service_accounts = [\"orders\"]\n\
+         [[ingest.allow]]\nidentity = \"gw.example.com\"\nproxy_ids = [\"edge-*\"]\n",
+    )
+    .unwrap();
+    let ingest = ServeConfig::resolve(file.clone(), None).unwrap().ingest;
+    assert_eq!(ingest.auth, AuthMode::Xfcc);
+    let peers: Vec<String> = ingest.trusted_peers.iter().map(|p| p.to_string()).collect();
+    assert_eq!(peers, ["127.0.0.6/32", "10.0.0.0/8"]);
+    assert_eq!(ingest.service_accounts, ["orders"]);
+    assert_eq!(ingest.allow[0].proxy_ids, ["edge-*"]);
+    // The flag wins: mtls needs its files.
+    let flags = Settings {
+        ingest_auth: Some(AuthMode::Mtls),
+        ..Settings::default()
+    };
+    let err = ServeConfig::resolve(flags.or(file), None).unwrap_err();
+    assert!(err.to_string().contains("tls_cert_file"), "{err}");
+    let err = Settings::from_toml("[ingest]\nauth = \"open\"\n").unwrap_err();
+    assert!(format!("{err:?}").contains("ingest.auth"), "{err:?}");
+    let err = Settings::from_toml("[ingest]\ntrusted_peers = [\"lo\"]\n").unwrap_err();
+    assert!(
+        format!("{err:?}").contains("ingest.trusted_peers"),
+        "{err:?}"
+    );
+}

@@ -240,6 +240,7 @@ mod tests {
         let entry = Entry::Gap(GapNotice {
             ts: "2026-01-01T00:00:00.000000001Z".into(),
             proxy_id: "p".into(),
+            sender: String::new(),
             audit_gap: GapDetail {
                 instance_id: "i".into(),
                 seq,

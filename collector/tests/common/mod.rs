@@ -23,6 +23,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use observatory_collector::auth::config::AuthMode;
 use observatory_collector::config::ServeConfig;
 use observatory_collector::server::{self, ServeError, Stats};
 use observatory_collector::wal::Wal;
@@ -44,8 +45,8 @@ pub struct Running {
 }
 
 /// Starts a collector; `tweak` adjusts the config (limits) before binding.
-/// Scoring is off unless `tweak` turns it on: these tests compare stored
-/// records with the records sent.
+/// Scoring is off and senders are not authenticated unless `tweak` says
+/// otherwise: these tests compare stored records with the records sent.
 pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     start_in(tempfile::tempdir().unwrap(), tweak).await
 }
@@ -61,6 +62,8 @@ pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut ServeConfi
         ..ServeConfig::default()
     };
     config.score.enabled = false;
+    // Anyone may send, as these tests do; the authenticated modes have tests of their own.
+    config.ingest.auth = AuthMode::None;
     tweak(&mut config);
     let collector = server::bind(&config, Default::default()).await.unwrap();
     let addr = collector.local_addr();

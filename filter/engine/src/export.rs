@@ -28,6 +28,10 @@ pub const PROXY_METADATA: &str = "x-observatory-proxy";
 const GRPC_INVALID_ARGUMENT: u32 = 3;
 const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
 const GRPC_DEADLINE_EXCEEDED: u32 = 4;
+/// gRPC codes with which the collector refuses the sender itself: no
+/// authenticated identity, or one that may not write this proxy id.
+const GRPC_PERMISSION_DENIED: u32 = 7;
+const GRPC_UNAUTHENTICATED: u32 = 16;
 /// Quarantine reasons written to the log per ack; the rest are counted.
 const LOGGED_REASONS: usize = 3;
 /// Finished requests whose record waits for the next tick (each holds its
@@ -253,6 +257,11 @@ impl Export {
             metrics.add(Counter::BatchesRefused, 1);
             error!(
                 "collector refused a batch (grpc status {status}: {message}); kept with {pending} pending records, retrying"
+            );
+        } else if matches!(status, GRPC_PERMISSION_DENIED | GRPC_UNAUTHENTICATED) {
+            error!(
+                "collector refused this proxy as sender (grpc status {status}: {message}); \
+                 {pending} records kept, retrying"
             );
         } else {
             warn!(

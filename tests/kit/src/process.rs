@@ -34,13 +34,16 @@ pub enum LaunchError {
 }
 
 /// How to start the collector: `serve` on 127.0.0.1 ports of its own (port
-/// 0 unless set) with a data directory, logging at `info`.
+/// 0 unless set) with a data directory, logging at `info`, senders not
+/// authenticated (`--ingest-auth none`: the tests and the benchmark send
+/// straight to it) unless set.
 #[derive(Debug, Clone)]
 pub struct Launch {
     binary: PathBuf,
     data_dir: PathBuf,
     listen: SocketAddr,
     admin: SocketAddr,
+    ingest_auth: Option<String>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     wrapper: Vec<OsString>,
@@ -58,6 +61,7 @@ impl Launch {
             data_dir: data_dir.into(),
             listen: ANY_PORT,
             admin: ANY_PORT,
+            ingest_auth: Some("none".to_owned()),
             args: Vec::new(),
             env: Vec::new(),
             wrapper: Vec::new(),
@@ -75,6 +79,12 @@ impl Launch {
     /// The admin server's address (`--admin-listen`), for its `/metrics`.
     pub fn admin_listen(mut self, addr: SocketAddr) -> Launch {
         self.admin = addr;
+        self
+    }
+
+    /// `--ingest-auth MODE`; `None` leaves the mode to the config file.
+    pub fn ingest_auth(mut self, mode: Option<&str>) -> Launch {
+        self.ingest_auth = mode.map(str::to_owned);
         self
     }
 
@@ -136,6 +146,11 @@ impl Launch {
             .arg(self.admin.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(
+                self.ingest_auth
+                    .iter()
+                    .flat_map(|mode| ["--ingest-auth", mode.as_str()]),
+            )
             .args(&self.args)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))

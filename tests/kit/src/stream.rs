@@ -21,13 +21,29 @@ pub struct Stream {
 
 impl Stream {
     pub async fn open(client: &mut AuditServiceClient<Channel>) -> Self {
+        match Stream::try_open(client, &[]).await {
+            Ok(stream) => stream,
+            Err(status) => panic!("opening the stream: {status:?}"),
+        }
+    }
+
+    /// Opens a stream with these request headers (e.g. the
+    /// `x-forwarded-client-cert` a sidecar would add); the status when the
+    /// collector refuses it.
+    pub async fn try_open(
+        client: &mut AuditServiceClient<Channel>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, tonic::Status> {
         let (batches, rx) = mpsc::channel(16);
-        let acks = client
-            .stream(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Stream { batches, acks }
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        for (name, value) in headers {
+            let value = value
+                .parse()
+                .map_err(|_| tonic::Status::invalid_argument(format!("header value {value:?}")))?;
+            request.metadata_mut().append(*name, value);
+        }
+        let acks = client.stream(request).await?.into_inner();
+        Ok(Stream { batches, acks })
     }
 
     /// Sends a batch and returns what came back: an ack or the status that

@@ -169,6 +169,7 @@ fn gap_and_invalid_lines_have_only_static_labels() {
     let invalid = Entry::Invalid(InvalidNotice {
         ts: "2026-03-01T10:00:00Z".into(),
         proxy_id: "p-1".into(),
+        sender: "spiffe://cluster.local/ns/shop/sa/web".into(),
         invalid: InvalidDetail {
             instance_id: "i".into(),
             seq: 3,
@@ -180,6 +181,7 @@ fn gap_and_invalid_lines_have_only_static_labels() {
     let gap = Entry::Gap(GapNotice {
         ts: "2026-03-01T10:00:00Z".into(),
         proxy_id: "p-1".into(),
+        sender: "spiffe://cluster.local/ns/shop/sa/web".into(),
         audit_gap: GapDetail {
             instance_id: "i".into(),
             seq: 3,
