@@ -139,7 +139,19 @@ pub async fn raw_request_bytes(
         stream.write_all(&req).await?;
         stream.write_all(body).await?;
         let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            // After a reply of its own Envoy waits up to its delayed_close_timeout (1 s)
+            // for the client to close first: a response of known length is done without it.
+            if has_whole_body(&buf) {
+                break;
+            }
+        }
         parse_response(&buf)
     };
     match tokio::time::timeout(Duration::from_secs(10), fut).await {
@@ -149,6 +161,19 @@ pub async fn raw_request_bytes(
             format!("raw request {method} {target} to port {port} timed out"),
         )),
     }
+}
+
+/// Whether `buf` holds a response's head and all the body its `Content-Length` announces.
+pub(crate) fn has_whole_body(buf: &[u8]) -> bool {
+    let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..split]);
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| buf.len() - split - 4 >= len)
 }
 
 fn bad(msg: impl Into<String>) -> std::io::Error {

@@ -9,7 +9,8 @@
 //!   certificate signed by the test CA.
 //!
 //! Static clusters: `upstream` (the recording upstream) and [`COLLECTOR_CLUSTER`], named as
-//! Istio names it (HTTP/2, the collector's gRPC port).
+//! Istio names it (HTTP/2, the collector's gRPC port; mTLS with a workload certificate when
+//! [`EnvoySetup::collector_client_cert`] is set, as Istio's `ISTIO_MUTUAL`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -51,6 +52,9 @@ pub struct EnvoySetup {
     /// (`vm_config.environment_variables.host_env_keys`, what Istio's
     /// `vmConfig.env` with `valueFrom: HOST` sets): (name, value).
     pub vm_host_env: Vec<(String, String)>,
+    /// Certificate and key files the collector cluster presents over TLS (to a sidecar in
+    /// front of the collector); plaintext when `None`.
+    pub collector_client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl EnvoySetup {
@@ -73,6 +77,7 @@ impl EnvoySetup {
             wasm: None,
             peer_filter_state: true,
             vm_host_env: Vec::new(),
+            collector_client_cert: None,
         }
     }
 
@@ -181,21 +186,12 @@ impl EnvoySetup {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": https_port}},
             "filter_chains": [{
                 "filters": [self.hcm("mtls")],
-                "transport_socket": {
-                    "name": "envoy.transport_sockets.tls",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                        "require_client_certificate": true,
-                        "common_tls_context": {
-                            "tls_certificates": [{
-                                "certificate_chain": {"filename": self.server_cert},
-                                "private_key": {"filename": self.server_key}
-                            }],
-                            "validation_context": {"trusted_ca": {"filename": self.ca}},
-                            "alpn_protocols": ["h2", "http/1.1"]
-                        }
-                    }
-                }
+                "transport_socket": tls_socket(
+                    Side::Downstream,
+                    (self.server_cert.as_path(), self.server_key.as_path()),
+                    &self.ca,
+                    &["h2", "http/1.1"],
+                )
             }]
         });
         vec![plain, mtls]
@@ -224,6 +220,14 @@ impl EnvoySetup {
                 "explicit_http_config": {"http2_protocol_options": {}}
             }
         });
+        if let Some((cert, key)) = &self.collector_client_cert {
+            collector["transport_socket"] = tls_socket(
+                Side::Upstream,
+                (cert.as_path(), key.as_path()),
+                &self.ca,
+                &["h2"],
+            );
+        }
         vec![upstream, collector]
     }
 
@@ -261,6 +265,40 @@ impl EnvoySetup {
             "static_resources": {"clusters": self.clusters()}
         })
     }
+}
+
+/// Which end of a connection a [`tls_socket`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A listener's, requiring a client certificate.
+    Downstream,
+    /// A cluster's, presenting one.
+    Upstream,
+}
+
+/// A TLS transport socket presenting `identity` (certificate and key files), trusting `ca`
+/// and offering `alpn`.
+pub fn tls_socket(side: Side, identity: (&Path, &Path), ca: &Path, alpn: &[&str]) -> Value {
+    let common = json!({
+        "tls_certificates": [{
+            "certificate_chain": {"filename": identity.0},
+            "private_key": {"filename": identity.1}
+        }],
+        "validation_context": {"trusted_ca": {"filename": ca}},
+        "alpn_protocols": alpn
+    });
+    let typed_config = match side {
+        Side::Downstream => json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": true,
+            "common_tls_context": common
+        }),
+        Side::Upstream => json!({
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "common_tls_context": common
+        }),
+    };
+    json!({"name": "envoy.transport_sockets.tls", "typed_config": typed_config})
 }
 
 /// `envoy.filters.http.set_filter_state` setting `observatory.peer` to the TCP peer.

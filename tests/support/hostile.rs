@@ -1,11 +1,18 @@
 //! Requests a hostile client sends that Envoy's codecs reject before any HTTP filter sees
 //! their headers, or that it abandons, and the clients to send them: raw bytes over HTTP/1,
 //! and a minimal HTTP/2 (prior knowledge) client that writes header blocks no library would.
+//! Each can connect from another loopback address than 127.0.0.1 (`*_from`), so that a
+//! record's `source_ip` shows which client it came from.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::client::has_whole_body;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A request Envoy's HTTP/1 codec (or router) rejects, with what Envoy answers and the
 /// `response.code_details` it logs.
@@ -51,17 +58,31 @@ pub fn http1_rejections() -> Vec<Rejected> {
         },
         Rejected {
             name: "options-asterisk",
-            bytes: b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            // Envoy answers and would keep the connection open.
+            bytes: b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
             status: 404,
             details: "absolute_path_rejected",
         },
     ]
 }
 
-/// Writes `bytes` to `127.0.0.1:port` and reads until the peer closes (or 2 s pass);
-/// returns the status of the response's first line, if there is one.
+/// A connection to `127.0.0.1:port` from the local address `from` (any 127.0.0.0/8 address
+/// is the loopback's on Linux).
+pub async fn connect_from(from: IpAddr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(SocketAddr::new(LOCALHOST, port)).await
+}
+
+/// Writes `bytes` to `127.0.0.1:port` and reads until the response is complete, the peer
+/// closes or 2 s pass; returns the status of the response's first line, if there is one.
 pub async fn send_raw(port: u16, bytes: &[u8]) -> std::io::Result<Option<u16>> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    send_raw_from(LOCALHOST, port, bytes).await
+}
+
+/// [`send_raw`] from the local address `from`.
+pub async fn send_raw_from(from: IpAddr, port: u16, bytes: &[u8]) -> std::io::Result<Option<u16>> {
+    let mut stream = connect_from(from, port).await?;
     // The peer may answer and close before reading everything (a too large header).
     let _ = stream.write_all(bytes).await;
     let mut out = Vec::new();
@@ -71,6 +92,9 @@ pub async fn send_raw(port: u16, bytes: &[u8]) -> std::io::Result<Option<u16>> {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+            if has_whole_body(&out) {
+                break;
             }
         }
     };
@@ -136,7 +160,16 @@ pub enum H2Outcome {
 /// Sends one HTTP/2 request (prior knowledge, stream 1, no body) with exactly these header
 /// fields, in this order and spelling, and reports the first answer on it.
 pub async fn h2_request(port: u16, headers: &[(&str, &str)]) -> std::io::Result<H2Outcome> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    h2_request_from(LOCALHOST, port, headers).await
+}
+
+/// [`h2_request`] from the local address `from`.
+pub async fn h2_request_from(
+    from: IpAddr,
+    port: u16,
+    headers: &[(&str, &str)],
+) -> std::io::Result<H2Outcome> {
+    let mut stream = connect_from(from, port).await?;
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     frame(&mut out, 0x4, 0, 0, &[]);
     let mut block = Vec::new();

@@ -147,7 +147,17 @@ impl Stack {
         collector: Collector,
         customize: impl FnOnce(&mut EnvoySetup),
     ) -> Stack {
-        let pki = Pki::new();
+        Stack::start_with_pki(plugin_config, collector, Pki::new(), customize).await
+    }
+
+    /// Like [`Stack::start_customized`], with certificates of `pki` (whose CA a sidecar in
+    /// front of the collector may trust too).
+    pub async fn start_with_pki(
+        plugin_config: &Value,
+        collector: Collector,
+        pki: Pki,
+        customize: impl FnOnce(&mut EnvoySetup),
+    ) -> Stack {
         let upstream = Upstream::start();
         let mut setup = EnvoySetup::new(
             &pki,
@@ -208,11 +218,17 @@ pub fn parse_rfc3339_utc(ts: &str) -> Option<(i64, usize)> {
     Some((secs, digits))
 }
 
-/// Assert the fields every record of this harness's Envoy must carry: `ts` (RFC 3339 UTC
-/// with nanoseconds, within 10 minutes of now), destination workload/namespace from node
-/// metadata, `proxy_id` = node id, `source_ip` 127.0.0.1, `duration_ms` ≥ 0, byte counters,
-/// `redactions` object.
+/// Assert the fields every record of this harness's Envoy must carry: those of
+/// [`assert_valid_record`] with `proxy_id` = [`NODE_ID`], and `source_ip` 127.0.0.1.
 pub fn assert_common_fields(rec: &Value) {
+    assert_valid_record(rec, NODE_ID);
+    assert_eq!(s(rec, "source_ip"), "127.0.0.1", "in {rec}");
+}
+
+/// Assert what makes a record valid: `ts` (RFC 3339 UTC with nanoseconds, within 10 minutes
+/// of now), destination workload/namespace from node metadata, `proxy_id`, `duration_ms` ≥ 0,
+/// byte counters, `redactions` object, `mtls` a bool.
+pub fn assert_valid_record(rec: &Value, proxy_id: &str) {
     let ts = s(rec, "ts");
     let (secs, frac) = parse_rfc3339_utc(ts)
         .unwrap_or_else(|| panic!("ts {ts:?} is not RFC 3339 UTC (…Z) in {rec}"));
@@ -227,8 +243,7 @@ pub fn assert_common_fields(rec: &Value) {
     );
     assert_eq!(s(rec, "destination_workload"), WORKLOAD_NAME, "in {rec}");
     assert_eq!(s(rec, "destination_namespace"), NAMESPACE, "in {rec}");
-    assert_eq!(s(rec, "proxy_id"), NODE_ID, "in {rec}");
-    assert_eq!(s(rec, "source_ip"), "127.0.0.1", "in {rec}");
+    assert_eq!(s(rec, "proxy_id"), proxy_id, "in {rec}");
     let d = rec
         .get("duration_ms")
         .and_then(Value::as_f64)

@@ -1,8 +1,11 @@
 //! A second Envoy in front of the collector, as the collector's sidecar in the mesh: an
 //! inbound HTTP/2 listener → router → the collector over HTTP/2. The filter's stream then
 //! crosses a proxy that parses its `:authority` and headers as Istio's inbound listener does.
-//! Its access log line per stream, written when the stream starts (`sidecar-log <authority>
-//! <x-observatory-proxy>`), shows what arrived.
+//! With [`Sidecar::start_mtls`] the listener also requires a client certificate of the test CA
+//! and writes `x-forwarded-client-cert` as Istio's inbound listener does (`APPEND_FORWARD`,
+//! with the peer's subject, URI and DNS names), for a collector in `xfcc` mode. Its access log
+//! line per stream, written when the stream starts (`sidecar-log <authority>
+//! <x-observatory-proxy> <x-forwarded-client-cert>`), shows what arrived.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -13,8 +16,8 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use crate::collector::tail;
-use crate::envoy::STARTUP_TIMEOUT;
-use crate::{envoy_bin, free_port};
+use crate::envoy::{tls_socket, Side, STARTUP_TIMEOUT};
+use crate::{envoy_bin, free_port, Pki};
 
 /// The sidecar Envoy; killed on Drop (its log printed when the test panicked).
 pub struct Sidecar {
@@ -27,6 +30,16 @@ pub struct Sidecar {
 impl Sidecar {
     /// Start in front of the collector on `collector_port`; waits until it listens.
     pub async fn start(collector_port: u16) -> Sidecar {
+        Sidecar::launch(collector_port, None).await
+    }
+
+    /// Like [`Sidecar::start`], the listener speaking mTLS with `pki`'s server certificate
+    /// and forwarding the client's certificate details in `x-forwarded-client-cert`.
+    pub async fn start_mtls(collector_port: u16, pki: &Pki) -> Sidecar {
+        Sidecar::launch(collector_port, Some(pki)).await
+    }
+
+    async fn launch(collector_port: u16, mtls: Option<&Pki>) -> Sidecar {
         let dir = tempfile::Builder::new()
             .prefix("obs-e2e-sidecar-")
             .tempdir()
@@ -38,39 +51,57 @@ impl Sidecar {
                 "explicit_http_config": {"http2_protocol_options": {}}
             }
         });
+        let hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "inbound",
+            "codec_type": "HTTP2",
+            "access_log_options": {"flush_access_log_on_new_request": true},
+            "access_log": [{
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {"text_format_source": {"inline_string":
+                        "sidecar-log %REQ(:AUTHORITY)% %REQ(X-OBSERVATORY-PROXY)% %REQ(X-FORWARDED-CLIENT-CERT)%\n"}}
+                }
+            }],
+            "route_config": {"virtual_hosts": [{
+                "name": "collector",
+                "domains": ["*"],
+                // A stream lives for hours: no route timeout.
+                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "collector", "timeout": "0s"}}]
+            }]},
+            "http_filters": [{
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+            }]
+        });
+        let mut chain = json!({"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm
+        }]});
+        if let Some(pki) = mtls {
+            // What Istio's inbound HTTP listener sets (buildSidecarInboundHTTPOpts).
+            chain["filters"][0]["typed_config"]["forward_client_cert_details"] =
+                json!("APPEND_FORWARD");
+            chain["filters"][0]["typed_config"]["set_current_client_cert_details"] =
+                json!({"subject": true, "uri": true, "dns": true});
+            chain["transport_socket"] = tls_socket(
+                Side::Downstream,
+                (
+                    pki.server_cert_path.as_path(),
+                    pki.server_key_path.as_path(),
+                ),
+                &pki.ca_path,
+                &["h2"],
+            );
+        }
         let bootstrap = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}},
             "static_resources": {
                 "listeners": [{
                     "name": "inbound",
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "inbound",
-                            "codec_type": "HTTP2",
-                            "access_log_options": {"flush_access_log_on_new_request": true},
-                            "access_log": [{
-                                "name": "envoy.access_loggers.stdout",
-                                "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                                    "log_format": {"text_format_source": {"inline_string":
-                                        "sidecar-log %REQ(:AUTHORITY)% %REQ(X-OBSERVATORY-PROXY)%\n"}}
-                                }
-                            }],
-                            "route_config": {"virtual_hosts": [{
-                                "name": "collector",
-                                "domains": ["*"],
-                                // A stream lives for hours: no route timeout.
-                                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "collector", "timeout": "0s"}}]
-                            }]},
-                            "http_filters": [{
-                                "name": "envoy.filters.http.router",
-                                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
-                            }]
-                        }
-                    }]}]
+                    "filter_chains": [chain]
                 }],
                 "clusters": [{
                     "name": "collector",
