@@ -12,12 +12,12 @@ use clap::Parser;
 use observatory_collector::score::live::{LiveScorer, ScoreSettings};
 use observatory_collector::score::{Observation, ScoreConfig, Scorer};
 use observatory_collector::trail::Entry;
-use observatory_eval::sim::{SimArgs, Traffic};
+use observatory_eval::run::RunArgs;
 
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
-    sim: SimArgs,
+    run: RunArgs,
     /// Records per batch (the filter's default is 64; the collector accepts up to 10 000)
     #[arg(long, default_value_t = 64)]
     batch: usize,
@@ -31,7 +31,7 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let records: Vec<_> = Traffic::new(args.sim.config()).map(|l| l.record).collect();
+    let records: Vec<_> = args.run.run().traffic().map(|l| l.record).collect();
     let dir = tempfile::tempdir()?;
     let live = LiveScorer::open(&ScoreSettings::default(), dir.path());
     let mut bare = Scorer::new(ScoreConfig::default());

@@ -1,8 +1,18 @@
 //! Evaluation of the collector's anomaly scorer, kept out of the collector
-//! itself: [`sim`] generates seeded mesh traffic with labelled incidents,
-//! [`eval`] scores it and reports detection quality. The examples
-//! (`traffic`, `score_quality`, `live_batches`) and the quality floors in
-//! `tests/` run on them.
+//! itself. Two independent traffic generators with labelled incidents —
+//! [`sim`] (independent Poisson flows between services) and [`calltree`]
+//! (request trees with cascades, retries, jobs, two clusters) — share the
+//! ground truth of [`label`]; [`run`] names a generated stream; [`eval`]
+//! scores one with the scorer and with two baselines (naive max-z and an
+//! [`iforest`] on the same features) and reports detection quality. The
+//! examples run on them: `traffic` (a stream as JSON lines),
+//! `score_quality` (the side-by-side report; `--check` for the targets),
+//! `false_alerts` (why a stream pages where it should not) and
+//! `live_batches` (what live scoring costs a batch).
 
+pub mod calltree;
 pub mod eval;
+pub mod iforest;
+pub mod label;
+pub mod run;
 pub mod sim;

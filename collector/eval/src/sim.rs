@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use observatory_proto::json::{format_ts, CanonicalRecord};
 
+use crate::label::{Label, Labeled};
+
 /// Injected incidents. Attacks should page; benign surprises should not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scenario {
@@ -55,8 +57,14 @@ impl Scenario {
         }
     }
 
-    pub fn is_attack(self) -> bool {
-        !matches!(self, Scenario::DeployBlip | Scenario::NightlyExport)
+    /// Latency is a service's health, not its callers' behaviour; the
+    /// deploy blip and the nightly export are benign surprises.
+    pub fn tag(self) -> Label {
+        match self {
+            Scenario::LatencyDegradation => Label::operational(self.label()),
+            Scenario::DeployBlip | Scenario::NightlyExport => Label::benign(self.label()),
+            _ => Label::attack(self.label()),
+        }
     }
 }
 
@@ -73,29 +81,6 @@ pub struct SimConfig {
     pub quiet_secs: f64,
 }
 
-/// Command-line knobs shared by the traffic examples.
-#[derive(Debug, clap::Parser)]
-pub struct SimArgs {
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 3.0)]
-    pub hours: f64,
-    /// Multiplies the baseline request rates
-    #[arg(long, default_value_t = 1.0)]
-    pub rate_scale: f64,
-}
-
-impl SimArgs {
-    pub fn config(&self) -> SimConfig {
-        SimConfig {
-            seed: self.seed,
-            hours: self.hours,
-            rate_scale: self.rate_scale,
-            ..SimConfig::default()
-        }
-    }
-}
-
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
@@ -107,13 +92,6 @@ impl Default for SimConfig {
             quiet_secs: 40.0 * 60.0,
         }
     }
-}
-
-/// A record and its ground truth.
-#[derive(Debug, Clone)]
-pub struct Labeled {
-    pub record: CanonicalRecord,
-    pub label: Option<Scenario>,
 }
 
 const SERVICES: [&str; 20] = [
@@ -519,7 +497,7 @@ impl Traffic {
                 anomaly_reasons: Vec::new(),
                 ..Default::default()
             },
-            label,
+            label: label.map(Scenario::tag),
         }
     }
 }

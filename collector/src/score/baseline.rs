@@ -5,7 +5,7 @@
 /// prior (see [`Baseline::blend`]).
 const PRIOR_UPDATES: f64 = 5.0;
 /// Slowest learning rate: one update per minute gives a memory of ~50 minutes.
-const MIN_ALPHA: f64 = 0.02;
+pub const MIN_ALPHA: f64 = 0.02;
 /// Values further than this many scales from the mean are clipped before
 /// learning (Huber-style), so one outlier moves the baseline little.
 const CLIP: f64 = 4.0;
@@ -26,10 +26,16 @@ impl Baseline {
     /// Learns one value. Starts as a plain running mean (fast convergence),
     /// then settles at [`MIN_ALPHA`].
     pub fn update(&mut self, x: f64) {
+        self.learn(x, MIN_ALPHA);
+    }
+
+    /// [`Baseline::update`] settling at `min_alpha`: slower for long
+    /// windows, faster per record than per minute.
+    pub fn learn(&mut self, x: f64, min_alpha: f64) {
         if !x.is_finite() {
             return;
         }
-        let alpha = (1.0 / (self.n + 1.0)).max(MIN_ALPHA);
+        let alpha = (1.0 / (self.n + 1.0)).max(min_alpha);
         let x = if self.n >= PRIOR_UPDATES && self.scale > 0.0 {
             x.clamp(self.mean - CLIP * self.scale, self.mean + CLIP * self.scale)
         } else {

@@ -16,12 +16,15 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::baseline::Baseline;
+use super::bursts::Bursts;
+use super::config::ScoreConfig;
 use super::features::RingSnapshot;
-use super::model::ScoreConfig;
-use super::state::{cap, Baselines, Evictions, Principal, Scorer, Source, Tracked, MAX_METHODS};
+use super::keys::{Destination, Pair, Principal, Seen, MAX_METHODS};
+use super::state::{cap, Evictions, Scorer};
+use super::tracked::{Baselines, Source, Tracked};
 
 /// Bumped whenever the layout or the meaning of the state changes.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -48,10 +51,15 @@ pub struct Snapshot {
     started: Option<f64>,
     now: f64,
     principals: Vec<(String, PrincipalSnapshot)>,
-    destinations: Vec<(String, TrackedSnapshot)>,
+    destinations: Vec<(String, DestinationSnapshot)>,
+    workloads: Vec<String>,
     prior_principal: Vec<Baseline>,
+    prior_long: Vec<Baseline>,
     prior_pair: Vec<Baseline>,
-    prior_destination: Vec<Baseline>,
+    prior_latency: Vec<Baseline>,
+    prior_service: Vec<Baseline>,
+    prior_bytes: Baseline,
+    prior_redactions: Baseline,
     evictions: Evictions,
 }
 
@@ -66,11 +74,33 @@ struct TrackedSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct PrincipalSnapshot {
     first_seen: f64,
+    requests: u64,
+    known: bool,
+    established: bool,
     tracked: TrackedSnapshot,
-    templates: Vec<(String, f64)>,
+    long: TrackedSnapshot,
+    templates: Vec<(String, Seen)>,
     methods: Vec<String>,
-    pairs: Vec<(String, TrackedSnapshot)>,
+    pairs: Vec<(String, PairSnapshot)>,
     hours: [f64; 24],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PairSnapshot {
+    first_seen: f64,
+    tracked: TrackedSnapshot,
+    bytes: Baseline,
+    redactions: Baseline,
+    pii_types: u64,
+    bursts: Bursts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DestinationSnapshot {
+    latency: TrackedSnapshot,
+    service: TrackedSnapshot,
+    plaintext_known: bool,
+    pii_share: f64,
 }
 
 /// An LRU map's entries, least recently used first.
@@ -127,14 +157,42 @@ impl<S: Source, const N: usize> Tracked<S, N> {
     }
 }
 
+impl PairSnapshot {
+    fn of(p: &Pair) -> Self {
+        PairSnapshot {
+            first_seen: p.first_seen,
+            tracked: p.tracked.snapshot(),
+            bytes: p.bytes,
+            redactions: p.redactions,
+            pii_types: p.pii_types,
+            bursts: p.bursts.clone(),
+        }
+    }
+
+    fn restore(&self) -> Option<Pair> {
+        Some(Pair {
+            first_seen: self.first_seen,
+            tracked: Tracked::restore(&self.tracked)?,
+            bytes: self.bytes,
+            redactions: self.redactions,
+            pii_types: self.pii_types,
+            bursts: self.bursts.clone(),
+        })
+    }
+}
+
 impl PrincipalSnapshot {
     fn of(p: &Principal) -> Self {
         PrincipalSnapshot {
             first_seen: p.first_seen,
+            requests: p.requests,
+            known: p.known,
+            established: p.established,
             tracked: p.tracked.snapshot(),
+            long: p.long.snapshot(),
             templates: lru_entries(&p.templates, |t| *t),
             methods: p.methods.iter().rev().map(|(m, ())| m.clone()).collect(),
-            pairs: lru_entries(&p.pairs, Tracked::snapshot),
+            pairs: lru_entries(&p.pairs, PairSnapshot::of),
             hours: p.hours,
         }
     }
@@ -146,11 +204,35 @@ impl PrincipalSnapshot {
         }
         Some(Principal {
             first_seen: self.first_seen,
+            requests: self.requests,
+            known: self.known,
+            established: self.established,
             tracked: Tracked::restore(&self.tracked)?,
+            long: Tracked::restore(&self.long)?,
             templates: lru_from(&self.templates, config.max_templates, |t| Some(*t))?,
             methods,
-            pairs: lru_from(&self.pairs, config.max_pairs, Tracked::restore)?,
+            pairs: lru_from(&self.pairs, config.max_pairs, PairSnapshot::restore)?,
             hours: self.hours,
+        })
+    }
+}
+
+impl DestinationSnapshot {
+    fn of(d: &Destination) -> Self {
+        DestinationSnapshot {
+            latency: d.latency.snapshot(),
+            service: d.service.snapshot(),
+            plaintext_known: d.plaintext_known,
+            pii_share: d.pii_share,
+        }
+    }
+
+    fn restore(&self) -> Option<Destination> {
+        Some(Destination {
+            latency: Tracked::restore(&self.latency)?,
+            service: Tracked::restore(&self.service)?,
+            plaintext_known: self.plaintext_known,
+            pii_share: self.pii_share,
         })
     }
 }
@@ -162,10 +244,20 @@ impl Scorer {
             started: self.started,
             now: self.now,
             principals: lru_entries(&self.principals, PrincipalSnapshot::of),
-            destinations: lru_entries(&self.destinations, Tracked::snapshot),
+            destinations: lru_entries(&self.destinations, DestinationSnapshot::of),
+            workloads: self
+                .workloads
+                .iter()
+                .rev()
+                .map(|(w, ())| w.clone())
+                .collect(),
             prior_principal: flatten(&self.prior_principal),
+            prior_long: flatten(&self.prior_long),
             prior_pair: flatten(&self.prior_pair),
-            prior_destination: flatten(&self.prior_destination),
+            prior_latency: flatten(&self.prior_latency),
+            prior_service: flatten(&self.prior_service),
+            prior_bytes: self.prior_bytes,
+            prior_redactions: self.prior_redactions,
             evictions: self.evictions,
         }
     }
@@ -176,11 +268,22 @@ impl Scorer {
         let config = &scorer.config;
         scorer.principals = lru_from(&s.principals, config.max_principals, |p| p.restore(config))
             .ok_or("principal state")?;
-        scorer.destinations = lru_from(&s.destinations, config.max_destinations, Tracked::restore)
-            .ok_or("destination state")?;
+        scorer.destinations = lru_from(
+            &s.destinations,
+            config.max_destinations,
+            DestinationSnapshot::restore,
+        )
+        .ok_or("destination state")?;
+        for w in &s.workloads {
+            scorer.workloads.push(w.clone(), ());
+        }
         scorer.prior_principal = unflatten(&s.prior_principal).ok_or("principal prior")?;
+        scorer.prior_long = unflatten(&s.prior_long).ok_or("long window prior")?;
         scorer.prior_pair = unflatten(&s.prior_pair).ok_or("pair prior")?;
-        scorer.prior_destination = unflatten(&s.prior_destination).ok_or("destination prior")?;
+        scorer.prior_latency = unflatten(&s.prior_latency).ok_or("latency prior")?;
+        scorer.prior_service = unflatten(&s.prior_service).ok_or("service prior")?;
+        scorer.prior_bytes = s.prior_bytes;
+        scorer.prior_redactions = s.prior_redactions;
         scorer.started = s.started;
         scorer.now = s.now;
         scorer.evictions = s.evictions;
@@ -261,7 +364,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("score.json");
         assert!(load(&path, config()).unwrap().is_none());
-        std::fs::write(&path, b"{\"version\":1,").unwrap();
+        std::fs::write(&path, b"{\"version\":2,").unwrap();
         let err = load(&path, config()).err().unwrap();
         assert!(matches!(err, CheckpointError::Parse { .. }), "{err}");
         let mut s = Scorer::new(config()).snapshot();

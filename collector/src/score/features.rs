@@ -1,30 +1,40 @@
 //! Streaming features over sliding windows of record time.
 //!
 //! A request window is a ring of [`BUCKETS`] buckets of counters (1 min:
-//! 12 s buckets, 15 min: 3 min buckets): constant memory per key, and an
-//! incident leaves the window once it is older than the window, instead of
-//! lingering as it would in an exponentially decayed counter. Latency
-//! histograms per destination slide the same way.
+//! 12 s buckets, 15 min: 3 min buckets, 1 h and 6 h for a principal's
+//! cumulative data): constant memory per key, and an incident leaves the
+//! window once it is older than the window, instead of lingering as it
+//! would in an exponentially decayed counter. Latency histograms per
+//! destination slide the same way.
 
 use serde::{Deserialize, Serialize};
 
-/// The two window lengths.
+/// The window lengths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowId {
     #[serde(rename = "1m")]
     OneMinute,
     #[serde(rename = "15m")]
     FifteenMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "6h")]
+    SixHours,
 }
 
 impl WindowId {
+    /// The windows of behaviour and health.
     pub const ALL: [WindowId; 2] = [WindowId::OneMinute, WindowId::FifteenMinutes];
+    /// A principal's cumulative data: slow leaks.
+    pub const LONG: [WindowId; 2] = [WindowId::OneHour, WindowId::SixHours];
 
-    /// Time constant in seconds.
+    /// Length in seconds.
     pub fn tau(self) -> f64 {
         match self {
             WindowId::OneMinute => 60.0,
             WindowId::FifteenMinutes => 900.0,
+            WindowId::OneHour => 3600.0,
+            WindowId::SixHours => 21_600.0,
         }
     }
 }
@@ -179,15 +189,71 @@ impl Window {
         self.0.sum(c as usize)
     }
 
+    /// Every counter summed over the window, once.
+    pub fn sums(&self, window: WindowId) -> Sums {
+        let mut c = [0.0; N_COUNTS];
+        for bucket in &self.0.buckets {
+            for (sum, v) in c.iter_mut().zip(bucket) {
+                *sum += f64::from(*v);
+            }
+        }
+        Sums {
+            c,
+            span: self.0.span(window),
+            window,
+        }
+    }
+
     /// The feature's value in natural units and the number of
     /// requests behind it; `None` for features not measured by a window.
     pub fn value(&self, feature: Feature, window: WindowId) -> Option<(f64, f64)> {
+        self.sums(window).value(feature)
+    }
+}
+
+/// A window's counters, summed.
+#[derive(Debug, Clone, Copy)]
+pub struct Sums {
+    c: [f64; N_COUNTS],
+    /// Seconds the window covers so far.
+    span: f64,
+    window: WindowId,
+}
+
+impl Sums {
+    pub fn get(&self, c: Count) -> f64 {
+        self.c[c as usize]
+    }
+
+    /// These counters less `other`'s (a destination's less one caller's).
+    pub fn minus(&self, other: &Sums) -> Sums {
+        let mut c = self.c;
+        for (a, b) in c.iter_mut().zip(&other.c) {
+            *a = (*a - b).max(0.0);
+        }
+        Sums { c, ..*self }
+    }
+
+    /// The feature's value in natural units and the number of requests
+    /// behind it; `None` for features not measured by a window.
+    pub fn value(&self, feature: Feature) -> Option<(f64, f64)> {
         let n = self.get(Count::Total);
         let per_request = |c| if n > 0.0 { self.get(c) / n } else { 0.0 };
+        let long = matches!(self.window, WindowId::OneHour | WindowId::SixHours);
+        // The long windows fill for hours: their totals are projected to
+        // the whole window, so that they compare from the start.
+        let total = |c| {
+            if long {
+                self.get(c) * self.window.tau() / self.span
+            } else {
+                self.get(c)
+            }
+        };
         let v = match feature {
-            Feature::RequestRate => n * 60.0 / self.0.span(window),
+            Feature::RequestRate => n * 60.0 / self.span,
             Feature::DistinctTemplates => self.get(Count::TemplateInWindow),
-            Feature::BytesTotal => self.get(Count::Bytes),
+            Feature::BytesTotal => total(Count::Bytes),
+            Feature::RedactionsTotal => total(Count::Redactions),
             Feature::BytesPerRequest => per_request(Count::Bytes),
             Feature::RedactionsPerRequest => per_request(Count::Redactions),
             Feature::LargeResponses => self.get(Count::Large),
@@ -230,20 +296,32 @@ pub enum Feature {
     BytesPerRequest,
     BytesTotal,
     RedactionsPerRequest,
+    RedactionsTotal,
     LargeResponses,
     LatencyP50Ms,
     LatencyP95Ms,
     NewPrincipal,
     TimeOfDay,
+    /// This response's size against the pair's usual responses.
+    ResponseBytes,
+    /// This response's redactions against the pair's usual responses.
+    ResponseRedactions,
+    /// A kind of PII this caller never got from this destination.
+    NewPiiType,
+    /// Plaintext where the mesh promises mTLS only.
+    PlaintextInStrictMesh,
+    /// Plaintext to a destination that never received any.
+    PlaintextToNewDestination,
 }
 
-/// Features of a principal's windows.
-pub const PRINCIPAL_FEATURES: [Feature; 14] = [
+/// Features of a principal's short windows (1 min, 15 min): its own
+/// behaviour. 5xx are not among them: they are the destinations' health
+/// (a caller's own share of them is judged per pair).
+pub const PRINCIPAL_FEATURES: [Feature; 13] = [
     Feature::RequestRate,
     Feature::Status4xxRatio,
     Feature::Status401Ratio,
     Feature::Status404Ratio,
-    Feature::Status5xxRatio,
     Feature::DeniedRatio,
     Feature::PlaintextShare,
     Feature::NovelPathTemplate,
@@ -255,12 +333,19 @@ pub const PRINCIPAL_FEATURES: [Feature; 14] = [
     Feature::RedactionsPerRequest,
 ];
 
+/// Features of a principal's long windows (1 h, 6 h): slow leaks.
+pub const LONG_FEATURES: [Feature; 2] = [Feature::BytesTotal, Feature::RedactionsTotal];
+
 /// Features of a (principal, destination) pair's windows: what one caller
 /// sees of one service, and what it takes from it (a busy principal hides a
-/// slow leak from one service in its own totals).
-pub const PAIR_FEATURES: [Feature; 6] = [
+/// slow leak from one service in its own totals). Its error ratios are
+/// judged against what the destination's other callers get at the time.
+pub const PAIR_FEATURES: [Feature; 9] = [
     Feature::RequestRate,
     Feature::Status4xxRatio,
+    Feature::Status401Ratio,
+    Feature::Status404Ratio,
+    Feature::DeniedRatio,
     Feature::Status5xxRatio,
     Feature::BytesPerRequest,
     Feature::RedactionsPerRequest,
@@ -268,15 +353,26 @@ pub const PAIR_FEATURES: [Feature; 6] = [
 ];
 
 /// Where [`Feature::BytesPerRequest`] sits in [`PAIR_FEATURES`].
-pub const PAIR_BYTES_PER_REQUEST: usize = 3;
+pub const PAIR_BYTES_PER_REQUEST: usize = 6;
 
-/// Features of a destination's latency histograms.
-pub const DESTINATION_FEATURES: [Feature; 2] = [Feature::LatencyP50Ms, Feature::LatencyP95Ms];
+/// Features of a destination's latency histograms: its health.
+pub const LATENCY_FEATURES: [Feature; 2] = [Feature::LatencyP50Ms, Feature::LatencyP95Ms];
+
+/// Features of a destination's request windows: the rest of its health,
+/// its errors and its load.
+pub const SERVICE_FEATURES: [Feature; 2] = [Feature::Status5xxRatio, Feature::RequestRate];
 
 impl Feature {
+    /// Number of features (for arrays indexed by `feature as usize`).
+    pub const COUNT: usize = Feature::PlaintextToNewDestination as usize + 1;
+
     pub fn kind(self) -> Kind {
         match self {
-            Feature::NewPrincipal | Feature::TimeOfDay => Kind::Direct,
+            Feature::NewPrincipal
+            | Feature::TimeOfDay
+            | Feature::NewPiiType
+            | Feature::PlaintextInStrictMesh
+            | Feature::PlaintextToNewDestination => Kind::Direct,
             f if f.numerator().is_some() => Kind::Ratio,
             _ => Kind::Log,
         }
@@ -303,7 +399,12 @@ impl Feature {
     /// history does not alert on jitter.
     pub fn log_floor(self) -> f64 {
         match self {
-            Feature::DistinctTemplates | Feature::BytesPerRequest | Feature::BytesTotal => 0.5,
+            Feature::DistinctTemplates
+            | Feature::BytesPerRequest
+            | Feature::BytesTotal
+            | Feature::ResponseBytes
+            | Feature::ResponseRedactions => 0.5,
+            Feature::RedactionsTotal => 0.4,
             _ => 0.3,
         }
     }
@@ -326,7 +427,7 @@ pub fn from_baseline(kind: Kind, x: f64) -> f64 {
 }
 
 /// Log-spaced latency buckets: 0.1 ms × 1.5^i, up to ~18 min.
-const LATENCY_BUCKETS: usize = 40;
+pub const LATENCY_BUCKETS: usize = 40;
 const BUCKET_BASE_MS: f64 = 0.1;
 const BUCKET_RATIO: f64 = 1.5;
 
@@ -352,33 +453,53 @@ impl LatencyHistogram {
 
     /// The `q` quantile in ms (bucket's geometric middle) and the count.
     pub fn quantile(&self, q: f64) -> Option<(f64, f64)> {
-        let counts: [f64; LATENCY_BUCKETS] = std::array::from_fn(|i| self.0.sum(i));
-        let total: f64 = counts.iter().sum();
-        if total <= 0.0 {
-            return None;
-        }
-        let mut seen = 0.0;
-        let i = counts
-            .iter()
-            .position(|b| {
-                seen += b;
-                seen >= q * total
-            })
-            .unwrap_or(LATENCY_BUCKETS - 1);
-        let i = i32::try_from(i).unwrap_or(0);
-        Some((
-            BUCKET_BASE_MS * BUCKET_RATIO.powf(f64::from(i) + 0.5),
-            total,
-        ))
+        quantile(&self.counts(), q)
     }
 
-    pub fn value(&self, feature: Feature) -> Option<(f64, f64)> {
+    /// Requests per latency bucket over the window.
+    pub fn counts(&self) -> [f64; LATENCY_BUCKETS] {
+        let mut counts = [0.0; LATENCY_BUCKETS];
+        for bucket in &self.0.buckets {
+            for (sum, v) in counts.iter_mut().zip(bucket) {
+                *sum += f64::from(*v);
+            }
+        }
+        counts
+    }
+
+    /// The latency feature's value from [`LatencyHistogram::counts`].
+    pub fn value_of(counts: &[f64; LATENCY_BUCKETS], feature: Feature) -> Option<(f64, f64)> {
         match feature {
-            Feature::LatencyP50Ms => self.quantile(0.5),
-            Feature::LatencyP95Ms => self.quantile(0.95),
+            Feature::LatencyP50Ms => quantile(counts, 0.5),
+            Feature::LatencyP95Ms => quantile(counts, 0.95),
             _ => None,
         }
     }
+
+    pub fn value(&self, feature: Feature) -> Option<(f64, f64)> {
+        Self::value_of(&self.counts(), feature)
+    }
+}
+
+/// The `q` quantile in ms (bucket's geometric middle) and the count.
+fn quantile(counts: &[f64; LATENCY_BUCKETS], q: f64) -> Option<(f64, f64)> {
+    let total: f64 = counts.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut seen = 0.0;
+    let i = counts
+        .iter()
+        .position(|b| {
+            seen += b;
+            seen >= q * total
+        })
+        .unwrap_or(LATENCY_BUCKETS - 1);
+    let i = i32::try_from(i).unwrap_or(0);
+    Some((
+        BUCKET_BASE_MS * BUCKET_RATIO.powf(f64::from(i) + 0.5),
+        total,
+    ))
 }
 
 #[cfg(test)]

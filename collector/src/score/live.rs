@@ -25,9 +25,10 @@ use tracing::{debug, info, warn};
 
 use super::attribution::{round, Reason};
 use super::checkpoint::{self, CheckpointError};
+use super::config::ScoreConfig;
 use super::event::{AnomalyEvent, EXAMPLE_IDS};
 use super::input::Observation;
-use super::model::{ScoreConfig, ALERT};
+use super::model::ALERT;
 use super::state::Scorer;
 use crate::telemetry::{Counter, Telemetry};
 use crate::trail::{AnomalyNotice, Entry};

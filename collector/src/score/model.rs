@@ -16,6 +16,9 @@
 //!    `E = 4` gives 0.85. So one signal at z = 6, or four independent ones at
 //!    z = 4, page a human (0.85); one at z = 4 gives 0.61.
 //!
+//! Which deviations a record's behaviour score takes (the record's own part
+//! in them, the destination's health apart) is [`super::state`]'s business.
+//!
 //! [`Method::MaxZ`] is the naive comparison: plain z-scores (no smoothing, no
 //! count-aware noise, no weights) and only the largest one.
 
@@ -47,44 +50,6 @@ pub enum Method {
     MaxZ,
 }
 
-/// Tuning of a [`super::Scorer`].
-#[derive(Debug, Clone)]
-pub struct ScoreConfig {
-    pub method: Method,
-    /// Record time after the first record during which scores are flagged
-    /// as warm-up and everything is learnt.
-    pub warmup_secs: f64,
-    /// A key whose score reached this since its last baseline update does
-    /// not learn, so an attack does not become the new normal.
-    pub learn_below: f64,
-    /// A principal this young (record time) counts as new.
-    pub new_principal_secs: f64,
-    /// Principals (or plaintext source IPs) tracked; the least recently seen
-    /// is evicted beyond it.
-    pub max_principals: usize,
-    /// Path templates remembered per principal.
-    pub max_templates: usize,
-    /// Destinations tracked per principal.
-    pub max_pairs: usize,
-    /// Destination workloads tracked (latency).
-    pub max_destinations: usize,
-}
-
-impl Default for ScoreConfig {
-    fn default() -> Self {
-        Self {
-            method: Method::Robust,
-            warmup_secs: 30.0 * 60.0,
-            learn_below: 0.5,
-            new_principal_secs: 15.0 * 60.0,
-            max_principals: 10_000,
-            max_templates: 256,
-            max_pairs: 64,
-            max_destinations: 1_000,
-        }
-    }
-}
-
 /// Where a feature was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +57,8 @@ pub enum Scope {
     Principal,
     Pair,
     Destination,
+    /// The record itself, against what its pair usually gets.
+    Record,
 }
 
 /// One feature's observation against its expectation.
@@ -108,17 +75,23 @@ pub struct Deviation {
 
 impl Method {
     /// Compares a windowed feature value (`x` natural units over `n`
-    /// requests) with its baseline.
+    /// requests) with its baseline; a ratio is expected to be at least
+    /// `at_least` (what the destination's other callers get meanwhile).
     pub fn deviation(
         self,
         feature: Feature,
         scope: Scope,
-        window: WindowId,
+        window: Option<WindowId>,
         (x, n): (f64, f64),
         baseline: &Baseline,
+        at_least: f64,
     ) -> Deviation {
         let kind = feature.kind();
-        let mu = baseline.mean;
+        let mu = if kind == Kind::Ratio {
+            baseline.mean.max(at_least)
+        } else {
+            baseline.mean
+        };
         let z = match (self, kind) {
             (Method::Robust, Kind::Ratio) => {
                 let p0 = mu.clamp(0.0, 1.0);
@@ -135,7 +108,7 @@ impl Method {
         Deviation {
             feature,
             scope,
-            window: Some(window),
+            window,
             observed: x,
             expected: from_baseline(kind, mu),
             z,
@@ -166,8 +139,13 @@ impl Method {
             }
             Method::MaxZ => evidence.fold(0.0f64, |m, (_, e)| m.max(*e)),
         };
-        1.0 - (-e * (1.0 / (1.0 - ALERT)).ln() / E_ALERT).exp()
+        to_score(e)
     }
+}
+
+/// Evidence `E` → score: `E = 4` is [`ALERT`].
+pub fn to_score(e: f64) -> f64 {
+    1.0 - (-e * (1.0 / (1.0 - ALERT)).ln() / E_ALERT).exp()
 }
 
 /// Families of features that move together.
@@ -185,7 +163,7 @@ pub enum Group {
 }
 
 impl Group {
-    const COUNT: usize = 9;
+    pub const COUNT: usize = 9;
 
     /// Name in alerts (`reason` label).
     pub fn name(self) -> &'static str {
@@ -215,26 +193,32 @@ impl Group {
             | F::NovelDestination
             | F::DistinctTemplates
             | F::NewPrincipal => Group::Novelty,
-            F::BytesPerRequest | F::BytesTotal | F::LargeResponses => Group::Data,
-            F::RedactionsPerRequest => Group::Pii,
-            F::PlaintextShare => Group::Transport,
+            F::BytesPerRequest | F::BytesTotal | F::LargeResponses | F::ResponseBytes => {
+                Group::Data
+            }
+            F::RedactionsPerRequest
+            | F::RedactionsTotal
+            | F::ResponseRedactions
+            | F::NewPiiType => Group::Pii,
+            F::PlaintextShare | F::PlaintextInStrictMesh | F::PlaintextToNewDestination => {
+                Group::Transport
+            }
             F::LatencyP50Ms | F::LatencyP95Ms => Group::Latency,
             F::TimeOfDay => Group::Time,
         }
     }
 }
 
-/// Relative trust in a feature. Service health (5xx, latency) over one
-/// minute is mostly deploys and blips, a symptom for on-call dashboards more
-/// than for a security page; over 15 minutes it is sustained. Novelty and
-/// time of day are weak alone.
+/// Relative trust in a feature. A principal's request rate moves with its
+/// own load, a pair's more so; novelty and time of day are weak alone; a
+/// caller's own share of 5xx is a weaker sign than its own 4xx. A
+/// destination's load (saturation) counts half in its health.
 fn weight(d: &Deviation) -> f64 {
-    let short = d.window == Some(WindowId::OneMinute);
-    match d.feature {
-        Feature::Status5xxRatio | Feature::LatencyP50Ms | Feature::LatencyP95Ms if short => 0.4,
-        Feature::Status5xxRatio => 0.8,
-        Feature::RequestRate if d.scope == Scope::Pair => 0.5,
-        Feature::NovelMethod | Feature::NovelDestination | Feature::TimeOfDay => 0.6,
+    match (d.feature, d.scope) {
+        (Feature::RequestRate, Scope::Pair | Scope::Destination) => 0.5,
+        (Feature::RequestRate, _) => 0.7,
+        (Feature::Status5xxRatio, Scope::Pair) => 0.8,
+        (Feature::NovelMethod | Feature::NovelDestination | Feature::TimeOfDay, _) => 0.6,
         _ => 1.0,
     }
 }
@@ -266,7 +250,7 @@ mod tests {
         assert!((one(4.0) - 0.61).abs() < 0.01);
         let four: Vec<_> = [
             Feature::Status404Ratio,
-            Feature::RequestRate,
+            Feature::DistinctTemplates,
             Feature::BytesTotal,
             Feature::PlaintextShare,
         ]
@@ -287,11 +271,14 @@ mod tests {
     }
 
     #[test]
-    fn short_health_signals_count_less() {
+    fn a_callers_5xx_count_less_than_its_4xx_and_decreases_nothing() {
         let m = Method::Robust;
+        let pair = |f| Deviation {
+            scope: Scope::Pair,
+            ..dev(f, 10.0)
+        };
         assert!(
-            m.evidence(&dev(Feature::Status5xxRatio, 10.0))
-                < m.evidence(&dev(Feature::Status404Ratio, 10.0))
+            m.evidence(&pair(Feature::Status5xxRatio)) < m.evidence(&pair(Feature::Status404Ratio))
         );
         assert_eq!(m.evidence(&dev(Feature::Status404Ratio, -10.0)), 0.0);
     }
@@ -303,19 +290,22 @@ mod tests {
             scale: 0.01,
             n: 100.0,
         };
-        let z = |n| {
+        let z = |n, at_least| {
             Method::Robust
                 .deviation(
                     Feature::Status404Ratio,
                     Scope::Principal,
-                    WindowId::OneMinute,
+                    Some(WindowId::OneMinute),
                     (1.0, n),
                     &b,
+                    at_least,
                 )
                 .z
         };
-        assert!(z(1.0) < 6.0, "one 404 must not page: {}", z(1.0));
-        assert!(z(30.0) > 20.0, "a 404 storm must: {}", z(30.0));
+        assert!(z(1.0, 0.0) < 6.0, "one 404 must not page: {}", z(1.0, 0.0));
+        assert!(z(30.0, 0.0) > 20.0, "a 404 storm must: {}", z(30.0, 0.0));
+        // Unless every other caller gets them too.
+        assert!(z(30.0, 0.9) < 2.0, "{}", z(30.0, 0.9));
     }
 
     #[test]
