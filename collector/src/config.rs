@@ -13,6 +13,7 @@ use url::Url;
 use crate::alert::config::AlertConfig;
 use crate::auth::config::{AuthMode, IngestConfig, IngestConfigError, IngestTable};
 use crate::score::live::ScoreSettings;
+use crate::score::MeshMode;
 use crate::sink::loki::config::LokiConfig;
 use crate::sink::otlp::config::OtlpLogsConfig;
 use crate::telemetry::otlp::OtlpConfig;
@@ -185,6 +186,13 @@ pub struct Settings {
     /// The file's `[score]` table.
     #[arg(skip)]
     pub score: Option<ScoreSettings>,
+    /// The mesh's mTLS mode: under `strict` every plaintext request is an anomaly by itself; overrides `mtls` of the file's [mesh] table [default: permissive]
+    #[arg(long, env = "OBSERVATORY_MESH_MTLS", value_name = "MODE", value_enum)]
+    #[serde(skip)]
+    pub mesh_mtls: Option<MeshMode>,
+    /// The file's `[mesh]` table.
+    #[arg(skip)]
+    pub mesh: Option<MeshSettings>,
     /// The file's `[alert]` table (webhook URLs come from env vars or files).
     #[arg(skip)]
     pub alert: Option<AlertConfig>,
@@ -210,6 +218,15 @@ pub struct Settings {
     /// Longest one OTLP export may take before it counts as failed [default: 10000]
     #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_name = "MS")]
     pub otlp_timeout_ms: Option<NonZeroU64>,
+}
+
+/// The `[mesh]` table: what the mesh promises, which decides what some
+/// traffic means to the scorer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeshSettings {
+    /// Istio's PeerAuthentication mode across the mesh.
+    pub mtls: MeshMode,
 }
 
 #[derive(Debug, Error)]
@@ -296,6 +313,10 @@ impl ServeConfig {
                 let mut score = settings.score.unwrap_or_default();
                 score.enabled = settings.score_enabled.unwrap_or(score.enabled);
                 score.warmup_secs = settings.score_warmup_secs.unwrap_or(score.warmup_secs);
+                score.mesh = settings
+                    .mesh_mtls
+                    .or(settings.mesh.map(|m| m.mtls))
+                    .unwrap_or_default();
                 score
             },
             alert: settings.alert.unwrap_or_default(),
@@ -380,6 +401,8 @@ impl Settings {
             score_enabled: self.score_enabled.or(lower.score_enabled),
             score_warmup_secs: self.score_warmup_secs.or(lower.score_warmup_secs),
             score: self.score.or(lower.score),
+            mesh_mtls: self.mesh_mtls.or(lower.mesh_mtls),
+            mesh: self.mesh.or(lower.mesh),
             alert: self.alert.or(lower.alert),
             otlp_endpoint: self.otlp_endpoint.or(lower.otlp_endpoint),
             otlp_service_name: self.otlp_service_name.or(lower.otlp_service_name),

@@ -3,7 +3,8 @@
 //! (UNAUTHENTICATED). Each stream runs in its own task; per batch:
 //! authorise its proxy id (PERMISSION_DENIED ends the stream) → validate →
 //! dedupe → re-redact → score ([`crate::score::live`]) → append to the WAL
-//! (fsynced) → ack; the sinks read from the WAL. A batch that
+//! (fsynced) → events emitted (alerts) → ack; the sinks read from the
+//! WAL. A batch that
 //! cannot be decoded or whose envelope is wrong ends only its own stream,
 //! with a status that says what was wrong. A record that is wrong costs
 //! only itself: it is stored as an `invalid` entry and named in the ack
@@ -383,6 +384,10 @@ impl Pipeline {
             return Err(not_stored(batch.seq, &e));
         }
         *stored = batch.seq;
+        if let Some(scorer) = &self.scorer {
+            // Durable now: its events may alert.
+            scorer.stored(&entries);
+        }
         self.stats.batches_written.add(1);
         let invalid = quarantined.len() as u64;
         self.stats
@@ -612,6 +617,38 @@ mod tests {
             (&serde_json::json!("c"), &serde_json::json!("maybe"))
         );
         assert!(record["duration_ms"].is_null(), "{record}");
+    }
+
+    #[tokio::test]
+    async fn alerts_leave_only_for_batches_the_wal_stored() {
+        use crate::score::live::ScoreSettings;
+        use crate::score::MeshMode;
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut alerts) = mpsc::channel(4);
+        // No warm-up, a strict mesh: the plaintext records of `batch` are
+        // anomalies by themselves.
+        let settings = ScoreSettings {
+            warmup_secs: 0,
+            mesh: MeshMode::Strict,
+            ..ScoreSettings::default()
+        };
+        let scorer = Arc::new(LiveScorer::open(&settings, dir.path()).with_alerts(tx));
+        let wal_dir = dir.path().join("wal");
+        let mut pipeline = pipeline_at(&wal_dir, 1);
+        pipeline.scorer = Some(scorer.clone());
+        pipeline.take(batch(1, None)).await.unwrap();
+        assert!(alerts.try_recv().is_ok(), "stored: alerted");
+        // Two minutes later, refused by the full WAL: nothing leaves.
+        let mut later = batch(2, None);
+        later.records[0].ts_unix_nanos = 120_000_000_000;
+        assert!(pipeline.take(later.clone()).await.is_err());
+        assert!(alerts.try_recv().is_err(), "refused: not alerted");
+        drop(pipeline);
+        // Resent to a WAL with room: stored, and now it alerts.
+        let mut pipeline = pipeline_at(&wal_dir, 1 << 20);
+        pipeline.scorer = Some(scorer);
+        pipeline.take(later).await.unwrap();
+        assert!(alerts.try_recv().is_ok(), "stored on resend: alerted");
     }
 
     fn batch(seq: u64, gap: Option<AuditGap>) -> AuditBatch {

@@ -1,6 +1,6 @@
 //! The trail's lines: what every stage passes on. The ingest makes
 //! [`Entry`]s (records, gap notices, invalid records), the live scorer adds
-//! anomaly notices,
+//! anomaly and service health notices,
 //! the WAL writes them as JSON lines (with `seq` and `chain` where chained,
 //! [`crate::chain`]) and hands the sinks those [`Lines`], exactly as they
 //! store them.
@@ -25,6 +25,7 @@ pub enum Entry {
     Gap(GapNotice),
     Invalid(InvalidNotice),
     Anomaly(AnomalyNotice),
+    Health(ServiceHealthNotice),
     Checkpoint(CheckpointNotice),
 }
 
@@ -33,15 +34,17 @@ impl From<CanonicalRecord> for Entry {
         Entry::Record(RecordEntry {
             record,
             reasons: Vec::new(),
+            warmup: false,
         })
     }
 }
 
 /// A record as stored: the canonical record, and the reasons the live
 /// scorer gave for its `anomaly_score`. They are written as the record's
-/// `anomaly_reasons` (its last field), straight from [`Reason`] rather than
-/// through `serde_json::Value`s; the record's own `anomaly_reasons` stays
-/// empty.
+/// `anomaly_reasons`, straight from [`Reason`] rather than through
+/// `serde_json::Value`s; the record's own `anomaly_reasons` stays empty.
+/// A record scored while the scorer still warms up has no score and says
+/// so: `"anomaly_warmup":true` (its last field).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordEntry {
     #[serde(flatten)]
@@ -52,6 +55,8 @@ pub struct RecordEntry {
         serialize_with = "reasons_as_stored"
     )]
     pub reasons: Vec<Reason>,
+    #[serde(rename = "anomaly_warmup", skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
 }
 
 impl std::ops::Deref for RecordEntry {
@@ -247,6 +252,16 @@ pub struct AnomalyNotice {
     pub anomaly: crate::score::event::AnomalyEvent,
 }
 
+/// A destination whose health score reached the threshold, as its own line:
+/// `{"ts", "service_health": {...}}` (Loki stream `{job="observatory",
+/// kind="service_health"}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceHealthNotice {
+    /// Record time of the first record that crossed the threshold.
+    pub ts: String,
+    pub service_health: crate::score::event::ServiceHealthEvent,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -283,6 +298,7 @@ mod tests {
         let stored = Entry::Record(RecordEntry {
             record: record.clone(),
             reasons: reasons.clone(),
+            warmup: false,
         });
         record.anomaly_reasons = reasons
             .iter()
@@ -298,5 +314,21 @@ mod tests {
             serde_json::to_string(&Entry::from(record.clone())).unwrap(),
             serde_json::to_string(&record).unwrap()
         );
+    }
+
+    #[test]
+    fn a_record_of_the_warmup_says_so_and_has_no_score() {
+        let record = CanonicalRecord::from(&AuditRecord {
+            ts_unix_nanos: 1,
+            ..AuditRecord::default()
+        });
+        let stored = Entry::Record(RecordEntry {
+            record,
+            reasons: Vec::new(),
+            warmup: true,
+        });
+        let json = serde_json::to_string(&stored).unwrap();
+        assert!(json.ends_with(r#","anomaly_warmup":true}"#), "{json}");
+        assert!(!json.contains("anomaly_score"), "{json}");
     }
 }

@@ -62,7 +62,14 @@ async fn records_are_scored_and_bursts_become_anomaly_lines() {
     let lines = collector.json_lines().await;
     assert_eq!(lines.len(), 300);
     assert!(anomalies(&lines).is_empty(), "{lines:?}");
-    assert!(lines.iter().all(|l| l["anomaly_score"].is_number()));
+    // The first two minutes are the warm-up: flagged, not scored.
+    let warmup = |l: &&Value| l["anomaly_warmup"] == Value::Bool(true);
+    assert_eq!(lines.iter().filter(warmup).count(), 60);
+    assert!(lines
+        .iter()
+        .filter(warmup)
+        .all(|l| l.get("anomaly_score").is_none()));
+    assert!(lines[60..].iter().all(|l| l["anomaly_score"].is_number()));
 
     let burst = (0..60)
         .map(|i| at(1000 + i, 600 + i64::from(i), true))

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use observatory_collector::commands::score::{run, RunStats, ScoreError};
-use observatory_collector::score::{ScoreConfig, Scorer};
+use observatory_collector::score::{MeshMode, ScoreConfig, Scorer};
 use serde_json::Value;
 
 fn record(ts: &str, id: &str) -> String {
@@ -53,12 +53,45 @@ fn one_line_per_record_in_order() {
         ),
         (3, 2, 1)
     );
+    // All within the warm-up: learnt, not scored.
     for l in &lines {
-        let s = l["score"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&s));
         assert_eq!(l["warmup"], Value::Bool(true));
-        assert_eq!(s > 0.0, !l["reasons"].as_array().unwrap().is_empty(), "{l}");
+        assert!(l.get("score").is_none(), "{l}");
+        assert!(l["reasons"].as_array().unwrap().is_empty(), "{l}");
     }
+}
+
+#[test]
+fn after_the_warmup_every_record_has_a_score_and_a_strict_mesh_pages_plaintext() {
+    let mut input: Vec<String> = (0..132)
+        .map(|i| {
+            record(
+                &format!("2026-11-27T10:{:02}:{:02}Z", i / 4, i % 4 * 15),
+                "w",
+            )
+        })
+        .collect();
+    input.push(
+        r#"{"ts":"2026-11-27T10:33:00Z","correlation_id":"p","source_ip":"10.9.9.9","mtls":false,"destination_workload":"orders","method":"GET","path":"/api/orders/7","status":200}"#
+            .to_owned(),
+    );
+    let mut out = Vec::new();
+    let scorer = &mut Scorer::new(ScoreConfig {
+        mesh: MeshMode::Strict,
+        ..ScoreConfig::default()
+    });
+    run(input.join("\n").as_bytes(), &mut out, scorer).unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = &lines[lines.len() - 1];
+    assert_eq!(last["warmup"], Value::Bool(false));
+    assert!(last["score"].as_f64().unwrap() >= 0.85, "{last}");
+    assert_eq!(last["reasons"][0]["feature"], "plaintext_in_strict_mesh");
+    let before = &lines[lines.len() - 2];
+    assert!(before["score"].as_f64().unwrap() < 0.5, "{before}");
 }
 
 #[test]

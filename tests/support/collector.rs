@@ -218,11 +218,15 @@ impl Collector {
             .collect()
     }
 
-    /// Audit records (lines without `audit_gap` or `anomaly`).
+    /// Audit records (lines without `audit_gap`, `anomaly` or `service_health`).
     pub fn records(&self) -> Vec<Value> {
         self.lines()
             .into_iter()
-            .filter(|v| v.get("audit_gap").is_none() && v.get("anomaly").is_none())
+            .filter(|v| {
+                ["audit_gap", "anomaly", "service_health"]
+                    .iter()
+                    .all(|k| v.get(k).is_none())
+            })
             .collect()
     }
 

@@ -4,8 +4,8 @@
 //! A line that is not a JSON object with an RFC 3339 `ts` stops the run with
 //! an error naming the line: an audit trail that does not parse is a finding
 //! of its own, not something to skip quietly. Blank lines and the store's
-//! `audit_gap`, `invalid` and `anomaly` lines (not requests, or not ones
-//! that can be scored) are skipped and counted.
+//! `audit_gap`, `invalid`, `anomaly` and `service_health` lines (not
+//! requests, or not ones that can be scored) are skipped and counted.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use super::lines::{map_json_lines, open_io, LinesError, OpenError};
 use crate::score::attribution::{round, Reason};
 use crate::score::model::ALERT;
 use crate::score::state::{Evictions, Scorer};
-use crate::score::{Observation, ScoreConfig};
+use crate::score::{MeshMode, Observation, ScoreConfig};
 
 #[derive(Debug, Error)]
 pub enum ScoreError {
@@ -39,18 +39,19 @@ pub enum ScoreError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub records: u64,
-    /// The store's gap, invalid record and anomaly event lines.
+    /// The store's gap, invalid record and event lines.
     pub skipped_gap_lines: u64,
     pub skipped_blank_lines: u64,
     pub alerts: u64,
     pub evictions: Evictions,
 }
 
-/// One output line.
+/// One output line; a record of the warm-up has no score.
 #[derive(Serialize)]
 struct Line {
     correlation_id: String,
-    score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
     warmup: bool,
     reasons: Vec<Reason>,
 }
@@ -75,7 +76,7 @@ pub fn run(
 ) -> Result<RunStats, ScoreError> {
     let mut stats = RunStats::default();
     stats.skipped_blank_lines = map_json_lines(input, output, |line, obs: Observation| {
-        if obs.audit_gap.is_some() || obs.invalid.is_some() || obs.anomaly.is_some() {
+        if obs.is_event() {
             stats.skipped_gap_lines += 1;
             return Ok(None);
         }
@@ -90,7 +91,7 @@ pub fn run(
         }
         Ok(Some(Line {
             correlation_id: obs.correlation_id,
-            score: round(scored.score),
+            score: (!scored.warmup).then(|| round(scored.score)),
             warmup: scored.warmup,
             reasons: scored.reasons,
         }))
@@ -107,9 +108,12 @@ pub struct ScoreArgs {
     /// Where the `{"correlation_id","score","warmup","reasons"}` lines go; `-` is stdout
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub output: PathBuf,
-    /// Record time after the first record during which scores are flagged as warm-up
+    /// Record time after the first record during which records are only learnt (no score, `"warmup":true`)
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub warmup_minutes: u32,
+    /// The mesh's mTLS mode: under `strict` every plaintext request is an anomaly by itself
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = MeshMode::Permissive)]
+    pub mesh_mtls: MeshMode,
 }
 
 impl ScoreArgs {
@@ -118,6 +122,7 @@ impl ScoreArgs {
         let (input, output) = open_io(&self.input, &self.output)?;
         let config = ScoreConfig {
             warmup_secs: f64::from(self.warmup_minutes) * 60.0,
+            mesh: self.mesh_mtls,
             ..Default::default()
         };
         Ok(run(input, output, &mut Scorer::new(config))?)

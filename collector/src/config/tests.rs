@@ -196,6 +196,24 @@ fn score_table_is_read_and_flags_win() {
 }
 
 #[test]
+fn mesh_mode_comes_from_the_mesh_table_and_the_flag_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    let mode = |flags: Settings| ServeConfig::resolve(flags, Some(&path)).unwrap().score.mesh;
+    std::fs::write(&path, "[score]\nthreshold = 0.9\n").unwrap();
+    assert_eq!(mode(Settings::default()), MeshMode::Permissive);
+    std::fs::write(&path, "[mesh]\nmtls = \"strict\"\n").unwrap();
+    assert_eq!(mode(Settings::default()), MeshMode::Strict);
+    let flag = Settings {
+        mesh_mtls: Some(MeshMode::Permissive),
+        ..Settings::default()
+    };
+    assert_eq!(mode(flag), MeshMode::Permissive);
+    let err = Settings::from_toml("[mesh]\nmtls = \"sometimes\"\n").unwrap_err();
+    assert!(format!("{err:?}").contains("mesh.mtls"), "{err:?}");
+}
+
+#[test]
 fn otlp_is_off_without_an_endpoint_and_reads_its_keys() {
     assert_eq!(
         ServeConfig::resolve(Settings::default(), None)

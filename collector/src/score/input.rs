@@ -29,10 +29,12 @@ pub struct Observation {
     pub redactions: BTreeMap<String, u64>,
     /// Set on the collector's gap lines, which are not requests.
     pub audit_gap: Option<serde_json::Value>,
-    /// Set on the collector's anomaly event lines, which are not requests either.
+    /// Set on the collector's anomaly and service health event lines, which
+    /// are not requests either.
     pub anomaly: Option<serde_json::Value>,
     /// Set on the collector's lines of records it could not accept.
     pub invalid: Option<serde_json::Value>,
+    pub service_health: Option<serde_json::Value>,
 }
 
 impl Observation {
@@ -50,6 +52,15 @@ impl Observation {
         let t = OffsetDateTime::parse(&self.ts, &Rfc3339).ok()?;
         // f64 keeps sub-microsecond precision for centuries: enough for windows.
         Some(t.unix_timestamp_nanos() as f64 / 1e9)
+    }
+
+    /// Not a request to score: a gap, invalid record or event line of the
+    /// collector's trail.
+    pub fn is_event(&self) -> bool {
+        self.audit_gap.is_some()
+            || self.invalid.is_some()
+            || self.anomaly.is_some()
+            || self.service_health.is_some()
     }
 
     pub fn redaction_count(&self) -> u64 {
@@ -80,6 +91,7 @@ impl From<&CanonicalRecord> for Observation {
             audit_gap: None,
             anomaly: None,
             invalid: None,
+            service_health: None,
         }
     }
 }

@@ -1,15 +1,21 @@
 //! Live scoring in the collector: every record of a new batch gets its
-//! `anomaly_score` and `anomaly_reasons` before it is stored, with the same
-//! [`Scorer`] as `observatory-collector score` (time is the records' `ts`).
+//! `anomaly_score` and `anomaly_reasons` before it is stored (during the
+//! warm-up `anomaly_warmup` instead), with the same [`Scorer`] as
+//! `observatory-collector score` (time is the records' `ts`).
 //!
 //! One scorer behind one lock, shared by every stream. A batch is scored on
 //! the blocking pool so that the async workers keep receiving and acking
 //! other streams meanwhile: a full batch holds the lock for milliseconds
 //! (README, "Benchmark"; `observatory_score_batch_seconds` in production).
 //!
-//! A principal-minute whose score reaches the threshold (after warm-up)
-//! becomes one [`AnomalyEvent`], stored as its own entry and handed to the
-//! alerter. The state is checkpointed to disk periodically and at shutdown.
+//! A principal-minute whose behaviour score reaches the threshold (after
+//! warm-up) becomes one [`AnomalyEvent`], a destination-minute whose health
+//! score does one [`ServiceHealthEvent`]; each is stored as its own entry.
+//! Only once the batch is durably stored ([`LiveScorer::stored`], after the
+//! WAL append) is an event counted as emitted and an anomaly handed to the
+//! alerter: a batch the WAL refuses alerts no one, and its resend still has
+//! its events. The state is checkpointed to disk periodically and at
+//! shutdown.
 
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
@@ -25,18 +31,18 @@ use tracing::{debug, info, warn};
 
 use super::attribution::{round, Reason};
 use super::checkpoint::{self, CheckpointError};
-use super::config::ScoreConfig;
-use super::event::{AnomalyEvent, EXAMPLE_IDS};
+use super::config::{MeshMode, ScoreConfig};
+use super::event::{AnomalyEvent, ServiceHealthEvent, EXAMPLE_IDS};
 use super::input::Observation;
 use super::model::ALERT;
 use super::state::Scorer;
 use crate::telemetry::{Counter, Telemetry};
-use crate::trail::{AnomalyNotice, Entry};
+use crate::trail::{AnomalyNotice, Entry, ServiceHealthNotice};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
-/// Principals whose last event minute is remembered (one event per
-/// principal-minute); beyond it a principal may get a second event in the
-/// same minute, nothing worse.
+/// Principals (and destinations) whose last event minute is remembered (one
+/// event per principal-minute and destination-minute); beyond it a key may
+/// get a second event in the same minute, nothing worse.
 const EVENT_MINUTES_TRACKED: usize = 10_000;
 
 /// The `[score]` table of the collector config.
@@ -57,8 +63,20 @@ pub struct ScoreSettings {
     pub max_templates: NonZeroUsize,
     /// Destinations tracked per principal.
     pub max_pairs: NonZeroUsize,
-    /// Destination workloads tracked (latency).
+    /// Destination workloads tracked (health).
     pub max_destinations: NonZeroUsize,
+    /// An identity first seen after warm-up stays new (its records elevated)
+    /// until it is this old in record time and has made
+    /// `new_principal_requests` requests.
+    pub new_principal_secs: u64,
+    pub new_principal_requests: u64,
+    /// Destination workloads where a new identity weighs more (besides those
+    /// whose responses carry PII, which count as sensitive anyway).
+    pub sensitive_destinations: Vec<String>,
+    /// The mesh's mTLS mode, from the config's `[mesh]` table (`mtls`), not
+    /// from `[score]`.
+    #[serde(skip)]
+    pub mesh: MeshMode,
     /// Where the learnt state is kept [default: `<data_dir>/score-state.json`].
     pub checkpoint_path: Option<PathBuf>,
     /// Seconds between checkpoints (one more is written at shutdown).
@@ -77,6 +95,10 @@ impl Default for ScoreSettings {
             max_templates: nz(model.max_templates),
             max_pairs: nz(model.max_pairs),
             max_destinations: nz(model.max_destinations),
+            new_principal_secs: model.new_principal_secs as u64,
+            new_principal_requests: model.new_principal_requests,
+            sensitive_destinations: model.sensitive_destinations,
+            mesh: model.mesh,
             checkpoint_path: None,
             checkpoint_interval_secs: NonZeroU64::MIN.saturating_add(59),
         }
@@ -102,6 +124,10 @@ impl ScoreSettings {
             max_templates: self.max_templates.get(),
             max_pairs: self.max_pairs.get(),
             max_destinations: self.max_destinations.get(),
+            mesh: self.mesh,
+            new_principal_secs: self.new_principal_secs as f64,
+            new_principal_requests: self.new_principal_requests,
+            sensitive_destinations: self.sensitive_destinations.clone(),
             ..ScoreConfig::default()
         }
     }
@@ -118,7 +144,11 @@ pub struct LiveStats {
     pub records_scored: Counter,
     /// Records whose `ts` did not parse (stored without a score).
     pub records_unscored: Counter,
+    /// Records of the warm-up (stored without a score, `anomaly_warmup`).
+    pub records_warmup: Counter,
+    /// Events stored.
     pub anomaly_events: Counter,
+    pub health_events: Counter,
     /// Events the alerter could not take (its queue was full).
     pub alerts_dropped: Counter,
     pub checkpoints_written: Counter,
@@ -134,7 +164,9 @@ impl Default for LiveStats {
         LiveStats {
             records_scored: Counter::default(),
             records_unscored: Counter::default(),
+            records_warmup: Counter::default(),
             anomaly_events: Counter::default(),
+            health_events: Counter::default(),
             alerts_dropped: Counter::default(),
             checkpoints_written: Counter::default(),
             checkpoint_failures: Counter::default(),
@@ -155,9 +187,19 @@ impl LiveStats {
                 "Records stored without a score (their ts did not parse)",
             ),
             (
+                &self.records_warmup,
+                "score_records_warmup",
+                "Records stored without a score while the scorer warms up",
+            ),
+            (
                 &self.anomaly_events,
                 "anomaly_events",
-                "Principal-minutes at or above the threshold after warm-up",
+                "Principal-minutes whose behaviour score reached the threshold, stored",
+            ),
+            (
+                &self.health_events,
+                "service_health_events",
+                "Destination-minutes whose health score reached the threshold, stored",
             ),
             (
                 &self.alerts_dropped,
@@ -177,7 +219,7 @@ impl LiveStats {
         ]);
         telemetry.register(
             "anomaly_score",
-            "Anomaly scores of the stored records",
+            "Anomaly (behaviour) scores of the stored records after warm-up",
             self.scores.clone(),
         );
         telemetry.register(
@@ -194,15 +236,17 @@ impl LiveStats {
 #[error("scoring the batch failed: {0}")]
 pub struct ScoringFailed(String);
 
-/// The scorer and what it remembers beside its model state.
-struct State {
-    scorer: Scorer,
-    /// Principal → minute of its last event.
-    event_minutes: LruCache<String, i64>,
+/// The minute of the last stored event of each principal and destination.
+struct Minutes {
+    anomaly: LruCache<String, i64>,
+    health: LruCache<String, i64>,
 }
 
 pub struct LiveScorer {
-    state: Arc<Mutex<State>>,
+    scorer: Arc<Mutex<Scorer>>,
+    /// Apart from the scorer: marked after the WAL append, which must not
+    /// wait for a batch being scored.
+    minutes: Arc<Mutex<Minutes>>,
     threshold: f64,
     checkpoint_path: PathBuf,
     checkpoint_interval: Duration,
@@ -234,12 +278,13 @@ impl LiveScorer {
                 Scorer::new(settings.model())
             }
         };
+        let lru =
+            || LruCache::new(NonZeroUsize::new(EVENT_MINUTES_TRACKED).unwrap_or(NonZeroUsize::MIN));
         LiveScorer {
-            state: Arc::new(Mutex::new(State {
-                scorer,
-                event_minutes: LruCache::new(
-                    NonZeroUsize::new(EVENT_MINUTES_TRACKED).unwrap_or(NonZeroUsize::MIN),
-                ),
+            scorer: Arc::new(Mutex::new(scorer)),
+            minutes: Arc::new(Mutex::new(Minutes {
+                anomaly: lru(),
+                health: lru(),
             })),
             threshold: settings.threshold,
             checkpoint_path: path,
@@ -249,7 +294,7 @@ impl LiveScorer {
         }
     }
 
-    /// Hands every anomaly event to `alerts` too (never waits for it).
+    /// Hands every stored anomaly event to `alerts` too (never waits for it).
     pub fn with_alerts(mut self, alerts: mpsc::Sender<AnomalyEvent>) -> Self {
         self.alerts = Some(alerts);
         self
@@ -259,41 +304,62 @@ impl LiveScorer {
         self.stats.clone()
     }
 
-    /// Scores the records among `entries` and appends the anomaly events.
+    /// Scores the records among `entries` and appends the events of the
+    /// minutes not stored yet. Nothing is emitted until [`LiveScorer::stored`].
     pub async fn score(&self, mut entries: Vec<Entry>) -> Result<Vec<Entry>, ScoringFailed> {
-        let state = self.state.clone();
+        let (scorer, minutes) = (self.scorer.clone(), self.minutes.clone());
         let (threshold, stats) = (self.threshold, self.stats.clone());
         let scored = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            let events = state.score_batch(&mut entries, threshold, &stats);
-            drop(state);
+            let mut scorer = scorer.lock().unwrap_or_else(PoisonError::into_inner);
+            let events = score_batch(&mut scorer, &mut entries, threshold, &stats);
+            drop(scorer);
             stats.batch_seconds.observe(started.elapsed().as_secs_f64());
-            (entries, events)
+            let minutes = minutes.lock().unwrap_or_else(PoisonError::into_inner);
+            entries.extend(events.into_entries(&minutes));
+            entries
         })
         .await;
-        let (mut entries, events) = scored.map_err(|e| ScoringFailed(e.to_string()))?;
-        for event in events {
-            self.stats.anomaly_events.add(1);
-            if let Some(alerts) = &self.alerts {
-                if alerts.try_send(event.anomaly.clone()).is_err() {
-                    self.stats.alerts_dropped.add(1);
+        scored.map_err(|e| ScoringFailed(e.to_string()))
+    }
+
+    /// `entries` (as [`LiveScorer::score`] returned them) are durably
+    /// stored: their events count as emitted, their minutes as done, and
+    /// the anomalies go to the alerter.
+    pub fn stored(&self, entries: &[Entry]) {
+        let mut minutes = self.minutes.lock().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            match entry {
+                Entry::Anomaly(e) => {
+                    if let Some(m) = minute_of(&e.ts) {
+                        minutes.anomaly.put(e.anomaly.principal.clone(), m);
+                    }
+                    self.stats.anomaly_events.add(1);
+                    if let Some(alerts) = &self.alerts {
+                        if alerts.try_send(e.anomaly.clone()).is_err() {
+                            self.stats.alerts_dropped.add(1);
+                        }
+                    }
                 }
+                Entry::Health(h) => {
+                    if let Some(m) = minute_of(&h.ts) {
+                        minutes.health.put(h.service_health.destination.clone(), m);
+                    }
+                    self.stats.health_events.add(1);
+                }
+                Entry::Record(_) | Entry::Gap(_) | Entry::Invalid(_) | Entry::Checkpoint(_) => {}
             }
-            entries.push(Entry::Anomaly(event));
         }
-        Ok(entries)
     }
 
     /// Writes the learnt state to the checkpoint file.
     pub async fn checkpoint(&self) -> Result<(), CheckpointError> {
-        let state = self.state.clone();
+        let scorer = self.scorer.clone();
         let path = self.checkpoint_path.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let snapshot = state
+            let snapshot = scorer
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .scorer
                 .snapshot();
             checkpoint::save(&path, &snapshot)
         })
@@ -327,88 +393,172 @@ impl LiveScorer {
     }
 }
 
-impl State {
-    fn score_batch(
-        &mut self,
-        entries: &mut [Entry],
-        threshold: f64,
-        stats: &LiveStats,
-    ) -> Vec<AnomalyNotice> {
-        let mut events: Vec<(i64, AnomalyNotice)> = Vec::new();
-        for entry in entries.iter_mut() {
-            let Entry::Record(record) = entry else {
-                continue;
-            };
-            let obs = Observation::from(&record.record);
-            let Some(t) = obs.time() else {
-                stats.records_unscored.add(1);
-                continue;
-            };
-            let scored = self.scorer.score(t, &obs);
-            stats.records_scored.add(1);
-            stats.scores.observe(scored.score);
-            record.anomaly_score = Some(round(scored.score));
-            record.reasons.clone_from(&scored.reasons);
-            if scored.warmup || scored.score < threshold {
-                continue;
-            }
-            // Saturating cast: record times are far inside i64.
-            let minute = (t / 60.0).floor() as i64;
-            let key = obs.key();
-            let same = events
-                .iter_mut()
-                .find(|(m, e)| *m == minute && e.anomaly.principal == key);
-            match same {
-                Some((_, event)) => event.add(record, scored.score, scored.reasons),
-                None if self.event_minutes.get(key) == Some(&minute) => {}
-                None => {
-                    self.event_minutes.put(key.to_owned(), minute);
-                    events.push((
-                        minute,
-                        AnomalyNotice::first(key, minute, record, scored.score, scored.reasons),
-                    ));
-                }
-            }
+/// The minute (since the epoch) of an RFC 3339 time.
+fn minute_of(ts: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(t.unix_timestamp().div_euclid(60))
+}
+
+/// Scores the records among `entries` in place: score and reasons, or the
+/// warm-up flag. Returns the minutes at the threshold.
+fn score_batch(
+    scorer: &mut Scorer,
+    entries: &mut [Entry],
+    threshold: f64,
+    stats: &LiveStats,
+) -> BatchEvents {
+    let mut events = BatchEvents::default();
+    for entry in entries.iter_mut() {
+        let Entry::Record(record) = entry else {
+            continue;
+        };
+        let obs = Observation::from(&record.record);
+        let Some(t) = obs.time() else {
+            stats.records_unscored.add(1);
+            continue;
+        };
+        let scored = scorer.score(t, &obs);
+        stats.records_scored.add(1);
+        if scored.warmup {
+            stats.records_warmup.add(1);
+            record.warmup = true;
+            continue;
         }
-        events.into_iter().map(|(_, e)| e).collect()
+        stats.scores.observe(scored.score);
+        record.anomaly_score = Some(round(scored.score));
+        record.reasons.clone_from(&scored.reasons);
+        // Saturating cast: record times are far inside i64.
+        let minute = (t / 60.0).floor() as i64;
+        if scored.score >= threshold {
+            add(
+                &mut events.anomaly,
+                obs.key(),
+                minute,
+                record,
+                scored.score,
+                &scored.reasons,
+            );
+        }
+        if scored.health >= threshold {
+            let dest = &obs.destination_workload;
+            add(
+                &mut events.health,
+                dest,
+                minute,
+                record,
+                scored.health,
+                &scored.health_reasons,
+            );
+        }
+    }
+    events
+}
+
+/// The threshold minutes of one batch, per kind, in order of appearance.
+#[derive(Default)]
+struct BatchEvents {
+    anomaly: Vec<Pending>,
+    health: Vec<Pending>,
+}
+
+impl BatchEvents {
+    /// The events of the minutes that have none stored yet.
+    fn into_entries(self, stored: &Minutes) -> impl Iterator<Item = Entry> + '_ {
+        let fresh =
+            |done: &LruCache<String, i64>, p: &Pending| done.peek(&p.key) != Some(&p.minute);
+        let anomalies = self
+            .anomaly
+            .into_iter()
+            .filter(move |p| fresh(&stored.anomaly, p))
+            .map(|p| {
+                let (ts, window_start) = (p.ts.clone(), p.window_start());
+                Entry::Anomaly(AnomalyNotice {
+                    ts,
+                    anomaly: AnomalyEvent {
+                        principal: p.key,
+                        destination: p.destination,
+                        score: p.score,
+                        window_start,
+                        reasons: p.reasons,
+                        correlation_ids: p.ids,
+                    },
+                })
+            });
+        let health = self
+            .health
+            .into_iter()
+            .filter(move |p| fresh(&stored.health, p))
+            .map(|p| {
+                let (ts, window_start) = (p.ts.clone(), p.window_start());
+                Entry::Health(ServiceHealthNotice {
+                    ts,
+                    service_health: ServiceHealthEvent {
+                        destination: p.key,
+                        score: p.score,
+                        window_start,
+                        reasons: p.reasons,
+                        correlation_ids: p.ids,
+                    },
+                })
+            });
+        anomalies.chain(health)
     }
 }
 
-impl AnomalyNotice {
-    fn first(
-        principal: &str,
-        minute: i64,
-        record: &CanonicalRecord,
-        score: f64,
-        reasons: Vec<Reason>,
-    ) -> Self {
-        let window_start =
-            observatory_proto::json::format_ts(minute.saturating_mul(60_000_000_000));
-        AnomalyNotice {
-            ts: record.ts.clone(),
-            anomaly: AnomalyEvent {
-                principal: principal.to_owned(),
-                destination: record.destination_workload.clone(),
-                score: round(score),
-                window_start,
-                reasons,
-                correlation_ids: vec![record.correlation_id.clone()],
-            },
-        }
-    }
+/// One key's minute at the threshold, as its records show it.
+struct Pending {
+    key: String,
+    minute: i64,
+    /// Time of its first record at the threshold.
+    ts: String,
+    /// The highest score, its reasons and its record's destination.
+    score: f64,
+    reasons: Vec<Reason>,
+    destination: String,
+    /// Example records (up to [`EXAMPLE_IDS`]).
+    ids: Vec<String>,
+}
 
-    /// Another record of the same principal-minute at the threshold: kept as
-    /// an example, and it speaks for the event if it scored higher.
-    fn add(&mut self, record: &CanonicalRecord, score: f64, reasons: Vec<Reason>) {
-        let event = &mut self.anomaly;
-        if event.correlation_ids.len() < EXAMPLE_IDS {
-            event.correlation_ids.push(record.correlation_id.clone());
+impl Pending {
+    fn window_start(&self) -> String {
+        observatory_proto::json::format_ts(self.minute.saturating_mul(60_000_000_000))
+    }
+}
+
+/// Adds a record at the threshold to its key's minute: kept as an example,
+/// and it speaks for the minute if it scored higher.
+fn add(
+    pending: &mut Vec<Pending>,
+    key: &str,
+    minute: i64,
+    record: &CanonicalRecord,
+    score: f64,
+    reasons: &[Reason],
+) {
+    let score = round(score);
+    match pending
+        .iter_mut()
+        .find(|p| p.minute == minute && p.key == key)
+    {
+        Some(p) => {
+            if p.ids.len() < EXAMPLE_IDS {
+                p.ids.push(record.correlation_id.clone());
+            }
+            if score > p.score {
+                p.score = score;
+                p.reasons = reasons.to_vec();
+                p.destination.clone_from(&record.destination_workload);
+            }
         }
-        if round(score) > event.score {
-            event.score = round(score);
-            event.reasons = reasons;
-            event.destination.clone_from(&record.destination_workload);
-        }
+        None => pending.push(Pending {
+            key: key.to_owned(),
+            minute,
+            ts: record.ts.clone(),
+            score,
+            reasons: reasons.to_vec(),
+            destination: record.destination_workload.clone(),
+            ids: vec![record.correlation_id.clone()],
+        }),
     }
 }
 

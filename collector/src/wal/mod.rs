@@ -223,7 +223,7 @@ impl Wal {
                 Entry::Gap(g) => Some(g.proxy_id.clone()),
                 Entry::Invalid(i) => Some(i.proxy_id.clone()),
                 // Derived lines, not a proxy's audit trail.
-                Entry::Anomaly(_) | Entry::Checkpoint(_) => None,
+                Entry::Anomaly(_) | Entry::Health(_) | Entry::Checkpoint(_) => None,
             });
         }
         let (done, answer) = oneshot::channel();

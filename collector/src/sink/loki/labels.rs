@@ -91,23 +91,29 @@ pub struct Streams {
     window_nanos: Option<i64>,
     /// (label set, window start) → its late stream; bounded by `max_label_sets`.
     late: Mutex<HashMap<(String, i64), Arc<Labels>>>,
-    /// `job`, `kind="anomaly"` and `cluster`: anomaly events are their own stream.
+    /// `job`, `kind="anomaly"` and `cluster`: anomaly events are their own
+    /// stream, and so are service health events (`kind="service_health"`).
     anomaly_labels: Arc<Labels>,
+    health_labels: Arc<Labels>,
     overflow_warned: AtomicBool,
     stats: Arc<LokiStats>,
 }
 
 impl Streams {
     pub fn new(config: &LokiConfig, stats: Arc<LokiStats>) -> Self {
-        let mut anomaly = BTreeMap::from([
-            (JOB.0.to_owned(), JOB.1.to_owned()),
-            ("kind".to_owned(), "anomaly".to_owned()),
-        ]);
-        if let Some(cluster) = &config.cluster {
-            anomaly.insert("cluster".to_owned(), cluster.clone());
-        }
+        let kind = |kind: &str| {
+            let mut labels = BTreeMap::from([
+                (JOB.0.to_owned(), JOB.1.to_owned()),
+                ("kind".to_owned(), kind.to_owned()),
+            ]);
+            if let Some(cluster) = &config.cluster {
+                labels.insert("cluster".to_owned(), cluster.clone());
+            }
+            Arc::new(Labels::new(labels))
+        };
         Streams {
-            anomaly_labels: Arc::new(Labels::new(anomaly)),
+            anomaly_labels: kind("anomaly"),
+            health_labels: kind("service_health"),
             cluster: config.cluster.clone(),
             fields: config
                 .labels
@@ -133,6 +139,11 @@ impl Streams {
     /// The stream of anomaly events.
     pub fn anomaly(&self) -> Arc<Labels> {
         self.anomaly_labels.clone()
+    }
+
+    /// The stream of service health events.
+    pub fn health(&self) -> Arc<Labels> {
+        self.health_labels.clone()
     }
 
     /// `labels`, or its late stream when an entry at `ts_nanos` could be

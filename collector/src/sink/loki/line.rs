@@ -88,6 +88,16 @@ impl Encoder {
                 vec![("source_principal", anomaly.principal.clone().into_owned())],
             ),
             Fields {
+                service_health: Some(health),
+                ..
+            } => (
+                streams.health(),
+                vec![(
+                    "destination_workload",
+                    health.destination.clone().into_owned(),
+                )],
+            ),
+            Fields {
                 audit_gap: Some(_), ..
             }
             | Fields {
@@ -159,9 +169,10 @@ fn push(
 }
 
 /// What the Loki sink reads of a stored line (every kind of entry: record,
-/// gap, invalid record, checkpoint, anomaly event), borrowed from it where
-/// no JSON escape is in the way. A record has none of `audit_gap`,
-/// `invalid`, `checkpoint` and `anomaly`; other fields are skipped unread.
+/// gap, invalid record, checkpoint, anomaly event, service health event),
+/// borrowed from it where no JSON escape is in the way. A record has none
+/// of `audit_gap`, `invalid`, `checkpoint`, `anomaly` and `service_health`;
+/// other fields are skipped unread.
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(borrow)]
@@ -200,12 +211,20 @@ struct Fields<'a> {
     checkpoint: Option<IgnoredAny>,
     #[serde(borrow, default)]
     anomaly: Option<AnomalyFields<'a>>,
+    #[serde(borrow, default)]
+    service_health: Option<HealthFields<'a>>,
 }
 
 #[derive(Deserialize)]
 struct AnomalyFields<'a> {
     #[serde(borrow)]
     principal: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct HealthFields<'a> {
+    #[serde(borrow)]
+    destination: Cow<'a, str>,
 }
 
 impl<'a> Fields<'a> {

@@ -17,8 +17,10 @@ use super::labels::{window_label, Labels};
 use super::line::{split_line, Encoder, LokiEntry};
 use super::stats::LokiStats;
 use super::wire::{json_body, protobuf_body, streams};
-use crate::score::event::AnomalyEvent;
-use crate::trail::{AnomalyNotice, Entry, GapDetail, GapNotice, InvalidDetail, InvalidNotice};
+use crate::score::event::{AnomalyEvent, ServiceHealthEvent};
+use crate::trail::{
+    AnomalyNotice, Entry, GapDetail, GapNotice, InvalidDetail, InvalidNotice, ServiceHealthNotice,
+};
 
 fn record(n: u32, namespace: &str) -> CanonicalRecord {
     CanonicalRecord {
@@ -230,6 +232,30 @@ fn anomaly_events_are_their_own_stream() {
             .starts_with(r#"{"ts":"2026-03-01T10:00:00Z","anomaly":{"principal":"spiffe://x""#),
         "{}",
         e[0].line
+    );
+}
+
+#[test]
+fn service_health_events_are_their_own_stream() {
+    let enc = encoder(LokiConfig::default());
+    let event = Entry::Health(ServiceHealthNotice {
+        ts: "2026-03-01T10:00:00Z".into(),
+        service_health: ServiceHealthEvent {
+            destination: "inventory".into(),
+            score: 0.93,
+            window_start: "2026-03-01T10:00:00Z".into(),
+            reasons: Vec::new(),
+            correlation_ids: vec!["c-1".into()],
+        },
+    });
+    let e = encode(&enc, event);
+    assert_eq!(
+        e[0].labels.rendered(),
+        r#"{job="observatory", kind="service_health"}"#
+    );
+    assert_eq!(
+        e[0].metadata,
+        [("destination_workload", "inventory".to_owned())]
     );
 }
 

@@ -7,10 +7,10 @@
 //! - attributes: every top-level field of the line under its own name
 //!   (`source_principal`, `decision`, `status`, …; objects as key-value
 //!   lists, arrays as arrays), plus `observatory.kind`: `record`,
-//!   `audit_gap`, `invalid`, `anomaly` or `checkpoint`;
+//!   `audit_gap`, `invalid`, `anomaly`, `service_health` or `checkpoint`;
 //! - time: the entry's `ts`; observed time: when the sink read it;
-//! - severity: WARN for denials, gaps, invalid records and anomalies,
-//!   INFO otherwise;
+//! - severity: WARN for denials, gaps, invalid records, anomalies and
+//!   service health events, INFO otherwise;
 //! - trace id: the record's W3C `trace_id`, when it is one.
 //!
 //! The attributes repeat the body's fields: SIEMs index attributes, and the
@@ -28,7 +28,13 @@ use time::OffsetDateTime;
 pub const KIND: &str = "observatory.kind";
 
 /// Top-level keys that make a line something other than a record.
-const NOTICE_KEYS: [&str; 4] = ["audit_gap", "invalid", "anomaly", "checkpoint"];
+const NOTICE_KEYS: [&str; 5] = [
+    "audit_gap",
+    "invalid",
+    "anomaly",
+    "service_health",
+    "checkpoint",
+];
 
 /// The log record of one stored line, observed at `observed_nanos`. A line
 /// that is not a JSON object (the WAL never writes one) still goes, as its
