@@ -10,6 +10,8 @@
 //! and [`sink::loki`] when configured) drain the WAL on their own. What
 //! passes from stage to stage are the trail's lines ([`trail`]); anomaly
 //! events also go to [`alert`], which turns them into webhook notifications.
+//! The scorer's and the alerter's state outlive restarts in
+//! [`state_file`]s.
 //!
 //! [`cli`] and [`config`] turn flags, `OBSERVATORY_*` env vars and an
 //! optional TOML file into a [`config::ServeConfig`]; each component counts
@@ -33,6 +35,7 @@ pub mod redact;
 pub mod score;
 pub mod server;
 pub mod sink;
+pub mod state_file;
 pub mod telemetry;
 pub mod trail;
 pub mod validate;

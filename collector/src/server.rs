@@ -10,6 +10,7 @@ use observatory_proto::audit::audit_service_server::AuditServiceServer;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -95,7 +96,8 @@ pub struct Collector {
     /// The stream tasks, which may outlive their connections.
     tasks: TaskTracker,
     scorer: Option<Arc<LiveScorer>>,
-    alerts: Option<Arc<AlertStats>>,
+    /// The alerter's counters, and its task (ends once its state is saved).
+    alerts: Option<(Arc<AlertStats>, JoinHandle<()>)>,
     wal: Arc<Wal>,
     /// The sinks reading from the WAL.
     consumers: Consumers,
@@ -301,7 +303,7 @@ pub async fn bind(
     if let Some(scorer) = &scorer {
         scorer.stats().register(&telemetry);
     }
-    if let Some(alerts) = &alerts {
+    if let Some((alerts, _)) = &alerts {
         alerts.register(&telemetry);
     }
     let tls = match &config.ingest.tls {
@@ -367,8 +369,11 @@ fn log_auth(config: &ServeConfig) {
     }
 }
 
-/// The live scorer and the alerter's counters, each when configured.
-type Scoring = (Option<Arc<LiveScorer>>, Option<Arc<AlertStats>>);
+/// The live scorer and the alerter, each when configured.
+type Scoring = (
+    Option<Arc<LiveScorer>>,
+    Option<(Arc<AlertStats>, JoinHandle<()>)>,
+);
 
 /// The live scorer, and the alerter it feeds when webhooks are configured.
 fn scoring(config: &ServeConfig, shutdown: &CancellationToken) -> Result<Scoring, ServeError> {
@@ -382,8 +387,12 @@ fn scoring(config: &ServeConfig, shutdown: &CancellationToken) -> Result<Scoring
     if config.alert.webhooks.is_empty() {
         return Ok((Some(Arc::new(scorer)), None));
     }
-    let (events, stats) = alert::start(&config.alert, shutdown).map_err(ServeError::Alert)?;
-    Ok((Some(Arc::new(scorer.with_alerts(events))), Some(stats)))
+    let alerting =
+        alert::start(&config.alert, &config.data_dir, shutdown).map_err(ServeError::Alert)?;
+    Ok((
+        Some(Arc::new(scorer.with_alerts(alerting.events))),
+        Some((alerting.stats, alerting.done)),
+    ))
 }
 
 impl Collector {
@@ -455,7 +464,9 @@ impl Collector {
         drop(admin_stop);
         // The admin task only ends by the token; a panic in it is not ours to report.
         let _ = admin.await;
-        if let Some(alerts) = &self.alerts {
+        if let Some((alerts, done)) = self.alerts {
+            // It stopped at the signal; wait for its state to be saved.
+            let _ = done.await;
             info!(?alerts, "alerting stopped");
         }
         info!(stats = ?self.stats.snapshot(), "collector stopped");

@@ -36,6 +36,9 @@ pub struct AlertConfig {
     /// `{from}` and `{to}` (Unix ms) are replaced, URL-encoded. For example
     /// `https://grafana.example/explore?left={"queries":[{"expr":"{job=\"observatory\"} | source_principal=\"{principal}\""}],"range":{"from":"{from}","to":"{to}"}}`.
     pub grafana_explore_url: Option<String>,
+    /// Where open episodes and cooldowns are kept across restarts
+    /// [default: `<data_dir>/alert-state.json`].
+    pub state_path: Option<PathBuf>,
 }
 
 impl Default for AlertConfig {
@@ -51,6 +54,7 @@ impl Default for AlertConfig {
             backoff_ms: n64(1000),
             timeout_secs: n64(10),
             grafana_explore_url: None,
+            state_path: None,
         }
     }
 }

@@ -6,9 +6,16 @@
 //! The reason of an event is the family ([`Group`]) of its top reason: the
 //! 401/403 ratio, the 4xx ratio and the denied ratio of one burst are one
 //! reason, not three alerts.
+//!
+//! What it remembers ([`DedupeState`]: open episodes, last notifications,
+//! the last minute's notifications) is kept across restarts by the alerter,
+//! so a restart neither notifies an open episode again nor forgets a
+//! cooldown.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
 
 use crate::score::event::AnomalyEvent;
 use crate::score::model::Group;
@@ -50,6 +57,7 @@ pub struct Suppressed {
     pub overflow: u64,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Episode {
     /// The event that opened it (what a resolve refers to).
     event: AnomalyEvent,
@@ -71,6 +79,14 @@ pub struct Dedupe {
     suppressed: Suppressed,
 }
 
+/// What a [`Dedupe`] remembers, for the disk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DedupeState {
+    episodes: Vec<(Key, Episode)>,
+    last_notified: Vec<(Key, SystemTime)>,
+    recent: Vec<SystemTime>,
+}
+
 fn since(now: SystemTime, then: SystemTime) -> Duration {
     now.duration_since(then).unwrap_or(Duration::ZERO)
 }
@@ -90,6 +106,36 @@ impl Dedupe {
 
     pub fn suppressed(&self) -> Suppressed {
         self.suppressed
+    }
+
+    /// What it remembers, in a stable order.
+    pub fn state(&self) -> DedupeState {
+        let mut episodes: Vec<(Key, Episode)> = self
+            .episodes
+            .iter()
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        episodes.sort_by(|a, b| a.1.started.cmp(&b.1.started).then_with(|| a.0.cmp(&b.0)));
+        let mut last_notified: Vec<(Key, SystemTime)> = self
+            .last_notified
+            .iter()
+            .map(|(k, t)| (k.clone(), *t))
+            .collect();
+        last_notified.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        DedupeState {
+            episodes,
+            last_notified,
+            recent: self.recent.iter().copied().collect(),
+        }
+    }
+
+    /// Takes up what an earlier [`Dedupe::state`] remembered (beyond the
+    /// tracking limit, the oldest episodes are dropped).
+    pub fn restore(&mut self, state: DedupeState) {
+        let skip = state.episodes.len().saturating_sub(MAX_ACTIVE);
+        self.episodes = state.episodes.into_iter().skip(skip).collect();
+        self.last_notified = state.last_notified.into_iter().collect();
+        self.recent = state.recent.into_iter().collect();
     }
 
     /// An anomalous principal-minute at `now`: a firing notice if it opens
@@ -281,5 +327,27 @@ mod tests {
         // c's episode was never notified: no resolve for it.
         let resolved = d.tick(at(400));
         assert_eq!(resolved.len(), 3, "{resolved:?}");
+    }
+
+    #[test]
+    fn what_it_remembers_survives_a_restart() {
+        let mut d = dedupe();
+        let e = event("a", Feature::Status401Ratio);
+        assert!(firing(d.observe(at(0), &e)));
+        let saved = serde_json::to_string(&d.state()).unwrap_or_default();
+        let mut restarted = dedupe();
+        restarted.restore(serde_json::from_str(&saved).unwrap_or_default());
+        assert_eq!(restarted.state(), d.state());
+        // The open episode is not notified again, and resolves as before.
+        assert!(restarted.observe(at(60), &e).is_none());
+        assert_eq!(restarted.suppressed().duplicate, 1);
+        let resolved = restarted.tick(at(400));
+        assert!(
+            matches!(&resolved[..], [Notice::Resolved { started, .. }] if *started == at(0)),
+            "{resolved:?}"
+        );
+        // Its cooldown holds too.
+        assert!(restarted.observe(at(500), &e).is_none());
+        assert_eq!(restarted.suppressed().cooldown, 1);
     }
 }

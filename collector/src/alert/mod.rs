@@ -4,13 +4,16 @@
 //! [`alertmanager`]), from a worker of its own that retries with
 //! exponential backoff, so a slow webhook delays neither the others nor
 //! the ingest (events reach the alerter through a bounded queue that never
-//! waits).
+//! waits). The dedupe's state is saved (every few seconds when it changed,
+//! and at shutdown) and restored at start, so a restart neither notifies an
+//! open episode again nor forgets a cooldown.
 
 pub mod alertmanager;
 pub mod config;
 pub mod dedupe;
 pub mod slack;
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,15 +21,17 @@ use observatory_proto::json::{format_ts, unix_nanos};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::form_urlencoded::byte_serialize;
 use url::Url;
 
 use self::config::{redacted, AlertConfig, SecretError, WebhookKind};
-use self::dedupe::{Dedupe, Notice, Suppressed};
+use self::dedupe::{Dedupe, DedupeState, Notice, Suppressed};
 use crate::score::attribution::Reason;
 use crate::score::event::AnomalyEvent;
+use crate::state_file;
 use crate::telemetry::{Counter, Telemetry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter as PromCounter;
@@ -153,12 +158,23 @@ struct Hook {
     queue: mpsc::Sender<Value>,
 }
 
-/// Reads the webhook URLs and starts the alerter and one worker per
-/// webhook; they stop at `shutdown`. Returns where to send events.
+/// A running alerter.
+pub struct Alerting {
+    /// Where to send anomaly events.
+    pub events: mpsc::Sender<AnomalyEvent>,
+    pub stats: Arc<AlertStats>,
+    /// Ends after `shutdown`, once the alerter's state is saved.
+    pub done: JoinHandle<()>,
+}
+
+/// Reads the webhook URLs and starts the alerter (with the state it saved
+/// last, in `data_dir` unless configured elsewhere) and one worker per
+/// webhook; they stop at `shutdown`.
 pub fn start(
     config: &AlertConfig,
+    data_dir: &Path,
     shutdown: &CancellationToken,
-) -> Result<(mpsc::Sender<AnomalyEvent>, Arc<AlertStats>), AlertError> {
+) -> Result<Alerting, AlertError> {
     // Err only means a provider is installed already, which reqwest then uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
@@ -186,22 +202,44 @@ pub fn start(
         });
     }
     let (events, received) = mpsc::channel(EVENT_QUEUE);
+    let mut dedupe = Dedupe::new(
+        config.cooldown(),
+        config.resolve_after(),
+        config.max_per_minute.get(),
+    );
+    let state_path = config
+        .state_path
+        .clone()
+        .unwrap_or_else(|| data_dir.join("alert-state.json"));
+    match state_file::load::<DedupeState>(&state_path) {
+        Ok(Some(state)) => {
+            info!(path = %state_path.display(), "restored the alerter's episodes and cooldowns");
+            dedupe.restore(state);
+        }
+        Ok(None) => {}
+        Err(e) => warn!("ignoring the alerter's saved state, starting without episodes: {e}"),
+    }
     let alerter = Alerter {
-        dedupe: Dedupe::new(
-            config.cooldown(),
-            config.resolve_after(),
-            config.max_per_minute.get(),
-        ),
+        saved: dedupe.state(),
+        dedupe,
+        state_path,
         hooks,
         explore: config.grafana_explore_url.clone(),
         stats: stats.clone(),
     };
-    tokio::spawn(alerter.run(received, shutdown.clone()));
-    Ok((events, stats))
+    let done = tokio::spawn(alerter.run(received, shutdown.clone()));
+    Ok(Alerting {
+        events,
+        stats,
+        done,
+    })
 }
 
 struct Alerter {
     dedupe: Dedupe,
+    state_path: PathBuf,
+    /// What was saved last.
+    saved: DedupeState,
     hooks: Vec<Hook>,
     explore: Option<String>,
     stats: Arc<AlertStats>,
@@ -212,17 +250,39 @@ impl Alerter {
         let mut tick = tokio::time::interval(TICK);
         loop {
             let notices = tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
                 event = events.recv() => match event {
                     Some(event) => self.dedupe.observe(SystemTime::now(), &event).into_iter().collect(),
-                    None => return,
+                    None => break,
                 },
-                _ = tick.tick() => self.dedupe.tick(SystemTime::now()),
+                _ = tick.tick() => {
+                    let notices = self.dedupe.tick(SystemTime::now());
+                    self.save().await;
+                    notices
+                }
             };
             for notice in &notices {
                 self.send(notice);
             }
             self.stats.set_suppressed(self.dedupe.suppressed());
+        }
+        self.save().await;
+    }
+
+    /// Saves the dedupe's state if it changed since the last save; a
+    /// failure is logged and the next tick tries again.
+    async fn save(&mut self) {
+        let state = self.dedupe.state();
+        if state == self.saved {
+            return;
+        }
+        let path = self.state_path.clone();
+        let copy = state.clone();
+        let saved = tokio::task::spawn_blocking(move || state_file::save(&path, &copy)).await;
+        match saved {
+            Ok(Ok(())) => self.saved = state,
+            Ok(Err(e)) => warn!("saving the alerter's state failed: {e}"),
+            Err(e) => warn!("saving the alerter's state failed: {e}"),
         }
     }
 
@@ -408,6 +468,28 @@ mod tests {
 
     const EXPLORE: &str =
         "https://grafana.example/explore?p={principal}&id={correlation_id}&from={from}&to={to}";
+
+    #[tokio::test]
+    async fn an_open_episode_is_not_notified_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let Notice::Firing { event, .. } = notice(false) else {
+            unreachable!()
+        };
+        let shutdown = CancellationToken::new();
+        let mut firing = Vec::new();
+        let mut duplicates = Vec::new();
+        for _ in 0..2 {
+            let alerting = start(&AlertConfig::default(), dir.path(), &shutdown).unwrap();
+            alerting.events.send(event.clone()).await.unwrap();
+            // The queue's end stops it, after this event, with its state saved.
+            drop(alerting.events);
+            alerting.done.await.unwrap();
+            firing.push(alerting.stats.firing.get());
+            duplicates.push(alerting.stats.suppressed().duplicate);
+        }
+        assert!(dir.path().join("alert-state.json").exists());
+        assert_eq!((firing, duplicates), (vec![1, 0], vec![0, 1]));
+    }
 
     #[test]
     fn suppressed_events_are_counted_by_cause() {

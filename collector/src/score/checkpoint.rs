@@ -1,14 +1,11 @@
 //! The scorer's learnt state on disk, so that a restart does not forget the
 //! baselines (and does not warm up again).
 //!
-//! JSON, written atomically: a temp file beside the target, fsync, rename,
-//! fsync of the directory. Maps are stored least recently used first, so a
-//! restore rebuilds the same LRU order. A file that does not parse or does
+//! JSON, written atomically ([`crate::state_file`]). Maps are stored least
+//! recently used first, so a restore rebuilds the same LRU order. A file that does not parse or does
 //! not fit (another version, wrong sizes) is an error for the caller to
 //! report; it never half-restores.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use lru::LruCache;
@@ -22,6 +19,7 @@ use super::features::RingSnapshot;
 use super::keys::{Destination, Pair, Principal, Seen, MAX_METHODS};
 use super::state::{cap, Evictions, Scorer};
 use super::tracked::{Baselines, Source, Tracked};
+use crate::state_file::{self, StateFileError};
 
 /// Bumped whenever the layout or the meaning of the state changes.
 const VERSION: u32 = 2;
@@ -291,47 +289,17 @@ impl Scorer {
     }
 }
 
-/// Writes `snapshot` to `path` atomically.
+/// Writes `snapshot` to `path` atomically ([`crate::state_file`]).
 pub fn save(path: &Path, snapshot: &Snapshot) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = File::create(&tmp).map_err(io)?;
-    let mut out = BufWriter::new(file);
-    serde_json::to_writer(&mut out, snapshot).map_err(|e| io(e.into()))?;
-    out.flush().map_err(io)?;
-    out.get_ref().sync_all().map_err(io)?;
-    drop(out);
-    std::fs::rename(&tmp, path).map_err(io)?;
-    // The rename itself is durable only once the directory is.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-    }
-    Ok(())
+    state_file::save(path, snapshot).map_err(CheckpointError::from)
 }
 
 /// The scorer saved at `path` with `config` applied, or `None` if there is
 /// no checkpoint yet.
 pub fn load(path: &Path, config: ScoreConfig) -> Result<Option<Scorer>, CheckpointError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CheckpointError::Io {
-                path: path.to_owned(),
-                source,
-            })
-        }
+    let Some(snapshot) = state_file::load::<Snapshot>(path)? else {
+        return Ok(None);
     };
-    let snapshot: Snapshot =
-        serde_json::from_reader(BufReader::new(file)).map_err(|source| CheckpointError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
     if snapshot.version != VERSION {
         return Err(CheckpointError::Version {
             path: path.to_owned(),
@@ -344,6 +312,15 @@ pub fn load(path: &Path, config: ScoreConfig) -> Result<Option<Scorer>, Checkpoi
             path: path.to_owned(),
             what,
         })
+}
+
+impl From<StateFileError> for CheckpointError {
+    fn from(e: StateFileError) -> Self {
+        match e {
+            StateFileError::Io { path, source } => CheckpointError::Io { path, source },
+            StateFileError::Parse { path, source } => CheckpointError::Parse { path, source },
+        }
+    }
 }
 
 #[cfg(test)]

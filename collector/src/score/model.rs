@@ -148,17 +148,22 @@ pub fn to_score(e: f64) -> f64 {
     1.0 - (-e * (1.0 / (1.0 - ALERT)).ln() / E_ALERT).exp()
 }
 
-/// Families of features that move together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Families of features that move together; serialised by
+/// [`Group::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Group {
     ClientErrors,
     ServerErrors,
     Volume,
     Novelty,
+    #[serde(rename = "data_volume")]
     Data,
     Pii,
+    #[serde(rename = "plaintext")]
     Transport,
     Latency,
+    #[serde(rename = "time_of_day")]
     Time,
 }
 
