@@ -54,13 +54,13 @@ pub fn top_reasons(scored: &[(Deviation, f64)]) -> Vec<Reason> {
             feature: d.feature,
             scope: d.scope,
             window: d.window,
-            direction: if d.observed < d.expected {
+            direction: if d.observed < d.expected() {
                 Direction::Below
             } else {
                 Direction::Above
             },
             observed: round(d.observed),
-            expected: round(d.expected),
+            expected: round(d.expected()),
             z: round(d.z),
             share: round(e * e / total),
         })
@@ -81,13 +81,13 @@ pub fn round(x: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn dev(feature: Feature, observed: f64, expected: f64) -> Deviation {
+    fn dev(feature: Feature, observed: f64, mu: f64) -> Deviation {
         Deviation {
             feature,
             scope: Scope::Principal,
             window: Some(WindowId::OneMinute),
             observed,
-            expected,
+            mu,
             z: 9.0,
         }
     }
@@ -98,7 +98,7 @@ mod tests {
             (dev(Feature::Status404Ratio, 0.1, 0.0), 1.0),
             (dev(Feature::Status401Ratio, 0.95, 0.02), 3.0),
             (dev(Feature::RequestRate, 1.0, 1.0), 0.0),
-            (dev(Feature::BytesTotal, 5e6, 1e4), 2.0),
+            (dev(Feature::BytesTotal, 5e6, 9.2), 2.0),
             (dev(Feature::DeniedRatio, 0.5, 0.01), 2.5),
             (dev(Feature::PlaintextShare, 1.0, 0.0), 0.5),
             (dev(Feature::NovelMethod, 0.5, 0.0), 1.0),

@@ -445,10 +445,22 @@ impl LatencyHistogram {
     }
 
     pub fn add(&mut self, t: f64, window: WindowId, ms: f64) {
+        self.add_to(t, window, Self::bucket_of(ms));
+    }
+
+    /// The bucket of a latency, to add it to several windows at the cost
+    /// of one logarithm.
+    pub fn bucket_of(ms: f64) -> usize {
         let i = (ms.max(BUCKET_BASE_MS) / BUCKET_BASE_MS).ln() / BUCKET_RATIO.ln();
         // Saturating float → int cast; NaN lands in bucket 0.
-        let i = (i as usize).min(LATENCY_BUCKETS - 1);
-        self.0.bucket(t, window)[i] += 1.0;
+        (i as usize).min(LATENCY_BUCKETS - 1)
+    }
+
+    /// Counts one request in latency bucket `i` ([`LatencyHistogram::bucket_of`]).
+    pub fn add_to(&mut self, t: f64, window: WindowId, i: usize) {
+        if let Some(c) = self.0.bucket(t, window).get_mut(i) {
+            *c += 1.0;
+        }
     }
 
     /// The `q` quantile in ms (bucket's geometric middle) and the count.

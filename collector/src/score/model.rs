@@ -69,8 +69,17 @@ pub struct Deviation {
     pub window: Option<WindowId>,
     /// Natural units (share, requests/min, bytes, ms).
     pub observed: f64,
-    pub expected: f64,
+    /// The expectation as the baseline holds it ([`to_baseline`] units):
+    /// turned into natural units only for the few that become reasons.
+    pub mu: f64,
     pub z: f64,
+}
+
+impl Deviation {
+    /// The expectation in natural units.
+    pub fn expected(&self) -> f64 {
+        from_baseline(self.feature.kind(), self.mu)
+    }
 }
 
 impl Method {
@@ -110,7 +119,7 @@ impl Method {
             scope,
             window,
             observed: x,
-            expected: from_baseline(kind, mu),
+            mu,
             z,
         }
     }
@@ -238,7 +247,7 @@ mod tests {
             scope: Scope::Principal,
             window: Some(WindowId::OneMinute),
             observed: 0.0,
-            expected: 0.0,
+            mu: 0.0,
             z,
         }
     }

@@ -29,15 +29,15 @@ use super::baseline::Baseline;
 use super::bursts::Level;
 use super::config::{MeshMode, ScoreConfig};
 use super::features::{
-    from_baseline, to_baseline, Count, Event, Feature, Kind, WindowId, LARGE_FACTOR,
-    LARGE_FLOOR_BYTES, LATENCY_FEATURES, LONG_FEATURES, N_COUNTS, PAIR_BYTES_PER_REQUEST,
-    PAIR_FEATURES, PRINCIPAL_FEATURES, SERVICE_FEATURES,
+    from_baseline, to_baseline, Count, Event, Feature, Kind, LatencyHistogram, WindowId,
+    LARGE_FACTOR, LARGE_FLOOR_BYTES, LATENCY_FEATURES, LONG_FEATURES, N_COUNTS,
+    PAIR_BYTES_PER_REQUEST, PAIR_FEATURES, PRINCIPAL_FEATURES, SERVICE_FEATURES,
 };
 use super::identity::{is_admin, workload};
 use super::input::Observation;
 use super::keys::{Destination, Pair, Principal, Seen, MAX_METHODS, SENSITIVE_PII_SHARE};
 use super::model::{Deviation, Group, Method, Scope};
-use super::template::template;
+use super::template::template_into;
 use super::tracked::{Baselines, Source as _};
 
 /// z of an identity first seen after warm-up while it is new: it pages
@@ -212,6 +212,8 @@ pub struct Scorer {
     devs: Vec<(Deviation, f64)>,
     health_devs: Vec<(Deviation, f64)>,
     features: Vec<f64>,
+    /// The current record's route.
+    route: String,
 }
 
 pub(super) fn cap(n: usize) -> NonZeroUsize {
@@ -262,7 +264,7 @@ fn direct(feature: Feature, z: f64) -> Deviation {
         },
         window: None,
         observed: 1.0,
-        expected: 0.0,
+        mu: 0.0,
         z,
     }
 }
@@ -287,6 +289,7 @@ impl Scorer {
             devs: Vec::new(),
             health_devs: Vec::new(),
             features: Vec::new(),
+            route: String::new(),
         }
     }
 
@@ -323,6 +326,7 @@ impl Scorer {
             devs,
             health_devs,
             features,
+            route,
             ..
         } = self;
         let keep = cfg.keep_features;
@@ -356,17 +360,24 @@ impl Scorer {
             return Scored::quiet(warmup);
         };
 
-        // Novelty, then this request's events.
-        let route = template(&obs.path);
-        let admin = is_admin(&route);
-        let seen = p.templates.get(&route).copied();
-        let first = seen.map_or(t, |s| s.first);
-        if p.templates
-            .push(route, Seen { first, last: t })
-            .is_some_and(|_| seen.is_none())
-        {
-            ev.templates += 1;
-        }
+        // Novelty, then this request's events. The route is built in a
+        // reused buffer and copied only for a template new to the principal.
+        template_into(&obs.path, route);
+        let admin = is_admin(route);
+        let seen = match p.templates.get_mut(route.as_str()) {
+            Some(s) => {
+                let before = *s;
+                s.last = t;
+                Some(before)
+            }
+            None => {
+                let new = Seen { first: t, last: t };
+                if p.templates.push(route.clone(), new).is_some() {
+                    ev.templates += 1;
+                }
+                None
+            }
+        };
         let novel_method = p.methods.get(obs.method.as_str()).is_none();
         if novel_method {
             p.methods.put(obs.method.clone(), ());
@@ -408,6 +419,7 @@ impl Scorer {
             obs.response_bytes as f64 > LARGE_FACTOR * expected_bytes.max(LARGE_FLOOR_BYTES);
         event[Count::Large as usize] = if large_response { 1.0 } else { 0.0 };
         let mut fresh = [false; 2];
+        let latency_bucket = LatencyHistogram::bucket_of(obs.duration_ms);
         for (w, window) in WindowId::ALL.into_iter().enumerate() {
             let mut e = event;
             fresh[w] = seen.is_none_or(|s| t - s.last > window.tau());
@@ -415,7 +427,7 @@ impl Scorer {
             p.tracked.windows[w].add(t, window, &e);
             pair.tracked.windows[w].add(t, window, &e);
             dest.service.windows[w].add(t, window, &e);
-            dest.latency.windows[w].add(t, window, obs.duration_ms);
+            dest.latency.windows[w].add_to(t, window, latency_bucket);
         }
         for (w, window) in WindowId::LONG.into_iter().enumerate() {
             p.long.windows[w].add(t, window, &event);
@@ -598,7 +610,7 @@ impl Scorer {
             scope: Scope::Record,
             window: None,
             observed,
-            expected: from_baseline(Kind::Log, b.mean),
+            mu: b.mean,
             z,
         };
         if ok {
@@ -673,7 +685,7 @@ impl Scorer {
                     scope: Scope::Principal,
                     window: None,
                     observed,
-                    expected,
+                    mu: expected,
                     z: (expected - observed) / (0.25 * expected),
                 };
                 devs.push((d, method.evidence(&d)));

@@ -8,8 +8,15 @@ pub const ID: &str = "{id}";
 /// segments that look like identifiers (numbers, UUIDs, hex digests, emails,
 /// long tokens with digits) become [`ID`].
 pub fn template(path: &str) -> String {
+    let mut out = String::new();
+    template_into(path, &mut out);
+    out
+}
+
+/// [`template`] into `out` (cleared first), which keeps its allocation.
+pub fn template_into(path: &str, out: &mut String) {
+    out.clear();
     let path = path.split(['?', '#']).next().unwrap_or_default();
-    let mut out = String::with_capacity(path.len());
     for (i, segment) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -20,7 +27,6 @@ pub fn template(path: &str) -> String {
             out.push_str(segment);
         }
     }
-    out
 }
 
 fn is_identifier(s: &str) -> bool {
