@@ -36,7 +36,7 @@ use super::features::{
 use super::identity::{is_admin, workload};
 use super::input::Observation;
 use super::keys::{Destination, Pair, Principal, Seen, MAX_METHODS, SENSITIVE_PII_SHARE};
-use super::model::{Deviation, Group, Method, Scope};
+use super::model::{Deviation, Group, Method, Scope, ALERT};
 use super::template::template_into;
 use super::tracked::{Baselines, Source as _};
 
@@ -429,9 +429,6 @@ impl Scorer {
             dest.service.windows[w].add(t, window, &e);
             dest.latency.windows[w].add_to(t, window, latency_bucket);
         }
-        for (w, window) in WindowId::LONG.into_iter().enumerate() {
-            p.long.windows[w].add(t, window, &event);
-        }
 
         // The response against what its pair usually gets.
         let bytes_l = (obs.response_bytes as f64).ln_1p();
@@ -751,6 +748,14 @@ impl Scorer {
             }
         };
         pair.bursts.scored(score);
+        // A slow leak is data that did not page on its way out: what paged
+        // is an incident of its own and stays out of the long windows, or
+        // their hours would page its principal's larger responses.
+        if score < ALERT {
+            for (w, window) in WindowId::LONG.into_iter().enumerate() {
+                p.long.windows[w].add(t, window, &event);
+            }
+        }
 
         // Learning, per key, unless it was anomalous.
         let lb = cfg.learn_below;

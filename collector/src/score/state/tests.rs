@@ -211,6 +211,28 @@ fn scores_return_to_normal_when_behaviour_does() {
 }
 
 #[test]
+fn a_paged_download_does_not_page_its_principal_for_the_next_hours() {
+    let mut s = warmed();
+    let mut big = obs("a", "orders", "/api/orders", 200);
+    big.response_bytes = 5_000_000;
+    for i in 0..300 {
+        s.score(T0 + 1800.0 + f64::from(i), &big);
+    }
+    assert!(s.score(T0 + 2100.0, &big).score >= 0.85);
+    // Half an hour later, a somewhat larger response than usual: the hour
+    // still holds the download, but it paged already.
+    steady(&mut s, "a", 2101.0, 3600.0, 2.0);
+    let mut larger = obs("a", "orders", "/api/orders/1", 200);
+    larger.response_bytes = 10_000;
+    let scored = s.score(T0 + 3600.0, &larger);
+    let long = |r: &Reason| matches!(r.window, Some(WindowId::OneHour | WindowId::SixHours));
+    assert!(
+        scored.score < 0.85 && !scored.reasons.iter().any(long),
+        "{scored:?}"
+    );
+}
+
+#[test]
 fn a_callers_ordinary_requests_are_not_paged_for_its_attack_elsewhere() {
     let mut s = Scorer::new(config());
     steady_all(
