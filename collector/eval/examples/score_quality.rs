@@ -17,6 +17,7 @@ use observatory_eval::eval::{
     compare, misses, summary, table, throughput, Detector, ForestDetector, ScorerDetector,
 };
 use observatory_eval::run::{Generator, Run};
+use observatory_proto::json::CanonicalRecord;
 
 #[derive(Parser)]
 struct Args {
@@ -83,10 +84,11 @@ fn main() {
         let mut reports = compare(run.traffic(), &mut detectors);
         // Throughput on its own pass: scoring only (the stream generated
         // beforehand), the two scorers alternately, the better of two each.
-        let records: Vec<(f64, Observation)> = run
-            .traffic()
-            .filter_map(|l| {
-                let obs = Observation::from(&l.record);
+        let stream: Vec<CanonicalRecord> = run.traffic().map(|l| l.record).collect();
+        let records: Vec<(f64, Observation)> = stream
+            .iter()
+            .filter_map(|r| {
+                let obs = Observation::from(r);
                 Some((obs.time()?, obs))
             })
             .collect();

@@ -349,7 +349,7 @@ pub fn compare(
                     label: labeled.label,
                     t,
                     key: obs.key().to_owned(),
-                    destination: obs.destination_workload.clone(),
+                    destination: obs.destination_workload.to_string(),
                 });
             }
         }
@@ -369,7 +369,7 @@ fn thread_cpu_nanos() -> Option<u64> {
 
 /// Records per second of CPU time (of wall time where the CPU time cannot
 /// be read) of a fresh scorer with `config` over `records`, scoring only.
-pub fn throughput(records: &[(f64, Observation)], config: &ScoreConfig) -> f64 {
+pub fn throughput(records: &[(f64, Observation<'_>)], config: &ScoreConfig) -> f64 {
     let mut scorer = Scorer::new(config.clone());
     let (cpu, wall) = (thread_cpu_nanos(), Instant::now());
     let mut sum = 0.0;

@@ -16,9 +16,8 @@ fn restore_is_equivalent() {
         rate_scale: 0.2,
         ..SimConfig::default()
     };
-    let records: Vec<Observation> = Traffic::new(sim)
-        .map(|l| Observation::from(&l.record))
-        .collect();
+    let stream: Vec<_> = Traffic::new(sim).map(|l| l.record).collect();
+    let records: Vec<Observation> = stream.iter().map(Observation::from).collect();
     let half = records.len() / 2;
     let config = ScoreConfig {
         warmup_secs: 600.0,

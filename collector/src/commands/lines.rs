@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a command reports the failures the shared loop can meet; each
 /// command keeps its own error type (and message for a line that does not
@@ -24,7 +24,7 @@ pub trait LinesError {
 /// run. Returns the number of blank lines, which are skipped.
 pub fn map_json_lines<T, O, E>(
     input: impl BufRead,
-    mut output: impl Write,
+    output: impl Write,
     mut each: impl FnMut(u64, T) -> Result<Option<O>, E>,
 ) -> Result<u64, E>
 where
@@ -32,16 +32,42 @@ where
     O: Serialize,
     E: LinesError,
 {
-    let mut blank = 0;
-    for (i, line) in input.lines().enumerate() {
-        let number = i as u64 + 1;
-        let line = line.map_err(|source| E::read(number, source))?;
+    map_lines(input, output, |number, line| {
+        let parsed = serde_json::from_str(line).map_err(|source| E::parse(number, source))?;
+        each(number, parsed)
+    })
+}
+
+/// [`map_json_lines`] for a `T` that borrows from its line: `each` gets the
+/// line itself (without its end) and parses it, e.g. with [`parse`].
+pub fn map_lines<O, E>(
+    mut input: impl BufRead,
+    mut output: impl Write,
+    mut each: impl FnMut(u64, &str) -> Result<Option<O>, E>,
+) -> Result<u64, E>
+where
+    O: Serialize,
+    E: LinesError,
+{
+    let (mut blank, mut number) = (0, 0);
+    // One buffer for every line.
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        number += 1;
+        let read = input
+            .read_line(&mut buf)
+            .map_err(|source| E::read(number, source))?;
+        if read == 0 {
+            break;
+        }
+        let line = buf.strip_suffix('\n').unwrap_or(&buf);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             blank += 1;
             continue;
         }
-        let parsed = serde_json::from_str(&line).map_err(|source| E::parse(number, source))?;
-        let Some(out) = each(number, parsed)? else {
+        let Some(out) = each(number, line)? else {
             continue;
         };
         serde_json::to_writer(&mut output, &out).map_err(|e| E::write(e.into()))?;
@@ -49,6 +75,11 @@ where
     }
     output.flush().map_err(E::write)?;
     Ok(blank)
+}
+
+/// Line `number` as a `T`, borrowing from it where it can.
+pub fn parse<'a, T: Deserialize<'a>, E: LinesError>(number: u64, line: &'a str) -> Result<T, E> {
+    serde_json::from_str(line).map_err(|source| E::parse(number, source))
 }
 
 /// The opened `--input` and `--output` of a streaming command.

@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::lines::{map_json_lines, open_io, LinesError, OpenError};
+use super::lines::{map_lines, open_io, parse, LinesError, OpenError};
 use crate::score::attribution::{round, Reason};
 use crate::score::model::ALERT;
 use crate::score::state::{Evictions, Scorer};
@@ -75,14 +75,15 @@ pub fn run(
     scorer: &mut Scorer,
 ) -> Result<RunStats, ScoreError> {
     let mut stats = RunStats::default();
-    stats.skipped_blank_lines = map_json_lines(input, output, |line, obs: Observation| {
+    stats.skipped_blank_lines = map_lines(input, output, |line, text| {
+        let obs: Observation<'_> = parse(line, text)?;
         if obs.is_event() {
             stats.skipped_gap_lines += 1;
             return Ok(None);
         }
         let t = obs.time().ok_or_else(|| ScoreError::Time {
             line,
-            ts: obs.ts.clone(),
+            ts: obs.ts.to_string(),
         })?;
         let scored = scorer.score(t, &obs);
         stats.records += 1;
@@ -90,7 +91,7 @@ pub fn run(
             stats.alerts += 1;
         }
         Ok(Some(Line {
-            correlation_id: obs.correlation_id,
+            correlation_id: obs.correlation_id.into_owned(),
             score: (!scored.warmup).then(|| round(scored.score)),
             warmup: scored.warmup,
             reasons: scored.reasons,

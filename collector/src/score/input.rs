@@ -3,41 +3,54 @@
 //! Lenient on purpose: the canonical field names, unknown fields ignored and
 //! every field but `ts` optional, so older records and other producers score.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use observatory_proto::json::CanonicalRecord;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// One audit record as the scorer sees it.
+/// One audit record as the scorer sees it, borrowed from the line it was
+/// parsed from (or the record it was taken from) where it can be: scoring
+/// copies no field it only reads.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Observation {
-    pub ts: String,
-    pub correlation_id: String,
-    pub source_principal: String,
-    pub source_ip: String,
+pub struct Observation<'a> {
+    #[serde(borrow)]
+    pub ts: Cow<'a, str>,
+    #[serde(borrow)]
+    pub correlation_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub source_principal: Cow<'a, str>,
+    #[serde(borrow)]
+    pub source_ip: Cow<'a, str>,
     pub mtls: bool,
-    pub destination_workload: String,
-    pub method: String,
-    pub path: String,
+    #[serde(borrow)]
+    pub destination_workload: Cow<'a, str>,
+    #[serde(borrow)]
+    pub method: Cow<'a, str>,
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
     pub status: u32,
     pub duration_ms: f64,
     pub response_bytes: u64,
-    pub decision: String,
-    pub redactions: BTreeMap<String, u64>,
+    #[serde(borrow)]
+    pub decision: Cow<'a, str>,
+    #[serde(borrow)]
+    pub redactions: BTreeMap<Cow<'a, str>, u64>,
     /// Set on the collector's gap lines, which are not requests.
-    pub audit_gap: Option<serde_json::Value>,
+    pub audit_gap: Option<IgnoredAny>,
     /// Set on the collector's anomaly and service health event lines, which
     /// are not requests either.
-    pub anomaly: Option<serde_json::Value>,
+    pub anomaly: Option<IgnoredAny>,
     /// Set on the collector's lines of records it could not accept.
-    pub invalid: Option<serde_json::Value>,
-    pub service_health: Option<serde_json::Value>,
+    pub invalid: Option<IgnoredAny>,
+    pub service_health: Option<IgnoredAny>,
 }
 
-impl Observation {
+impl Observation<'_> {
     /// Who made the request: the principal, or for plaintext the source IP.
     pub fn key(&self) -> &str {
         if self.source_principal.is_empty() {
@@ -68,25 +81,25 @@ impl Observation {
     }
 }
 
-impl From<&CanonicalRecord> for Observation {
-    fn from(r: &CanonicalRecord) -> Self {
+impl<'a> From<&'a CanonicalRecord> for Observation<'a> {
+    fn from(r: &'a CanonicalRecord) -> Self {
         Self {
-            ts: r.ts.clone(),
-            correlation_id: r.correlation_id.clone(),
-            source_principal: r.source_principal.clone(),
-            source_ip: r.source_ip.clone(),
+            ts: Cow::Borrowed(&r.ts),
+            correlation_id: Cow::Borrowed(&r.correlation_id),
+            source_principal: Cow::Borrowed(&r.source_principal),
+            source_ip: Cow::Borrowed(&r.source_ip),
             mtls: r.mtls,
-            destination_workload: r.destination_workload.clone(),
-            method: r.method.clone(),
-            path: r.path.clone(),
+            destination_workload: Cow::Borrowed(&r.destination_workload),
+            method: Cow::Borrowed(&r.method),
+            path: Cow::Borrowed(&r.path),
             status: r.status,
             duration_ms: r.duration_ms,
             response_bytes: r.response_bytes,
-            decision: r.decision.clone(),
+            decision: Cow::Borrowed(&r.decision),
             redactions: r
                 .redactions
                 .iter()
-                .map(|(k, v)| (k.clone(), (*v).into()))
+                .map(|(k, v)| (Cow::Borrowed(k.as_str()), (*v).into()))
                 .collect(),
             audit_gap: None,
             anomaly: None,

@@ -412,12 +412,35 @@ fn score_batch(
         let Entry::Record(record) = entry else {
             continue;
         };
-        let obs = Observation::from(&record.record);
-        let Some(t) = obs.time() else {
-            stats.records_unscored.add(1);
-            continue;
+        // The observation borrows the record: the events are taken from
+        // it first, the record gets its score after.
+        let scored = {
+            let obs = Observation::from(&record.record);
+            let Some(t) = obs.time() else {
+                stats.records_unscored.add(1);
+                continue;
+            };
+            let scored = scorer.score(t, &obs);
+            // Saturating cast: record times are far inside i64.
+            let minute = (t / 60.0).floor() as i64;
+            if !scored.warmup && scored.score >= threshold {
+                let (score, reasons) = (scored.score, &scored.reasons);
+                add(
+                    &mut events.anomaly,
+                    obs.key(),
+                    minute,
+                    record,
+                    score,
+                    reasons,
+                );
+            }
+            if !scored.warmup && scored.health >= threshold {
+                let (score, reasons) = (scored.health, &scored.health_reasons);
+                let dest = &obs.destination_workload;
+                add(&mut events.health, dest, minute, record, score, reasons);
+            }
+            scored
         };
-        let scored = scorer.score(t, &obs);
         stats.records_scored.add(1);
         if scored.warmup {
             stats.records_warmup.add(1);
@@ -426,30 +449,7 @@ fn score_batch(
         }
         stats.scores.observe(scored.score);
         record.anomaly_score = Some(round(scored.score));
-        record.reasons.clone_from(&scored.reasons);
-        // Saturating cast: record times are far inside i64.
-        let minute = (t / 60.0).floor() as i64;
-        if scored.score >= threshold {
-            add(
-                &mut events.anomaly,
-                obs.key(),
-                minute,
-                record,
-                scored.score,
-                &scored.reasons,
-            );
-        }
-        if scored.health >= threshold {
-            let dest = &obs.destination_workload;
-            add(
-                &mut events.health,
-                dest,
-                minute,
-                record,
-                scored.health,
-                &scored.health_reasons,
-            );
-        }
+        record.reasons = scored.reasons;
     }
     events
 }

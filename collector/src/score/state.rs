@@ -19,6 +19,7 @@
 //! job on time, [`super::bursts`]) count a fraction. State is bounded: LRU
 //! maps with caps from [`ScoreConfig`]; evictions are counted.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 
@@ -236,7 +237,7 @@ fn entry<'a, V>(
 }
 
 /// One bit per PII type name.
-fn pii_bits(redactions: &BTreeMap<String, u64>) -> u64 {
+fn pii_bits(redactions: &BTreeMap<Cow<'_, str>, u64>) -> u64 {
     redactions
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -312,7 +313,7 @@ impl Scorer {
     /// Scores one record at record time `t` (seconds since the epoch; a time
     /// before the latest seen counts as the latest, so slightly unordered
     /// input from several proxies is fine) and learns from it.
-    pub fn score(&mut self, t: f64, obs: &Observation) -> Scored {
+    pub fn score(&mut self, t: f64, obs: &Observation<'_>) -> Scored {
         let t = t.max(self.now);
         self.now = t;
         let started = *self.started.get_or_insert(t);
@@ -378,9 +379,9 @@ impl Scorer {
                 None
             }
         };
-        let novel_method = p.methods.get(obs.method.as_str()).is_none();
+        let novel_method = p.methods.get(&*obs.method).is_none();
         if novel_method {
-            p.methods.put(obs.method.clone(), ());
+            p.methods.put(obs.method.to_string(), ());
         }
         let Some((pair, new_pair)) = entry(
             &mut p.pairs,
@@ -650,7 +651,8 @@ impl Scorer {
                 let sensitive = dest.pii_share >= SENSITIVE_PII_SHARE
                     || cfg
                         .sensitive_destinations
-                        .contains(&obs.destination_workload);
+                        .iter()
+                        .any(|d| *d == obs.destination_workload);
                 if admin || sensitive {
                     z += SENSITIVE_Z;
                 }

@@ -2,18 +2,18 @@ use super::*;
 
 const T0: f64 = 1_795_731_300.0;
 
-fn obs(key: &str, dest: &str, path: &str, status: u32) -> Observation {
+fn obs(key: &str, dest: &str, path: &str, status: u32) -> Observation<'static> {
     Observation {
-        source_principal: key.to_owned(),
-        source_ip: "10.0.0.1".to_owned(),
+        source_principal: key.to_owned().into(),
+        source_ip: "10.0.0.1".into(),
         mtls: true,
-        destination_workload: dest.to_owned(),
-        method: "GET".to_owned(),
-        path: path.to_owned(),
+        destination_workload: dest.to_owned().into(),
+        method: "GET".into(),
+        path: path.to_owned().into(),
         status,
         duration_ms: 10.0,
         response_bytes: 2_000,
-        decision: if status == 403 { "deny" } else { "allow" }.to_owned(),
+        decision: if status == 403 { "deny" } else { "allow" }.into(),
         ..Default::default()
     }
 }
@@ -121,7 +121,7 @@ fn a_trickle_of_large_responses_in_a_busy_pair_pages_each_time() {
         steady(&mut s, "a", t, t + 30.0, 0.5);
         let mut large = obs("a", "orders", "/api/orders/1/statements", 200);
         large.response_bytes = 400_000;
-        large.redactions.insert("iban".to_owned(), 3);
+        large.redactions.insert("iban".into(), 3);
         let scored = s.score(T0 + t + 29.9, &large);
         assert!(scored.score >= 0.85, "{i}: {scored:?}");
         assert!(has(&scored, Feature::ResponseBytes), "{scored:?}");
@@ -330,9 +330,9 @@ fn principals_seen_during_warmup_are_not_new() {
     assert!(has(&stranger, Feature::NewPrincipal), "{stranger:?}");
 }
 
-fn plaintext(ip: &str, dest: &str) -> Observation {
+fn plaintext(ip: &str, dest: &str) -> Observation<'static> {
     let mut o = obs("", dest, "/api/pay", 200);
-    (o.mtls, o.source_ip) = (false, ip.to_owned());
+    (o.mtls, o.source_ip) = (false, ip.to_owned().into());
     o
 }
 
@@ -375,8 +375,8 @@ fn bytes_and_redactions_of_the_response() {
     let mut s = warmed();
     let mut big = obs("a", "orders", "/api/orders/1", 200);
     big.response_bytes = 50_000_000;
-    big.redactions.insert("email".to_owned(), 30);
-    big.redactions.insert("phone".to_owned(), 10);
+    big.redactions.insert("email".into(), 30);
+    big.redactions.insert("phone".into(), 10);
     assert_eq!(big.redaction_count(), 40);
     let scored = s.score(T0 + 1800.0, &big);
     assert!(scored.score >= 0.85, "{scored:?}");
@@ -391,7 +391,7 @@ fn export(s: &mut Scorer, start: f64) -> f64 {
     for i in 0..30 {
         let mut o = obs("job", "customers", "/api/customers/export", 200);
         o.response_bytes = 2_000_000;
-        o.redactions.insert("email".to_owned(), 200);
+        o.redactions.insert("email".into(), 200);
         max = max.max(s.score(T0 + start + f64::from(i) * 2.0, &o).score);
     }
     max
@@ -427,7 +427,7 @@ fn a_periodic_job_seen_in_warmup_is_expected_and_a_larger_one_is_not() {
     // Ten times the data, off time: judged in full.
     let mut o = obs("job", "customers", "/api/customers/export", 200);
     o.response_bytes = 200_000_000;
-    o.redactions.insert("email".to_owned(), 20_000);
+    o.redactions.insert("email".into(), 20_000);
     let larger = s.score(T0 + t + 900.0, &o);
     assert!(larger.score >= 0.85, "{larger:?}");
 }
