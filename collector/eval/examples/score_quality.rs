@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p observatory-eval --example score_quality`
 //!
-//! By default: generator 1 seeds 1 and 2 (3 h), generator 2 seed 1 (the
-//! development seed) and the held-out seeds 11, 12 and 13 (2 h). `--run
+//! By default: generator 1 seeds 1 and 2 (3 h; the model's parameters are
+//! set on generator 1), generator 2 seed 1 (run while the generator was
+//! written) and the held-out seeds 11, 12, 13, 21, 22 and 23 (2 h). `--run
 //! calltree:12` (repeatable) picks streams; `--detail` prints every
 //! incident per stream; `--check` exits non-zero when a stream misses the
 //! targets ([`observatory_eval::eval::misses`]).
@@ -53,6 +54,9 @@ fn main() {
             (Generator::Calltree, 11),
             (Generator::Calltree, 12),
             (Generator::Calltree, 13),
+            (Generator::Calltree, 21),
+            (Generator::Calltree, 22),
+            (Generator::Calltree, 23),
         ]
     } else {
         args.runs.clone()
