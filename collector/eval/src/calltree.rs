@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use observatory_proto::json::{format_ts, CanonicalRecord};
 
+use crate::draw::lognormal;
 use crate::label::{Label, Labeled};
 
 /// What to generate.
@@ -708,15 +709,6 @@ impl CallTreeTraffic {
         }
     }
 
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (1.0 - self.rng.f64(), self.rng.f64());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
-        median * (sigma * self.normal()).exp()
-    }
-
     fn id(&mut self) -> String {
         match self.rng.u8(0..3) {
             0 => format!("{:012x}", self.rng.u64(1 << 40..1 << 48)),
@@ -846,8 +838,8 @@ impl CallTreeTraffic {
     fn attempt(&mut self, t: f64, source: (W, usize), dest: W, depth: u32) -> Outcome {
         let wl = &WORKLOADS[dest];
         let (method, pattern) = wl.routes[self.rng.usize(0..wl.routes.len())];
-        let mut own = self.lognormal(wl.service_ms, 0.45);
-        let mut bytes = self.lognormal(wl.bytes, 0.7);
+        let mut own = lognormal(&mut self.rng, wl.service_ms, 0.45);
+        let mut bytes = lognormal(&mut self.rng, wl.bytes, 0.7);
         let mut status = match self.rng.f64() {
             r if r < 0.004 => 404,
             r if r < 0.006 => 400,
@@ -960,11 +952,12 @@ impl CallTreeTraffic {
         };
         let method = "GET";
         let path = self.route(route);
-        let ms = self.lognormal(
+        let ms = lognormal(
+            &mut self.rng,
             WORKLOADS[j.dest].service_ms * if running { 4.0 } else { 1.0 },
             0.4,
         );
-        let bytes = self.lognormal(bytes, 0.25);
+        let bytes = lognormal(&mut self.rng, bytes, 0.25);
         self.emit(
             t,
             Request {
@@ -1103,8 +1096,8 @@ impl CallTreeTraffic {
                 )
             }
         };
-        req.ms = self.lognormal(WORKLOADS[req.dest].service_ms, 0.45);
-        req.bytes = self.lognormal(req.bytes, 0.3);
+        req.ms = lognormal(&mut self.rng, WORKLOADS[req.dest].service_ms, 0.45);
+        req.bytes = lognormal(&mut self.rng, req.bytes, 0.3);
         self.emit(t, req);
     }
 }

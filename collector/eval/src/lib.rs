@@ -2,7 +2,7 @@
 //! itself. Two independent traffic generators with labelled incidents —
 //! [`sim`] (independent Poisson flows between services) and [`calltree`]
 //! (request trees with cascades, retries, jobs, two clusters) — share the
-//! ground truth of [`label`]; [`run`] names a generated stream; [`eval`]
+//! ground truth of [`label`] and the draws of [`draw`]; [`run`] names a generated stream; [`eval`]
 //! scores one with the scorer and with two baselines (naive max-z and an
 //! [`iforest`] on the same features) and reports detection quality. The
 //! examples run on them: `traffic` (a stream as JSON lines),
@@ -11,6 +11,7 @@
 //! `live_batches` (what live scoring costs a batch).
 
 pub mod calltree;
+pub mod draw;
 pub mod eval;
 pub mod iforest;
 pub mod label;

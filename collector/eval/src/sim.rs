@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use observatory_proto::json::{format_ts, CanonicalRecord};
 
+use crate::draw::lognormal;
 use crate::label::{Label, Labeled};
 
 /// Injected incidents. Attacks should page; benign surprises should not.
@@ -343,15 +344,6 @@ impl Traffic {
         }
     }
 
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (1.0 - self.rng.f64(), self.rng.f64());
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
-        median * (sigma * self.normal()).exp()
-    }
-
     fn id(&mut self) -> String {
         if self.rng.bool() {
             self.rng.u32(1..1_000_000).to_string()
@@ -380,8 +372,8 @@ impl Traffic {
             _ => 200,
         };
         let mut method = if r < 0.2 { "POST" } else { "GET" };
-        let mut latency = self.lognormal(self.base_latency[flow.dest], 0.5);
-        let mut bytes = self.lognormal(2_000.0, 1.0);
+        let mut latency = lognormal(&mut self.rng, self.base_latency[flow.dest], 0.5);
+        let mut bytes = lognormal(&mut self.rng, 2_000.0, 1.0);
         let mut path = if self.rng.bool() {
             format!("/api/{dest}/{}", self.id())
         } else {
@@ -417,22 +409,22 @@ impl Traffic {
             }
             Some(Scenario::BulkExfiltration) => {
                 path = format!("/api/customers/{}", self.id());
-                bytes = self.lognormal(3_000_000.0, 0.3);
+                bytes = lognormal(&mut self.rng, 3_000_000.0, 0.3);
                 redactions.insert("email".to_owned(), 40);
                 redactions.insert("phone".to_owned(), 25);
             }
             Some(Scenario::SlowExfiltration) => {
                 path = format!("/api/customers/{}/statements", self.id());
-                bytes = self.lognormal(400_000.0, 0.3);
+                bytes = lognormal(&mut self.rng, 400_000.0, 0.3);
                 redactions.insert("iban".to_owned(), 3);
             }
             Some(Scenario::NightlyExport) => {
                 path = "/api/export/orders".to_owned();
-                bytes = self.lognormal(8_000_000.0, 0.3);
+                bytes = lognormal(&mut self.rng, 8_000_000.0, 0.3);
             }
             _ if matches!(flow.source, Source::Service(s) if SERVICES[s] == "exporter") => {
                 path = "/api/export/orders".to_owned();
-                bytes = self.lognormal(2_000_000.0, 0.3);
+                bytes = lognormal(&mut self.rng, 2_000_000.0, 0.3);
             }
             _ => {}
         }

@@ -202,7 +202,7 @@ fn gap_and_invalid_lines_have_only_static_labels() {
 }
 
 #[test]
-fn anomaly_events_are_their_own_stream() {
+fn anomaly_and_service_health_events_are_streams_of_their_own() {
     let enc = encoder(LokiConfig {
         cluster: Some("east".into()),
         ..LokiConfig::default()
@@ -233,12 +233,7 @@ fn anomaly_events_are_their_own_stream() {
         "{}",
         e[0].line
     );
-}
-
-#[test]
-fn service_health_events_are_their_own_stream() {
-    let enc = encoder(LokiConfig::default());
-    let event = Entry::Health(ServiceHealthNotice {
+    let health = Entry::Health(ServiceHealthNotice {
         ts: "2026-03-01T10:00:00Z".into(),
         service_health: ServiceHealthEvent {
             destination: "inventory".into(),
@@ -248,10 +243,10 @@ fn service_health_events_are_their_own_stream() {
             correlation_ids: vec!["c-1".into()],
         },
     });
-    let e = encode(&enc, event);
+    let e = encode(&enc, health);
     assert_eq!(
         e[0].labels.rendered(),
-        r#"{job="observatory", kind="service_health"}"#
+        r#"{cluster="east", job="observatory", kind="service_health"}"#
     );
     assert_eq!(
         e[0].metadata,
