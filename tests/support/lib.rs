@@ -29,7 +29,6 @@ pub mod pki;
 pub mod sidecar;
 pub mod upstream;
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -63,11 +62,7 @@ pub const FRONTEND_SPIFFE: &str = "spiffe://cluster.local/ns/shop/sa/frontend";
 /// Body the upstream answers with.
 pub const UPSTREAM_BODY: &str = "upstream ok\n";
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
-}
+pub use observatory_testkit::free_port;
 
 /// A unique id for x-request-id / correlation, readable in logs: `<prefix>-<pid>-<n>-<nanos>`.
 pub fn unique_id(prefix: &str) -> String {

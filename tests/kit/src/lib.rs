@@ -26,9 +26,36 @@ pub mod record;
 pub mod stream;
 pub mod wait;
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released), for a
-/// server that must keep its port across restarts.
+/// A TCP port on 127.0.0.1 that was free when asked, for a server that binds
+/// it later (a child process) or must keep it across restarts.
+///
+/// Not the kernel's port-0 pick: a port released by a port-0 bind is the
+/// kernel's next candidate for another port-0 bind or outgoing connection,
+/// which can take it before the server binds ("Address already in use" when
+/// several test binaries share the machine). These ports come from below the
+/// ephemeral range (32768–60999 on Linux), never twice from one process, and
+/// from a different start point in each process.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static START: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        (std::process::id().wrapping_mul(7_919) ^ nanos) % SPAN
+    });
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local_addr").port()
 }
