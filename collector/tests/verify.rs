@@ -10,6 +10,14 @@ use std::process::Command;
 use common::loki::FakeLoki;
 use common::{batch, record, start_with};
 
+/// RFC 3339 of now plus `seconds`: Loki answers ranges up to 721 h.
+fn around(seconds: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .format(&Rfc3339)
+        .unwrap()
+}
+
 fn verify(args: &[&str], key: &std::path::Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_observatory-collector"))
         .arg("verify")
@@ -77,9 +85,9 @@ async fn verify_passes_the_trail_and_finds_deleted_edited_and_reordered_records(
             "--loki",
             loki.url().as_str(),
             "--from",
-            "2025-01-01T00:00:00Z",
+            &around(-3600),
             "--to",
-            "2027-01-01T00:00:00Z",
+            &around(3600),
         ],
         &key,
     );

@@ -5,44 +5,9 @@
 
 mod common;
 
-use common::{get, now, push_protobuf, Entry, HOUR};
+use common::{now, push_protobuf, query, values, with_proxy, HOUR};
 use observatory_testkit::loki::FakeLoki;
 use serde_json::Value;
-
-fn with_proxy(ts: i64, line: &str, proxy: &str) -> Entry {
-    (ts, line.into(), vec![("proxy_id".into(), proxy.into())])
-}
-
-async fn query(loki: &FakeLoki, params: &[(&str, &str)]) -> (u16, Value) {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let (status, body) = get(loki, &format!("/loki/api/v1/query_range?{query}")).await;
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
-
-/// Every (labels, ts, line) of an answer, in answer order.
-fn values(answer: &Value) -> Vec<(String, String)> {
-    assert_eq!(answer["status"], "success");
-    assert_eq!(answer["data"]["resultType"], "streams");
-    answer["data"]["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| {
-            let proxy = s["stream"]["proxy_id"].as_str().unwrap().to_owned();
-            assert_eq!(s["stream"]["service_name"], "observatory");
-            s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |v| (proxy.clone(), v[1].as_str().unwrap().to_owned()))
-        })
-        .collect()
-}
 
 /// The (proxy, line) pairs of a 200 answer, sorted.
 fn sorted((status, answer): (u16, Value)) -> Vec<(String, String)> {
@@ -105,6 +70,10 @@ async fn refuses_what_loki_refuses() {
         (
             vec![selector, ("start", "2000"), ("end", "1000")],
             "end timestamp must not be before",
+        ),
+        (
+            vec![selector, ("start", "0"), ("end", "2596000")],
+            "the query time range exceeds the limit (query length: 721h6m40s, limit: 721h)",
         ),
         (vec![("query", "{job=~\".+\"} | json")], "parse error"),
         (vec![], "parse error"),

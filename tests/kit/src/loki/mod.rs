@@ -22,7 +22,15 @@
 //!   reason: 'entry too far behind, …'`), a partial 400 as well that wins
 //!   over the distributor's and speaks of the last stream only.
 //! - `GET /ready`: 200 `ready`, or 503 after `set_ready(false)`.
-//! - `GET /loki/api/v1/query_range` over what is stored ([`query`]).
+//! - `GET /loki/api/v1/query_range` over what is stored ([`query`]): by
+//!   timestamp, ties by stream labels, at most `limit` (≤ 5000) entries
+//!   cut wherever the limit falls, `direction`, at most 721 h long. With
+//!   [`FakeLoki::hide_unflushed`], old entries stored recently are not
+//!   found until "flushed", as Loki's queriers ask its ingesters only about
+//!   recent times (`query_ingesters_within`).
+//! - Tampering, as someone with access to Loki's storage could
+//!   ([`tamper`]): entries removed or rewritten in place, and pushes of
+//!   forged lines through the API ([`FakeLoki::push_json`]).
 //! - With [`FakeLoki::require_tenant`], a request without `X-Scope-OrgID`
 //!   is a 401 (`no org id`), as with `auth_enabled`; tenants are not kept
 //!   apart.
@@ -38,6 +46,7 @@ mod labels;
 mod limits;
 mod push;
 mod query;
+mod tamper;
 mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -55,7 +64,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use limits::{check_entry, check_labels, too_far_behind, within_window, Grouped, Window};
-use push::{Decoded, Refusal, Store};
+use push::{Decoded, Kept, Refusal, Store};
 pub use push::{Labels, LokiLine, Pushed, PushedStream};
 
 /// A scripted answer, used for the next request instead of processing it.
@@ -100,6 +109,10 @@ struct State {
     not_ready: bool,
     /// A request without `X-Scope-OrgID` is refused.
     tenant_required: bool,
+    /// Entries stored so far: the order of pushes.
+    pushed: u64,
+    /// What queries do not find yet ([`FakeLoki::hide_unflushed`]).
+    unflushed: Option<query::Unflushed>,
 }
 
 pub struct FakeLoki {
@@ -256,10 +269,10 @@ impl FakeLoki {
             .map(|(labels, entries)| {
                 let entries = entries
                     .iter()
-                    .map(|((ts_nanos, line), metadata)| LokiLine {
+                    .map(|((ts_nanos, line), kept)| LokiLine {
                         ts_nanos: *ts_nanos,
                         line: line.clone(),
-                        metadata: metadata.clone(),
+                        metadata: kept.metadata.clone(),
                     })
                     .collect();
                 (labels.clone(), entries)
@@ -325,7 +338,11 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Response<Fu
     };
     if path == "/loki/api/v1/query_range" {
         let query = req.uri().query().unwrap_or_default();
-        return match query::query_range(query, &state.lock().unwrap().store, now()) {
+        let result = {
+            let state = state.lock().unwrap();
+            query::query_range(query, &state.store, state.unflushed, now())
+        };
+        return match result {
             Ok(body) => {
                 let mut response = answer(200, &body.to_string());
                 response
@@ -449,11 +466,21 @@ fn store(state: &mut State, labels: &Labels, entries: Vec<&LokiLine>) {
     if state.keep == Keep::Counts {
         return;
     }
-    let kept = state.store.entry(labels.clone()).or_default();
+    let stored_at = now();
     for e in entries {
+        state.pushed += 1;
+        let order = state.pushed;
         // (stream, ts, line) already there: dropped, as Loki does.
-        kept.entry((e.ts_nanos, e.line.clone()))
-            .or_insert_with(|| e.metadata.clone());
+        state
+            .store
+            .entry(labels.clone())
+            .or_default()
+            .entry((e.ts_nanos, e.line.clone()))
+            .or_insert_with(|| Kept {
+                metadata: e.metadata.clone(),
+                stored_at,
+                order,
+            });
     }
 }
 

@@ -35,8 +35,19 @@ pub type Labels = BTreeMap<String, String>;
 /// Label name and value pairs in the order they were written.
 pub(crate) type Pairs = Vec<(String, String)>;
 
-/// Labels → (ts, line) → metadata: what a query would return.
-pub(crate) type Store = BTreeMap<Labels, BTreeMap<(i64, String), Labels>>;
+/// Labels → (ts, line) → what is kept of the entry: what a query would
+/// return.
+pub(crate) type Store = BTreeMap<Labels, BTreeMap<(i64, String), Kept>>;
+
+/// An entry's structured metadata, when it was stored (unix ns, for the
+/// ingester's flush) and its place in the order of pushes (Loki keeps
+/// entries of one stream with the same timestamp in the order they came).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub metadata: Labels,
+    pub stored_at: i64,
+    pub order: u64,
+}
 
 /// One stream of a push body: its labels as written (`text`) and read
 /// (`pairs`), and its entries.

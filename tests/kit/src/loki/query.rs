@@ -6,6 +6,12 @@
 //! As Loki 3 answers without the `categorize-labels` flag, a result
 //! stream's labels are the stream's (with `service_name`) and the entry's
 //! structured metadata.
+//!
+//! Order, as Loki's merge of streams has it (`iter.NewHeapIterator`): by
+//! timestamp, entries with the same timestamp by their result stream's
+//! labels, and within one stream in the order they were pushed (reversed
+//! when `direction=backward`). `limit` cuts that order wherever it falls,
+//! in the middle of entries with one timestamp too.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +20,26 @@ use super::limits::with_service_name;
 use super::push::{Labels, Store};
 
 const SECOND: i64 = 1_000_000_000;
+const HOUR: i64 = 3600 * SECOND;
 /// `max_entries_limit_per_query`.
 const MAX_LIMIT: usize = 5000;
+/// `max_query_length` (721 h).
+const MAX_LENGTH: i64 = 721 * HOUR;
+
+/// Entries a query does not find yet: older than `within` before now
+/// (`query_ingesters_within`: older times are read from the store only)
+/// and stored less than `flush_after` ago (still in an ingester's chunk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unflushed {
+    pub within: i64,
+    pub flush_after: i64,
+}
+
+impl Unflushed {
+    fn hides(&self, ts: i64, stored_at: i64, now: i64) -> bool {
+        ts < now - self.within && stored_at > now - self.flush_after
+    }
+}
 
 /// One condition of a query.
 enum Condition {
@@ -27,7 +51,12 @@ enum Condition {
 
 impl Condition {
     fn holds(&self, labels: &Labels, line: &str) -> bool {
-        let value = |name: &String| labels.get(name).map_or("", String::as_str);
+        self.holds_with(|name| labels.get(name).map(String::as_str), line)
+    }
+
+    /// [`Condition::holds`] with the labels looked up by `label`.
+    fn holds_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>, line: &str) -> bool {
+        let value = |name: &String| label(name).unwrap_or("");
         match self {
             Condition::Equal(name, v) => value(name) == v,
             Condition::NotEqual(name, v) => value(name) != v,
@@ -119,6 +148,7 @@ fn parse_time(value: &str) -> Option<i64> {
 pub(crate) fn query_range(
     params: &str,
     store: &Store,
+    unflushed: Option<Unflushed>,
     now: i64,
 ) -> Result<serde_json::Value, String> {
     let params: BTreeMap<String, String> = url::form_urlencoded::parse(params.as_bytes())
@@ -132,6 +162,12 @@ pub(crate) fn query_range(
     let start = time("start", end - 3600 * SECOND)?;
     if end <= start {
         return Err("end timestamp must not be before or equal to start time".into());
+    }
+    if end - start > MAX_LENGTH {
+        return Err(format!(
+            "the query time range exceeds the limit (query length: {}, limit: 721h)",
+            go_duration(end - start)
+        ));
     }
     let limit = match params.get("limit") {
         None => 100,
@@ -150,29 +186,43 @@ pub(crate) fn query_range(
         Some(other) => return Err(format!("invalid direction {other:?}")),
     };
     let query = parse_query(params.get("query").map_or("", String::as_str))?;
-    let mut entries: Vec<(i64, Labels, &String)> = Vec::new();
-    for (labels, stored) in store {
-        let named = with_service_name(labels);
-        if !query.selector.iter().all(|m| m.holds(&named, "")) {
+    let named: Vec<Labels> = store.keys().map(with_service_name).collect();
+    // (ts, (stream labels, metadata): the result stream's labels, push
+    // order, line); labels merged only for what is returned.
+    let mut entries: Vec<(i64, (&Labels, &Labels), u64, &String)> = Vec::new();
+    for (named, stored) in named.iter().zip(store.values()) {
+        if !query.selector.iter().all(|m| m.holds(named, "")) {
             continue;
         }
-        for ((ts, line), metadata) in stored.range((start, String::new())..(end, String::new())) {
-            let mut labels = named.clone();
-            for (name, value) in metadata {
-                labels.entry(name.clone()).or_insert_with(|| value.clone());
+        for ((ts, line), kept) in stored.range((start, String::new())..(end, String::new())) {
+            if unflushed.is_some_and(|u| u.hides(*ts, kept.stored_at, now)) {
+                continue;
             }
-            if query.filters.iter().all(|f| f.holds(&labels, line)) {
-                entries.push((*ts, labels, line));
+            // A stream label wins over metadata of the same name.
+            let label = |name: &str| {
+                named
+                    .get(name)
+                    .or_else(|| kept.metadata.get(name))
+                    .map(String::as_str)
+            };
+            if query.filters.iter().all(|f| f.holds_with(label, line)) {
+                entries.push((*ts, (named, &kept.metadata), kept.order, line));
             }
         }
     }
     match forward {
-        true => entries.sort_by_key(|(ts, _, _)| *ts),
-        false => entries.sort_by_key(|(ts, _, _)| std::cmp::Reverse(*ts)),
+        true => entries.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2))),
+        false => entries.sort_by(|a, b| {
+            (b.0, a.1, std::cmp::Reverse(a.2)).cmp(&(a.0, b.1, std::cmp::Reverse(b.2)))
+        }),
     }
     entries.truncate(limit);
     let mut streams: BTreeMap<Labels, Vec<(String, &String)>> = BTreeMap::new();
-    for (ts, labels, line) in entries {
+    for (ts, (named, metadata), _, line) in entries {
+        let mut labels = named.clone();
+        for (name, value) in metadata {
+            labels.entry(name.clone()).or_insert_with(|| value.clone());
+        }
         streams
             .entry(labels)
             .or_default()
@@ -186,6 +236,21 @@ pub(crate) fn query_range(
         "status": "success",
         "data": {"resultType": "streams", "result": result},
     }))
+}
+
+/// Go's `time.Duration.String()` of whole seconds and more (`744h0m0s`).
+fn go_duration(nanos: i64) -> String {
+    let seconds = nanos / SECOND;
+    let fraction = match nanos % SECOND {
+        0 => String::new(),
+        n => format!(".{n:09}").trim_end_matches('0').to_owned(),
+    };
+    format!(
+        "{}h{}m{}{fraction}s",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::io::Write as _;
 use observatory_proto::loki::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter};
 use observatory_testkit::loki::FakeLoki;
 use prost::Message as _;
+use serde_json::Value;
 
 pub const SECOND: i64 = 1_000_000_000;
 pub const HOUR: i64 = 3600 * SECOND;
@@ -100,4 +101,43 @@ pub async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
+}
+
+/// An entry with `proxy` as its `proxy_id` metadata.
+pub fn with_proxy(ts: i64, line: &str, proxy: &str) -> Entry {
+    (ts, line.into(), vec![("proxy_id".into(), proxy.into())])
+}
+
+/// `GET /loki/api/v1/query_range` with `params`: the status and the JSON
+/// answer (or the body as a string).
+pub async fn query(loki: &FakeLoki, params: &[(&str, &str)]) -> (u16, Value) {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let (status, body) = get(loki, &format!("/loki/api/v1/query_range?{query}")).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+/// Every (proxy, line) of an answer, in answer order (streams sorted by
+/// their labels, entries in direction order).
+pub fn values(answer: &Value) -> Vec<(String, String)> {
+    assert_eq!(answer["status"], "success");
+    assert_eq!(answer["data"]["resultType"], "streams");
+    answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let proxy = s["stream"]["proxy_id"].as_str().unwrap_or("").to_owned();
+            assert_eq!(s["stream"]["service_name"], "observatory");
+            s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |v| (proxy.clone(), v[1].as_str().unwrap().to_owned()))
+        })
+        .collect()
 }
