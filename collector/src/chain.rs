@@ -13,6 +13,7 @@
 //! back from a sink.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
@@ -38,32 +39,54 @@ pub struct Link {
 }
 
 /// How checkpoints are made: signed with `key` (none without one) every
-/// `every` records of a proxy.
+/// `every` lines of a proxy, and at the latest `within` after a line.
 #[derive(Clone)]
 pub struct ChainSettings {
     pub key: Option<CheckpointKey>,
     pub every: u64,
+    pub within: Duration,
 }
 
 /// Records of a proxy between two checkpoints, by default.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+/// Longest a line waits for a checkpoint, by default.
+pub const DEFAULT_CHECKPOINT_WITHIN_SECS: u64 = 10;
 
 impl Default for ChainSettings {
     fn default() -> Self {
         ChainSettings {
             key: None,
             every: DEFAULT_CHECKPOINT_EVERY,
+            within: Duration::from_secs(DEFAULT_CHECKPOINT_WITHIN_SECS),
         }
     }
 }
+
+impl ChainSettings {
+    /// How often to look for due checkpoints ([`Chains::seal_due`]): a
+    /// quarter of `within`, at most a second; `None` without a key.
+    pub fn tick(&self) -> Option<Duration> {
+        self.key.as_ref().map(|_| {
+            (self.within / 4)
+                .min(Duration::from_secs(1))
+                .max(Duration::from_millis(10))
+        })
+    }
+}
+
+/// A proxy's chain state that [`Chains::rollback`] restores.
+type Undo = (Option<Link>, u64, Option<i64>);
 
 /// Every proxy's last link, and when the next checkpoint is due.
 pub struct Chains {
     links: HashMap<String, Link>,
     since_checkpoint: HashMap<String, u64>,
+    /// Proxies whose last line no checkpoint covers yet, and since when
+    /// (unix ns of the oldest such line); kept only with a key.
+    unsealed: HashMap<String, i64>,
     settings: ChainSettings,
     /// State before the first change since [`Chains::commit`], per proxy.
-    undo: HashMap<String, (Option<Link>, u64)>,
+    undo: HashMap<String, Undo>,
 }
 
 impl Chains {
@@ -72,9 +95,28 @@ impl Chains {
         Chains {
             links,
             since_checkpoint: HashMap::new(),
+            unsealed: HashMap::new(),
             settings,
             undo: HashMap::new(),
         }
+    }
+
+    /// `proxies` (recovered at start) have lines no checkpoint covers:
+    /// they get one `within` after `at`.
+    pub fn unsealed_since(&mut self, proxies: impl IntoIterator<Item = String>, at: i64) {
+        if self.settings.key.is_none() {
+            return;
+        }
+        for proxy in proxies {
+            if self.links.contains_key(&proxy) {
+                self.unsealed.entry(proxy).or_insert(at);
+            }
+        }
+    }
+
+    /// Proxies whose last line no checkpoint covers yet.
+    pub fn unsealed(&self) -> impl Iterator<Item = &String> {
+        self.unsealed.keys()
     }
 
     pub fn links(&self) -> &HashMap<String, Link> {
@@ -89,26 +131,37 @@ impl Chains {
     /// The stamped lines were not stored: back to the last commit, so the
     /// chains continue from what is stored.
     pub fn rollback(&mut self) {
-        for (proxy, (link, due)) in self.undo.drain() {
+        for (proxy, (link, due, unsealed)) in self.undo.drain() {
             match link {
                 Some(link) => self.links.insert(proxy.clone(), link),
                 None => self.links.remove(&proxy),
+            };
+            match unsealed {
+                Some(at) => self.unsealed.insert(proxy.clone(), at),
+                None => self.unsealed.remove(&proxy),
             };
             self.since_checkpoint.insert(proxy, due);
         }
     }
 
-    /// Appends `line` (one JSON object, no newline) to `out` with the next
-    /// `seq` and `chain` of `proxy`, and a newline; then a checkpoint line
-    /// when one is due (`ts` is its timestamp).
-    pub fn stamp(&mut self, proxy: &str, line: &[u8], ts: &str, out: &mut Vec<u8>) {
+    /// Remembers `proxy`'s state for [`Chains::rollback`], once per commit.
+    fn keep_undo(&mut self, proxy: &str) {
         if !self.undo.contains_key(proxy) {
             let before = (
                 self.links.get(proxy).copied(),
                 self.since_checkpoint.get(proxy).copied().unwrap_or(0),
+                self.unsealed.get(proxy).copied(),
             );
             self.undo.insert(proxy.to_owned(), before);
         }
+    }
+
+    /// Appends `line` (one JSON object, no newline) to `out` with the next
+    /// `seq` and `chain` of `proxy`, and a newline; then a checkpoint line
+    /// when one is due. `at` is the time of writing (unix ns), `ts` the same
+    /// as RFC 3339: a checkpoint's timestamp.
+    pub fn stamp(&mut self, proxy: &str, line: &[u8], at: i64, ts: &str, out: &mut Vec<u8>) {
+        self.keep_undo(proxy);
         // Looked up before inserting: a known proxy costs no allocation.
         let link = match self.links.get_mut(proxy) {
             Some(link) => {
@@ -145,21 +198,63 @@ impl Chains {
                 1
             }
         };
+        if self.settings.key.is_none() {
+            return;
+        }
         if due >= self.settings.every.max(1) {
-            if let Some(key) = &self.settings.key {
-                if let Some(due) = self.since_checkpoint.get_mut(proxy) {
-                    *due = 0;
-                }
-                let checkpoint = Checkpoint::sign(key, proxy, link);
-                let line = CheckpointLine {
-                    ts,
-                    proxy_id: proxy,
-                    checkpoint,
-                };
-                if serde_json::to_writer(&mut *out, &line).is_ok() {
-                    out.push(b'\n');
-                }
+            self.seal(proxy, link, ts, out);
+        } else if !self.unsealed.contains_key(proxy) {
+            self.unsealed.insert(proxy.to_owned(), at);
+        }
+    }
+
+    /// Whether some proxy's oldest uncovered line was written `within` or
+    /// longer before `at`.
+    pub fn any_due(&self, at: i64) -> bool {
+        self.unsealed.values().any(|since| self.is_due(*since, at))
+    }
+
+    fn is_due(&self, since: i64, at: i64) -> bool {
+        let within = i64::try_from(self.settings.within.as_nanos()).unwrap_or(i64::MAX);
+        at.saturating_sub(since) >= within
+    }
+
+    /// Appends a checkpoint line for every proxy whose oldest uncovered
+    /// line was written `within` or longer before `at` (`ts` the same as
+    /// RFC 3339); whether it appended any.
+    pub fn seal_due(&mut self, at: i64, ts: &str, out: &mut Vec<u8>) -> bool {
+        let mut due: Vec<String> = self
+            .unsealed
+            .iter()
+            .filter(|(_, since)| self.is_due(**since, at))
+            .map(|(proxy, _)| proxy.clone())
+            .collect();
+        // One order, whatever the map's: the same WAL bytes for the same state.
+        due.sort_unstable();
+        for proxy in &due {
+            self.keep_undo(proxy);
+            if let Some(link) = self.links.get(proxy).copied() {
+                self.seal(proxy, link, ts, out);
             }
+        }
+        !due.is_empty()
+    }
+
+    /// Appends the signed checkpoint of `proxy` at `link`; its lines are
+    /// covered from then on.
+    fn seal(&mut self, proxy: &str, link: Link, ts: &str, out: &mut Vec<u8>) {
+        let Some(key) = &self.settings.key else {
+            return;
+        };
+        self.since_checkpoint.insert(proxy.to_owned(), 0);
+        self.unsealed.remove(proxy);
+        let line = CheckpointLine {
+            ts,
+            proxy_id: proxy,
+            checkpoint: Checkpoint::sign(key, proxy, link),
+        };
+        if serde_json::to_writer(&mut *out, &line).is_ok() {
+            out.push(b'\n');
         }
     }
 }
@@ -232,7 +327,8 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn unhex(text: &str) -> Option<[u8; 32]> {
+/// The 32 bytes of a chain written as lowercase hex.
+pub fn unhex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }
@@ -278,19 +374,53 @@ pub fn last_link(lines: &[u8]) -> Option<Link> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn rollback_continues_from_the_last_commit() {
         let mut chains = Chains::new(HashMap::new(), ChainSettings::default());
         let mut out = Vec::new();
-        chains.stamp("p", b"{\"a\":1}", "t", &mut out);
+        chains.stamp("p", b"{\"a\":1}", 0, "t", &mut out);
         chains.commit();
         let committed = chains.links()["p"];
-        chains.stamp("p", b"{\"a\":2}", "t", &mut out);
-        chains.stamp("q", b"{\"a\":3}", "t", &mut out);
+        chains.stamp("p", b"{\"a\":2}", 0, "t", &mut out);
+        chains.stamp("q", b"{\"a\":3}", 0, "t", &mut out);
         chains.rollback();
         assert_eq!(chains.links()["p"], committed);
         assert!(!chains.links().contains_key("q"));
+    }
+
+    #[test]
+    fn a_line_is_sealed_within_the_limit_and_a_rollback_unseals_it() {
+        const SECOND: i64 = 1_000_000_000;
+        let settings = ChainSettings {
+            key: Some(CheckpointKey {
+                id: "k".into(),
+                secret: b"s".to_vec(),
+            }),
+            every: 1000,
+            within: Duration::from_secs(10),
+        };
+        let mut chains = Chains::new(HashMap::new(), settings);
+        let mut out = Vec::new();
+        chains.stamp("p", b"{\"a\":1}", 0, "t0", &mut out);
+        chains.stamp("p", b"{\"a\":2}", 5 * SECOND, "t5", &mut out);
+        chains.commit();
+        out.clear();
+        // Due 10 s after the oldest uncovered line, not after the newest.
+        assert!(!chains.seal_due(9 * SECOND, "t9", &mut out));
+        assert!(chains.seal_due(10 * SECOND, "t10", &mut out));
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"ts":"t10","proxy_id":"p","checkpoint":{"seq":2,"#),
+            "{text}"
+        );
+        chains.rollback();
+        assert_eq!(chains.unsealed().count(), 1);
+        chains.commit();
+        assert!(chains.seal_due(10 * SECOND, "t10", &mut out));
+        chains.commit();
+        assert!(!chains.seal_due(100 * SECOND, "t100", &mut Vec::new()));
     }
 }

@@ -58,6 +58,9 @@ pub struct ServeConfig {
     pub checkpoint_key_file: Option<PathBuf>,
     pub checkpoint_key_id: String,
     pub checkpoint_every: NonZeroU64,
+    /// A proxy's line gets a checkpoint at the latest this long after it
+    /// is stored.
+    pub checkpoint_within: Duration,
     /// Push to Grafana Loki too (beside `audit.jsonl`).
     pub loki: Option<LokiConfig>,
     /// Export every entry as an OTLP log record too (for a SIEM).
@@ -95,6 +98,7 @@ impl Default for ServeConfig {
             checkpoint_key_id: DEFAULT_CHECKPOINT_KEY_ID.to_owned(),
             checkpoint_every: NonZeroU64::new(crate::chain::DEFAULT_CHECKPOINT_EVERY)
                 .unwrap_or(NonZeroU64::MIN),
+            checkpoint_within: Duration::from_secs(crate::chain::DEFAULT_CHECKPOINT_WITHIN_SECS),
             loki: None,
             otlp_logs: None,
             file_sink: true,
@@ -152,6 +156,9 @@ pub struct Settings {
     /// Records of a proxy between two signed checkpoints [default: 1000]
     #[arg(long, env = "OBSERVATORY_CHECKPOINT_EVERY", value_name = "N")]
     pub checkpoint_every: Option<NonZeroU64>,
+    /// Longest a proxy's stored line waits for a signed checkpoint, busy or idle [default: 10]
+    #[arg(long, env = "OBSERVATORY_CHECKPOINT_WITHIN_SECS", value_name = "SECS")]
+    pub checkpoint_within_secs: Option<NonZeroU64>,
     /// Also push every entry to this Grafana Loki (base URL); overrides `url` of the file's [loki] table
     #[arg(long, env = "OBSERVATORY_LOKI_URL", value_name = "URL")]
     #[serde(skip)]
@@ -289,6 +296,9 @@ impl ServeConfig {
             checkpoint_every: settings
                 .checkpoint_every
                 .unwrap_or(default.checkpoint_every),
+            checkpoint_within: settings
+                .checkpoint_within_secs
+                .map_or(default.checkpoint_within, |s| Duration::from_secs(s.get())),
             // A URL flag alone enables Loki with the defaults.
             loki: match (settings.loki, settings.loki_url) {
                 (None, None) => None,
@@ -391,6 +401,7 @@ impl Settings {
             checkpoint_key_file: self.checkpoint_key_file.or(lower.checkpoint_key_file),
             checkpoint_key_id: self.checkpoint_key_id.or(lower.checkpoint_key_id),
             checkpoint_every: self.checkpoint_every.or(lower.checkpoint_every),
+            checkpoint_within_secs: self.checkpoint_within_secs.or(lower.checkpoint_within_secs),
             loki_url: self.loki_url.or(lower.loki_url),
             loki: self.loki.or(lower.loki),
             otlp_logs_endpoint: self.otlp_logs_endpoint.or(lower.otlp_logs_endpoint),

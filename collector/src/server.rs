@@ -215,6 +215,7 @@ fn chain_settings(config: &ServeConfig) -> Result<ChainSettings, ServeError> {
     Ok(ChainSettings {
         key,
         every: config.checkpoint_every.get(),
+        within: config.checkpoint_within,
     })
 }
 

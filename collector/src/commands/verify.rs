@@ -460,12 +460,13 @@ mod tests {
         let settings = ChainSettings {
             key: Some(key()),
             every: 2,
+            ..ChainSettings::default()
         };
         let mut chains = Chains::new(HashMap::new(), settings);
         let mut out = Vec::new();
         for n in 1..=5 {
             let line = format!(r#"{{"ts":"t{n}","proxy_id":"p","path":"/{n}"}}"#);
-            chains.stamp("p", line.as_bytes(), "now", &mut out);
+            chains.stamp("p", line.as_bytes(), 0, "now", &mut out);
         }
         String::from_utf8(out)
             .unwrap()

@@ -40,7 +40,7 @@ use tracing::warn;
 use self::consumer::{Backlog, Consumer};
 use self::segment::Recovered;
 use self::shared::{Shared, WalMetrics};
-use self::writer::{Commit, Writer};
+use self::writer::{Commit, Job, Writer};
 use crate::chain::{ChainSettings, Chains};
 use crate::dedupe::SenderKey;
 use crate::sink::metrics::SinkMetrics;
@@ -95,7 +95,7 @@ pub enum WalError {
 /// The WAL; see the module docs.
 pub struct Wal {
     shared: Arc<Shared>,
-    queue: mpsc::Sender<Commit>,
+    queue: mpsc::Sender<Job>,
     config: WalConfig,
     recovered_senders: HashMap<SenderKey, u64>,
     next_index: u64,
@@ -127,6 +127,7 @@ impl Wal {
         let Recovered {
             mut segments,
             chains,
+            unsealed,
             next_index,
             senders,
             repairs,
@@ -163,6 +164,10 @@ impl Wal {
             confirmed: Mutex::new(HashMap::new()),
             metrics,
         });
+        let tick = chain.tick();
+        let mut chains = Chains::new(chains, chain);
+        // Lines stored before the restart that no checkpoint covers yet.
+        chains.unsealed_since(unsealed, unix_nanos(SystemTime::now()));
         let writer = Writer {
             dir: dir.clone(),
             file,
@@ -174,13 +179,20 @@ impl Wal {
             fsync: config.fsync,
             shared: shared.clone(),
             torn: false,
-            chains: Chains::new(chains, chain),
+            chains,
         };
         let (queue, pending) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("wal-writer".into())
             .spawn(move || writer.run(pending))
             .map_err(open_error)?;
+        if let Some(tick) = tick {
+            let weak = queue.downgrade();
+            std::thread::Builder::new()
+                .name("wal-checkpoints".into())
+                .spawn(move || tick_until_closed(&weak, tick))
+                .map_err(open_error)?;
+        }
         Ok(Wal {
             shared,
             queue,
@@ -236,7 +248,7 @@ impl Wal {
             done,
         };
         self.queue
-            .send(commit)
+            .send(Job::Append(commit))
             .await
             .map_err(|_| WalError::Stopped)?;
         answer
@@ -347,6 +359,21 @@ impl Consumers {
         self.stop.cancel();
         stop_sinks.cancel();
         self.tasks.wait().await;
+    }
+}
+
+/// Asks the writer every `tick` to write the checkpoints that are due,
+/// until the WAL is dropped. A full queue skips a tick: the writer is busy
+/// and looks for due checkpoints at every commit anyway.
+fn tick_until_closed(queue: &mpsc::WeakSender<Job>, tick: Duration) {
+    loop {
+        std::thread::sleep(tick);
+        let Some(queue) = queue.upgrade() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Closed(_)) = queue.try_send(Job::Tick) {
+            return;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Segment files (`<first index, 20 digits>.wal`), the recovery scan run at
 //! start, and the per-sink cursor files (`cursor-<sink>`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -18,23 +18,40 @@ const SEGMENT_SUFFIX: &str = ".wal";
 const CURSOR_PREFIX: &str = "cursor-";
 const CHAINS_FILE: &str = "chains.json";
 
-/// Where every proxy's chain stood when record `next_index` was next.
+/// Where every proxy's chain stood when record `next_index` was next, and
+/// which proxies' last lines no checkpoint covered yet (not known in a file
+/// of a version before: then any may not be).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ChainsAt {
     pub next_index: u64,
     pub links: HashMap<String, Link>,
+    #[serde(default)]
+    pub unsealed: Option<HashSet<String>>,
 }
 
 /// Replaces the chains file atomically and durably.
-pub fn write_chains(dir: &Path, next_index: u64, links: &HashMap<String, Link>) -> io::Result<()> {
+pub fn write_chains<'a>(
+    dir: &Path,
+    next_index: u64,
+    links: &HashMap<String, Link>,
+    unsealed: impl Iterator<Item = &'a String>,
+) -> io::Result<()> {
     #[derive(Serialize)]
     struct At<'a> {
         next_index: u64,
         links: &'a HashMap<String, Link>,
+        unsealed: Vec<&'a String>,
     }
     let tmp = dir.join(format!("{CHAINS_FILE}.tmp"));
     let mut file = File::create(&tmp)?;
-    serde_json::to_writer(&mut file, &At { next_index, links })?;
+    let mut unsealed: Vec<&String> = unsealed.collect();
+    unsealed.sort_unstable();
+    let at = At {
+        next_index,
+        links,
+        unsealed,
+    };
+    serde_json::to_writer(&mut file, &at)?;
     file.sync_data()?;
     fs::rename(&tmp, dir.join(CHAINS_FILE))?;
     sync_dir(dir)
@@ -46,27 +63,54 @@ pub fn read_chains(dir: &Path) -> io::Result<ChainsAt> {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ChainsAt {
             next_index: 1,
-            links: HashMap::new(),
+            ..ChainsAt::default()
         }),
         Err(e) => Err(e),
     }
 }
 
-/// Continues `links` over the chained lines of `record`.
-pub fn follow_chains(links: &mut HashMap<String, Link>, record: &frame::Record) {
+/// Continues `links` over the chained lines of `record`, and `unsealed`
+/// over its lines and checkpoints.
+pub fn follow_chains(
+    links: &mut HashMap<String, Link>,
+    unsealed: &mut HashSet<String>,
+    record: &frame::Record,
+) {
     #[derive(Deserialize)]
     struct Proxy {
         proxy_id: String,
+    }
+    #[derive(Deserialize)]
+    struct Sealed {
+        proxy_id: String,
+        checkpoint: Seq,
+    }
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: u64,
     }
     let Ok(text) = std::str::from_utf8(&record.lines) else {
         return;
     };
     for line in text.lines() {
         let Some((_, seq, chain)) = crate::chain::split(line) else {
+            if let Ok(Sealed {
+                proxy_id,
+                checkpoint,
+            }) = serde_json::from_str(line)
+            {
+                if links
+                    .get(&proxy_id)
+                    .is_some_and(|l| l.seq == checkpoint.seq)
+                {
+                    unsealed.remove(&proxy_id);
+                }
+            }
             continue;
         };
         if let Ok(Proxy { proxy_id }) = serde_json::from_str(line) {
-            links.insert(proxy_id, Link { seq, chain });
+            links.insert(proxy_id.clone(), Link { seq, chain });
+            unsealed.insert(proxy_id);
         }
     }
 }
@@ -100,6 +144,8 @@ pub struct Recovered {
     pub segments: Vec<Segment>,
     /// Every proxy's chain at the end of the WAL.
     pub chains: HashMap<String, Link>,
+    /// Proxies whose last line no checkpoint in the WAL covers.
+    pub unsealed: HashSet<String>,
     /// The index the next appended record gets.
     pub next_index: u64,
     /// Highest stored seq of every sender with a record in the WAL.
@@ -126,9 +172,13 @@ pub fn recover(dir: &Path) -> io::Result<Recovered> {
     }
     found.sort();
     let at = read_chains(dir)?;
+    let unsealed = at
+        .unsealed
+        .unwrap_or_else(|| at.links.keys().cloned().collect());
     let mut recovered = Recovered {
         next_index: 1,
         chains: at.links,
+        unsealed,
         ..Recovered::default()
     };
     let count = found.len();
@@ -154,7 +204,7 @@ fn scan(first: u64, path: &Path, chains_at: u64, recovered: &mut Recovered) -> i
         match frame::read(&mut reader, next)? {
             Next::Record(record, size) => {
                 if record.index >= chains_at {
-                    follow_chains(&mut recovered.chains, &record);
+                    follow_chains(&mut recovered.chains, &mut recovered.unsealed, &record);
                 }
                 let seq = recovered.senders.entry(record.sender).or_default();
                 *seq = (*seq).max(record.seq);
@@ -318,6 +368,24 @@ mod tests {
         let recovered = recover(dir.path()).unwrap();
         assert_eq!(recovered.next_index, 2);
         assert_eq!(recovered.repairs[0].damage, Damage::BadChecksum);
+    }
+
+    #[test]
+    fn proxies_left_uncovered_are_known_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = Link::default();
+        let links = HashMap::from([("a".to_owned(), link), ("b".to_owned(), link)]);
+        let unsealed = |recovered: Recovered| {
+            let mut proxies: Vec<String> = recovered.unsealed.into_iter().collect();
+            proxies.sort();
+            proxies
+        };
+        write_chains(dir.path(), 1, &links, ["b".to_owned()].iter()).unwrap();
+        assert_eq!(unsealed(recover(dir.path()).unwrap()), ["b"]);
+        // A file of a version that did not keep them: any may be.
+        let old = serde_json::json!({"next_index": 1, "links": links});
+        fs::write(dir.path().join(CHAINS_FILE), old.to_string()).unwrap();
+        assert_eq!(unsealed(recover(dir.path()).unwrap()), ["a", "b"]);
     }
 
     #[test]

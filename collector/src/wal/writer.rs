@@ -2,13 +2,17 @@
 //! queued append, assigns indexes, writes them in one go and fsyncs once,
 //! then answers all of them; concurrent streams share one fsync. A thread of
 //! its own, because fsync would otherwise stall a runtime worker.
+//!
+//! Checkpoints that are due by time ([`Chains::seal_due`]) go in a record
+//! of their own after the group, from the collector itself (empty sender,
+//! seq 0); a [`Job::Tick`] looks for them when no append comes.
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
@@ -18,7 +22,14 @@ use super::segment;
 use super::shared::Shared;
 use crate::chain::Chains;
 use crate::dedupe::SenderKey;
-use observatory_proto::json::format_ts;
+use observatory_proto::json::{format_ts, unix_nanos};
+
+/// What the writer thread is given.
+pub enum Job {
+    Append(Commit),
+    /// Time passed: write the checkpoints that are due.
+    Tick,
+}
 
 /// One append and who waits for it: the index it got, once durable.
 pub struct Commit {
@@ -47,12 +58,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn run(mut self, mut pending: mpsc::Receiver<Commit>) {
+    pub fn run(mut self, mut pending: mpsc::Receiver<Job>) {
         let mut buf = Vec::new();
         while let Some(first) = pending.blocking_recv() {
-            let mut group = vec![first];
-            while let Ok(next) = pending.try_recv() {
-                group.push(next);
+            let mut group = Vec::new();
+            let mut job = Some(first);
+            while let Some(next) = job {
+                if let Job::Append(commit) = next {
+                    group.push(commit);
+                }
+                job = pending.try_recv().ok();
             }
             buf.clear();
             let result = self.commit(&group, &mut buf);
@@ -72,10 +87,15 @@ impl Writer {
         }
     }
 
-    /// Appends the group as records `next_index..` and makes them durable;
-    /// returns the first index. On failure nothing of the group counts: the
-    /// partial write is cut off before the next commit.
+    /// Appends the group as records `next_index..`, and the checkpoints due
+    /// by now as one more, and makes them durable; returns the first index.
+    /// On failure nothing of the group counts: the partial write is cut off
+    /// before the next commit.
     fn commit(&mut self, group: &[Commit], buf: &mut Vec<u8>) -> io::Result<u64> {
+        let now = unix_nanos(SystemTime::now());
+        if group.is_empty() && !self.chains.any_due(now) {
+            return Ok(self.next_index);
+        }
         if self.torn {
             self.file.set_len(self.durable_len)?;
             self.torn = false;
@@ -103,7 +123,9 @@ impl Writer {
                     });
                     for (line, key) in lines.filter(|l| !l.is_empty()).zip(&commit.chain_keys) {
                         match key {
-                            Some(proxy) => chains.stamp(proxy, line, &ts, out),
+                            Some(proxy) => {
+                                chains.stamp(proxy, line, commit.accepted_nanos, &ts, out)
+                            }
                             None => {
                                 out.extend_from_slice(line);
                                 out.push(b'\n');
@@ -112,6 +134,23 @@ impl Writer {
                     }
                 },
             );
+        }
+        let mut records = group.len() as u64;
+        let (ts, start) = (format_ts(now), buf.len());
+        let mut sealed = false;
+        let collector = SenderKey {
+            proxy_id: String::new(),
+            instance_id: String::new(),
+        };
+        frame::write_with(buf, first + records, now, &collector, 0, |out| {
+            sealed = self.chains.seal_due(now, &ts, out);
+        });
+        match sealed {
+            true => records += 1,
+            false => buf.truncate(start),
+        }
+        if records == 0 {
+            return Ok(first);
         }
         let started = Instant::now();
         let written = self.file.write_all(buf).and_then(|()| match self.fsync {
@@ -130,7 +169,7 @@ impl Writer {
             .observe(started.elapsed().as_secs_f64());
         let added = buf.len() as u64;
         self.durable_len += added;
-        self.next_index += group.len() as u64;
+        self.next_index += records;
         {
             let mut segments = self.shared.lock_segments();
             if let Some(active) = segments.last_mut() {
@@ -140,10 +179,7 @@ impl Writer {
         }
         self.shared.add_bytes(added as i64);
         self.shared.metrics.appended_bytes.inc_by(added);
-        self.shared
-            .metrics
-            .records_appended
-            .inc_by(group.len() as u64);
+        self.shared.metrics.records_appended.inc_by(records);
         self.shared.durable.send_replace(self.next_index - 1);
         Ok(first)
     }
@@ -153,7 +189,12 @@ impl Writer {
     fn rotate(&mut self) -> io::Result<()> {
         // Where the chains stand at the new segment's start: at the next
         // start the chains continue from it and the records after it.
-        segment::write_chains(&self.dir, self.next_index, self.chains.links())?;
+        segment::write_chains(
+            &self.dir,
+            self.next_index,
+            self.chains.links(),
+            self.chains.unsealed(),
+        )?;
         let (file, segment) = segment::create(&self.dir, self.next_index)?;
         info!(path = %segment.path.display(), "new WAL segment");
         self.file = file;
