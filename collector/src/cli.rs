@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::evidence::EvidenceArgs;
 use crate::commands::redact::RedactArgs;
 use crate::commands::score::ScoreArgs;
 use crate::commands::verify::VerifyArgs;
@@ -26,8 +27,10 @@ pub enum Command {
     Score(ScoreArgs),
     /// Redact JSON lines {"id","text"} and report the findings (byte offsets).
     Redact(RedactArgs),
-    /// Check a stored trail (JSON-lines file or Loki) for missing, altered, reordered or injected records.
+    /// Check a stored trail (JSON-lines file, Loki or evidence bundle) for missing, altered, forged, reordered or injected lines; exit 0 clean, 1 findings, 2 could not check.
     Verify(VerifyArgs),
+    /// Check a time range of the trail and write it with the report, checkpoints and a manifest of SHA-256 sums to a directory, for `verify --evidence`.
+    Evidence(EvidenceArgs),
 }
 
 #[derive(Debug, Args)]

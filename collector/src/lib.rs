@@ -20,8 +20,9 @@
 //! them as `/metrics` with the health endpoints.
 //!
 //! Beside `serve`, [`commands`] holds the JSON-lines commands: `redact` (the
-//! engine re-redaction uses), `score` (the scorer [`score`] runs live) and
-//! `verify` (checks a stored trail's chains and checkpoints).
+//! engine re-redaction uses), `score` (the scorer [`score`] runs live),
+//! `verify` (checks a stored trail's chains and checkpoints) and `evidence`
+//! (a checked time range of the trail as a bundle `verify` checks offline).
 
 pub mod alert;
 pub mod auth;

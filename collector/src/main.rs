@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 use observatory_collector::cli::{Cli, Command};
+use observatory_collector::commands::verify::report::Report;
+use observatory_collector::commands::verify::Format;
 use observatory_collector::config::ServeConfig;
 use observatory_collector::server;
 use observatory_collector::telemetry::otlp::Otlp;
@@ -35,23 +37,48 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Verify(args) => {
             init_logging(None);
-            let report = args.run().await?;
-            for finding in &report.findings {
-                println!("{finding}");
-            }
-            println!(
-                "{} records, {} duplicates, {} checkpoints, {} problems",
-                report.records,
-                report.duplicates,
-                report.checkpoints,
-                report.findings.len()
-            );
-            if !report.findings.is_empty() {
-                anyhow::bail!("the trail does not verify");
-            }
+            let code = match args.run().await {
+                Ok(report) => print_report(&report, args.format),
+                Err(e) => could_not_check(&e),
+            };
+            std::process::exit(code);
+        }
+        Command::Evidence(args) => {
+            init_logging(None);
+            let code = match args.run().await {
+                Ok(exported) => {
+                    let code = print_report(&exported.report, Format::Text);
+                    println!(
+                        "evidence in {}; SHA-256 of its manifest.json: {} (keep it apart)",
+                        args.out.display(),
+                        exported.manifest_sha256
+                    );
+                    code
+                }
+                Err(e) => could_not_check(&e),
+            };
+            std::process::exit(code);
         }
     }
     Ok(())
+}
+
+/// Prints a `verify` report to stdout; its exit status.
+fn print_report(report: &Report, format: Format) -> i32 {
+    match format {
+        Format::Text => print!("{report}"),
+        Format::Json => match serde_json::to_string_pretty(report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => return could_not_check(&e),
+        },
+    }
+    i32::from(report.exit)
+}
+
+/// Why a trail could not be checked, on stderr: exit status 2.
+fn could_not_check(error: &dyn std::fmt::Display) -> i32 {
+    eprintln!("observatory-collector: could not check: {error}");
+    2
 }
 
 /// `serve`: the collector until SIGTERM/SIGINT, with its own telemetry

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::process;
 use common::{record, Stream};
-use observatory_collector::commands::verify::verify;
+use observatory_collector::commands::verify::report::FindingKind;
 use observatory_proto::audit::audit_service_client::AuditServiceClient;
 use observatory_proto::audit::AuditBatch;
 
@@ -129,15 +129,10 @@ async fn acked_records_survive_sigkill() {
     let duplicates: u64 = copies.values().map(|n| n - 1).sum();
     assert_eq!(copies.len() as u64, expected);
     // The chains went on across the kill: nothing but duplicates to report.
-    let report = verify(
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| (format!("line {}", i + 1), l)),
-        None,
-        None,
-    );
-    assert!(report.findings.is_empty(), "{:?}", report.findings);
-    assert_eq!(report.duplicates, duplicates);
+    let report = common::check_file(&dir.path().join("audit.jsonl")).await;
+    let findings: Vec<FindingKind> = report.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(findings, vec![], "{report}");
+    assert_eq!(report.summary.duplicates, duplicates);
     eprintln!(
         "crash: {expected} records stored, {} acked before the kill, {duplicates} duplicates in audit.jsonl",
         progress.iter().map(|(a, _)| a).sum::<u64>() * u64::from(RECORDS)

@@ -12,6 +12,7 @@
 
 pub mod loki;
 pub mod process;
+pub mod signed;
 
 pub use observatory_testkit::admin::{get, metric_until};
 pub use observatory_testkit::otlp;
@@ -24,6 +25,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use observatory_collector::auth::config::AuthMode;
+use observatory_collector::commands::verify::args::Params;
+use observatory_collector::commands::verify::check;
+use observatory_collector::commands::verify::memory::Memory;
+use observatory_collector::commands::verify::report::Report;
+use observatory_collector::commands::verify::source::Source;
 use observatory_collector::config::ServeConfig;
 use observatory_collector::server::{self, ServeError, Stats};
 use observatory_collector::wal::Wal;
@@ -95,6 +101,16 @@ pub fn canonical(line: &str) -> String {
         Some((canonical, _, _)) => canonical,
         None => line.to_owned(),
     }
+}
+
+/// `verify` of a whole JSON-lines file, as the library checks it (no key).
+pub async fn check_file(path: &std::path::Path) -> Report {
+    let mut source = Source::Memory(Memory::file(path).unwrap());
+    let now = observatory_proto::json::unix_nanos(std::time::SystemTime::now());
+    check(&mut source, &Params::whole_file(None, now), "a file".into())
+        .await
+        .unwrap()
+        .report
 }
 
 pub fn limit(n: usize) -> NonZeroUsize {
