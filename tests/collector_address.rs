@@ -2,7 +2,8 @@
 //! valid in an `:authority`). The filter opens its stream with a `GrpcService` naming that
 //! cluster and the authority `HOST:PORT`, so the stream works against the collector directly
 //! and through a second Envoy in front of it acting as the collector's sidecar, which sees
-//! the authority and the proxy's `x-observatory-proxy` metadata (the mesh can hash on it).
+//! the authority, keyed by proxy (`p<16 hex>.HOST:PORT`: Envoy hashes a Wasm stream on its
+//! authority), and the proxy's `x-observatory-proxy` metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use observatory_e2e::*;
@@ -44,11 +45,25 @@ async fn records_flow_through_a_sidecar_in_front_of_the_collector() {
     let resp = get_with_id(&stack.plain(), &stack.http_url("/public/sidecar"), &id).await;
     assert_eq!(resp.status, 200);
     stack.collector.wait_for_record(&id).await;
-    let line = format!("sidecar-log {AUTHORITY} {NODE_ID}");
-    let seen = eventually(WAIT, || sidecar.log().contains(&line).then_some(())).await;
+    // `sidecar-log <authority> <x-observatory-proxy> …`
+    let label = eventually(WAIT, || {
+        sidecar.log().lines().find_map(|l| {
+            let mut words = l.strip_prefix("sidecar-log ")?.split(' ');
+            let label = words.next()?.strip_suffix(&format!(".{AUTHORITY}"))?;
+            (words.next() == Some(NODE_ID)).then(|| label.to_owned())
+        })
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "no `sidecar-log <key>.{AUTHORITY} {NODE_ID}` in the sidecar's log:\n{}",
+            sidecar.log()
+        )
+    });
     assert!(
-        seen.is_some(),
-        "no `{line}` in the sidecar's log:\n{}",
-        sidecar.log()
+        label.len() == 17
+            && label.starts_with('p')
+            && label[1..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "the authority's proxy key is not p<16 hex>: {label:?}"
     );
 }

@@ -55,6 +55,20 @@ pub struct EnvoySetup {
     /// Certificate and key files the collector cluster presents over TLS (to a sidecar in
     /// front of the collector); plaintext when `None`.
     pub collector_client_cert: Option<(PathBuf, PathBuf)>,
+    /// Several collectors behind the collector cluster instead of `collector_port` alone.
+    pub collector_pool: Option<CollectorPool>,
+}
+
+/// The collector cluster as Istio builds it from a consistent-hash DestinationRule: one
+/// endpoint per collector pod, a hashing load balancer and outlier detection, so a stream
+/// whose pod died moves to another pod once the dead one is ejected.
+#[derive(Debug, Clone)]
+pub struct CollectorPool {
+    /// `MAGLEV` or `RING_HASH`.
+    pub lb_policy: String,
+    /// (port, hash key): the key stands in for the pod's address, which ports chosen at
+    /// random would make differ from run to run (`envoy.lb` `hash_key` metadata).
+    pub endpoints: Vec<(u16, String)>,
 }
 
 impl EnvoySetup {
@@ -78,6 +92,7 @@ impl EnvoySetup {
             peer_filter_state: true,
             vm_host_env: Vec::new(),
             collector_client_cert: None,
+            collector_pool: None,
         }
     }
 
@@ -220,6 +235,28 @@ impl EnvoySetup {
                 "explicit_http_config": {"http2_protocol_options": {}}
             }
         });
+        if let Some(pool) = &self.collector_pool {
+            collector["lb_policy"] = json!(pool.lb_policy);
+            collector["load_assignment"]["endpoints"][0]["lb_endpoints"] = pool
+                .endpoints
+                .iter()
+                .map(|(port, key)| {
+                    json!({
+                        "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
+                        "metadata": {"filter_metadata": {"envoy.lb": {"hash_key": key}}}
+                    })
+                })
+                .collect();
+            // The DestinationRule's outlierDetection: a failed connect counts as a gateway
+            // error (a local-origin failure counts as 503).
+            collector["outlier_detection"] = json!({
+                "consecutive_5xx": 5,
+                "consecutive_gateway_failure": 3,
+                "interval": "1s",
+                "base_ejection_time": "30s",
+                "max_ejection_percent": 50
+            });
+        }
         if let Some((cert, key)) = &self.collector_client_cert {
             collector["transport_socket"] = tls_socket(
                 Side::Upstream,

@@ -38,7 +38,7 @@ pub use client::{
     try_send, RawResponse, Resp,
 };
 pub use collector::Collector;
-pub use envoy::{Envoy, EnvoySetup};
+pub use envoy::{CollectorPool, Envoy, EnvoySetup};
 pub use pki::{ClientIdentity, Pki};
 pub use serde_json::{json, Value};
 pub use sidecar::Sidecar;

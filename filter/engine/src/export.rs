@@ -151,7 +151,8 @@ impl Export {
             } else {
                 &[]
             };
-            match host.open_grpc_stream(&collector.service, SERVICE, METHOD, metadata) {
+            let service = collector.service_for(&settings.node.proxy_id);
+            match host.open_grpc_stream(&service, SERVICE, METHOD, metadata) {
                 Ok(token) => {
                     if self.link.opened(token) {
                         metrics.add(Counter::StreamReconnects, 1);

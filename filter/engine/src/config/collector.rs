@@ -9,6 +9,14 @@
 //! the cluster and an authority: `collector.authority`, else `HOST:PORT` of
 //! an Istio cluster name (`DIRECTION|PORT|SUBSET|HOST`), else the cluster
 //! name itself when it is a valid authority.
+//!
+//! Envoy's Wasm gRPC client hashes a stream on its `:authority` (it sets
+//! that hash policy itself; a route's hash policy does not apply). With
+//! `collector.hashKey: proxy` (the default) the authority starts with a
+//! label derived from the proxy id, so a consistent-hash cluster (Istio's
+//! DestinationRule with Maglev or a ring hash) keeps each proxy's stream,
+//! resends and hash chain on one collector pod and spreads proxies over
+//! the pods; the collector and Istio's inbound route ignore the authority.
 
 use serde::Deserialize;
 
@@ -27,18 +35,29 @@ pub const MAX_NAME_BYTES: usize = 125;
 pub(crate) struct RawCollector {
     cluster: String,
     authority: Option<String>,
+    hash_key: Option<HashKey>,
     min_backoff_ms: Option<u64>,
     max_backoff_ms: Option<u64>,
+}
+
+/// What the stream's `:authority` carries for a consistent-hash load
+/// balancer (`collector.hashKey`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashKey {
+    /// `p<16 hex of the proxy id's FNV-1a hash>.` in front of the authority.
+    Proxy,
+    /// The authority as configured: every proxy hashes alike.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectorConfig {
     /// Envoy cluster the gRPC stream is opened on.
     pub cluster: String,
-    /// `:authority` of the stream.
+    /// `:authority` of the stream, before the hash key.
     pub authority: String,
-    /// The serialized `GrpcService` handed to `open_grpc_stream`.
-    pub service: String,
+    pub hash_key: HashKey,
     pub min_backoff_ms: u64,
     pub max_backoff_ms: u64,
 }
@@ -84,10 +103,20 @@ impl RawCollector {
                 ),
             ));
         }
+        let hash_key = self.hash_key.unwrap_or(HashKey::Proxy);
+        if hash_key == HashKey::Proxy && authority.len() + PROXY_LABEL_BYTES > MAX_NAME_BYTES {
+            return Err(ConfigError::new(
+                "collector.authority",
+                format!(
+                    "longer than {} bytes, which hashKey \"proxy\" needs (or set hashKey \"none\")",
+                    MAX_NAME_BYTES - PROXY_LABEL_BYTES
+                ),
+            ));
+        }
         Ok(CollectorConfig {
-            service: grpc_service(&self.cluster, &authority),
             cluster: self.cluster,
             authority,
+            hash_key,
             min_backoff_ms,
             max_backoff_ms: in_range(
                 "collector.maxBackoffMs",
@@ -97,6 +126,33 @@ impl RawCollector {
             )?,
         })
     }
+}
+
+/// `p` and 16 hex digits and a dot.
+const PROXY_LABEL_BYTES: usize = 18;
+
+impl CollectorConfig {
+    /// The `:authority` of the stream of `proxy_id`.
+    pub fn authority_for(&self, proxy_id: &str) -> String {
+        match self.hash_key {
+            HashKey::Proxy => format!("p{:016x}.{}", fnv1a(proxy_id.as_bytes()), self.authority),
+            HashKey::None => self.authority.clone(),
+        }
+    }
+
+    /// The serialized `GrpcService` handed to `open_grpc_stream` for the
+    /// stream of `proxy_id`.
+    pub fn service_for(&self, proxy_id: &str) -> String {
+        grpc_service(&self.cluster, &self.authority_for(proxy_id))
+    }
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms, so a proxy keeps
+/// its collector pod across filter upgrades.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The authority of a cluster without `collector.authority`: `HOST:PORT`
@@ -181,6 +237,7 @@ mod tests {
         RawCollector {
             cluster: cluster.into(),
             authority: authority.map(Into::into),
+            hash_key: Some(HashKey::None),
             min_backoff_ms: None,
             max_backoff_ms: None,
         }
@@ -198,7 +255,7 @@ mod tests {
             c.authority,
             "observatory-collector.observatory.svc.cluster.local:4317"
         );
-        let g = decoded(&c.service);
+        let g = decoded(&c.service_for("p1"));
         assert_eq!(g.cluster_name, c.cluster);
         assert_eq!(g.authority, c.authority);
         let c = collector("outbound|4317|v1|collector.obs.svc.cluster.local", None).unwrap();
@@ -209,9 +266,15 @@ mod tests {
     fn other_names_are_their_own_authority_unless_configured() {
         let c = collector("observatory_collector", None).unwrap();
         assert_eq!(c.authority, "observatory_collector");
-        assert_eq!(decoded(&c.service).authority, "observatory_collector");
+        assert_eq!(
+            decoded(&c.service_for("p1")).authority,
+            "observatory_collector"
+        );
         let c = collector("observatory_collector", Some("collector.example:4317")).unwrap();
-        assert_eq!(decoded(&c.service).authority, "collector.example:4317");
+        assert_eq!(
+            decoded(&c.service_for("p1")).authority,
+            "collector.example:4317"
+        );
         let c = collector("outbound|4317||a.b", Some("x:1")).unwrap();
         assert_eq!(c.authority, "x:1");
     }
@@ -221,12 +284,54 @@ mod tests {
         let host = format!("{}.observatory.svc.cluster.local", "c".repeat(63));
         let cluster = format!("outbound|4317||{host}");
         let c = collector(&cluster, None).unwrap();
-        assert!(c.service.len() > 130, "{}", c.service.len());
-        let g = decoded(&c.service);
+        let service = c.service_for("p1");
+        assert!(service.len() > 130, "{}", service.len());
+        let g = decoded(&service);
         assert_eq!(
             (g.cluster_name.as_str(), g.authority.as_str()),
             (cluster.as_str(), format!("{host}:4317").as_str())
         );
+    }
+
+    fn keyed(cluster: &str, authority: Option<&str>) -> Result<CollectorConfig, ConfigError> {
+        RawCollector {
+            cluster: cluster.into(),
+            authority: authority.map(Into::into),
+            hash_key: None,
+            min_backoff_ms: None,
+            max_backoff_ms: None,
+        }
+        .validate()
+    }
+
+    #[test]
+    fn by_default_the_authority_is_keyed_by_proxy() {
+        let c = keyed("outbound|4317||collector.obs.svc.cluster.local", None).unwrap();
+        assert_eq!(c.hash_key, HashKey::Proxy);
+        // FNV-1a 64 of "a" is af63dc4c8601ec8c: the key does not change between versions.
+        assert_eq!(
+            c.authority_for("a"),
+            "paf63dc4c8601ec8c.collector.obs.svc.cluster.local:4317"
+        );
+        let a = decoded(&c.service_for("sidecar~10.0.0.7~orders-1.shop~shop.svc.cluster.local"));
+        let b = decoded(&c.service_for("sidecar~10.0.0.8~orders-2.shop~shop.svc.cluster.local"));
+        assert_ne!(a.authority, b.authority);
+        assert!(is_authority(&a.authority), "{}", a.authority);
+        assert_eq!(a.cluster_name, c.cluster);
+        let again =
+            decoded(&c.service_for("sidecar~10.0.0.7~orders-1.shop~shop.svc.cluster.local"));
+        assert_eq!(a.authority, again.authority);
+    }
+
+    #[test]
+    fn an_authority_too_long_for_the_key_is_an_error() {
+        let host = "h".repeat(MAX_NAME_BYTES - PROXY_LABEL_BYTES + 1);
+        let e = keyed("c", Some(&host)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("collector.authority: longer than 107 bytes"),
+            "{e}"
+        );
+        assert!(collector("c", Some(&host)).is_ok(), "fits without the key");
     }
 
     #[test]

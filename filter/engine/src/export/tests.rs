@@ -44,7 +44,7 @@ fn the_stream_opens_lazily_and_starts_with_a_heartbeat() {
     assert_eq!(
         calls[0],
         Call::OpenStream {
-            service: config.collector.service.as_bytes().to_vec(),
+            service: config.collector.service_for("p1").as_bytes().to_vec(),
             metadata: vec![("x-observatory-proxy".into(), b"p1".to_vec())],
         }
     );
