@@ -45,7 +45,7 @@ async fn send(collector: &Process, seqs: std::ops::RangeInclusive<u64>) {
 
 fn stored_lines(dir: &Path) -> BTreeSet<String> {
     std::fs::read_to_string(dir.join("audit.jsonl"))
-        .unwrap()
+        .unwrap_or_default()
         .lines()
         .map(str::to_owned)
         .collect()
@@ -81,7 +81,12 @@ async fn every_line_reaches_a_grpc_receiver_as_a_log_record() {
     let records = receiver.records();
     assert_eq!(records.len(), total, "nothing twice");
 
-    // Each body is one stored line, exactly; together they are the trail.
+    // Each body is one stored line, exactly; together they are the trail (the JSON-lines
+    // sink has its own WAL cursor: it may not have written them all yet).
+    eventually("30 lines in audit.jsonl", || {
+        stored_lines(&data).len() >= total
+    })
+    .await;
     let bodies: BTreeSet<String> = records.iter().map(|(_, r)| body(r)).collect();
     assert_eq!(bodies, stored_lines(&data));
     let (resource, first) = &records[0];
@@ -146,6 +151,10 @@ async fn http_outages_are_retried_and_refusals_dead_lettered() {
             letter["line"].as_str().unwrap().to_owned()
         })
         .collect();
+    eventually("the batch in audit.jsonl", || {
+        stored_lines(&data).len() >= RECORDS as usize
+    })
+    .await;
     assert_eq!(kept, stored_lines(&data), "the refused lines, verbatim");
 
     // Batch 2 is taken on the first attempt.
