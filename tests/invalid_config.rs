@@ -55,6 +55,11 @@ async fn invalid_configs_are_rejected_and_the_last_good_one_keeps_serving() {
     let mut bad_pattern = config_with_blocked();
     bad_pattern["policies"][0]["rules"][0]["to"][0]["operation"]["paths"][0] = json!("/a/{**}/b");
 
+    // The module carries the Unicode tables of \w, \d, \s and case folding only.
+    let mut unicode_property = config_with_blocked();
+    unicode_property["policies"][0]["rules"][0]["to"][0]["operation"]["paths"][0] =
+        json!(r"regex:^/\p{Greek}+$");
+
     let mut missing_cluster = config_with_blocked();
     missing_cluster["collector"]
         .as_object_mut()
@@ -62,12 +67,16 @@ async fn invalid_configs_are_rejected_and_the_last_good_one_keeps_serving() {
         .remove("cluster");
 
     type Pred = fn(&str) -> bool;
-    let cases: [(&str, Value, Pred); 3] = [
+    let cases: [(&str, Value, Pred); 4] = [
         ("unknown field `polices`", unknown_field, |l| {
             l.contains("polices")
         }),
         ("bad path pattern", bad_pattern, |l| {
             l.contains("policies[0].rules[0].to[0].operation.paths[0]")
+        }),
+        ("Unicode property class", unicode_property, |l| {
+            l.contains("policies[0].rules[0].to[0].operation.paths[0]")
+                && l.contains("Unicode property")
         }),
         ("missing collector.cluster", missing_cluster, |l| {
             l.contains("collector.cluster")
