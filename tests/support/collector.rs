@@ -1,13 +1,14 @@
 //! The collector process: `<collector> serve --listen 127.0.0.1:PORT --data-dir DIR`
-//! (optionally `--config FILE` and extra env vars), and readers for the JSON lines it
-//! appends to `DIR/audit.jsonl`. The filter's Envoy sends to it directly, so senders are not
-//! authenticated (`--ingest-auth none`) unless a test starts it with its own `[ingest]` table.
+//! (optionally `--config FILE` and extra env vars), started through the test kit's launcher,
+//! and readers for the JSON lines it appends to `DIR/audit.jsonl`. The filter's Envoy sends to
+//! it directly, so senders are not authenticated (`--ingest-auth none`) unless a test starts it
+//! with its own `[ingest]` table.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use observatory_testkit::process::{CollectorProcess, Launch, LaunchError};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -17,13 +18,12 @@ use crate::{collector_bin, eventually, WAIT};
 pub struct Collector {
     pub port: u16,
     dir: TempDir,
-    child: Option<Child>,
-    starts: usize,
-    /// `--config` file, if any, and env vars set for the process.
-    config: Option<PathBuf>,
+    /// How every start launches it: port, data dir, config file, ingest auth.
+    launch: Launch,
+    /// Env vars set for the process (on top of `launch`'s).
     env: Vec<(String, String)>,
-    /// `--ingest-auth none`: no `[ingest]` table decides.
-    unauthenticated: bool,
+    process: Option<CollectorProcess>,
+    starts: usize,
 }
 
 impl Collector {
@@ -48,28 +48,35 @@ impl Collector {
         unauthenticated: bool,
     ) -> Collector {
         // Fail early, with the `make test` hint, when the binary is missing.
-        collector_bin();
+        let binary = collector_bin();
         let dir = tempfile::Builder::new()
             .prefix("obs-e2e-collector-")
             .tempdir()
             .expect("collector tempdir");
-        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
-        let config = config_toml.map(|toml| {
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        let port = crate::free_port();
+        let mut launch = Launch::new(binary, data_dir)
+            .listen(SocketAddr::from(([127, 0, 0, 1], port)))
+            .ingest_auth(unauthenticated.then_some("none"));
+        if let Some(toml) = config_toml {
             let path = dir.path().join("collector.toml");
             std::fs::write(&path, toml).expect("collector config");
-            path
-        });
+            launch = launch.config(path);
+        }
+        if let Ok(level) = std::env::var("RUST_LOG") {
+            launch = launch.env("RUST_LOG", level);
+        }
         let mut c = Collector {
-            port: crate::free_port(),
+            port,
             dir,
-            child: None,
-            starts: 0,
-            config,
+            launch,
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            unauthenticated,
+            process: None,
+            starts: 0,
         };
         c.spawn_and_wait().await;
         c
@@ -107,40 +114,22 @@ impl Collector {
         let deadline = Instant::now() + WAIT;
         for _attempt in 0..10 {
             self.starts += 1;
-            let log_path = self.log_path(self.starts);
-            let log = File::create(&log_path).expect("collector log");
-            let log2 = log.try_clone().expect("clone log");
-            let mut command = Command::new(collector_bin());
-            command.arg("serve");
-            if let Some(config) = &self.config {
-                command.arg("--config").arg(config);
-            }
-            if self.unauthenticated {
-                command.args(["--ingest-auth", "none"]);
-            }
-            let child = command
-                .arg("--listen")
-                .arg(self.addr())
-                .arg("--data-dir")
-                .arg(self.data_dir())
-                // Tests run side by side: no fixed telemetry port.
-                .args(["--admin-listen", "127.0.0.1:0"])
-                .envs(self.env.iter().map(|(k, v)| (k, v)))
-                .env(
-                    "RUST_LOG",
-                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(log2))
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn collector {}: {e}", collector_bin().display()));
-            self.child = Some(child);
-            match self.wait_listening(&log_path, deadline).await {
-                Ok(()) => return,
+            let launch = self
+                .env
+                .iter()
+                .fold(self.launch.clone(), |launch, (k, v)| launch.env(k, v))
+                .log_file(self.log_path(self.starts))
+                .start_within(deadline.saturating_duration_since(Instant::now()));
+            match launch.spawn().await {
+                Ok(process) => {
+                    self.process = Some(process);
+                    return;
+                }
+                Err(LaunchError::Spawn { binary, source }) => {
+                    panic!("spawn collector {}: {source}", binary.display())
+                }
                 Err(why) => {
                     eprintln!("collector start #{} failed: {why}", self.starts);
-                    self.kill();
                     if Instant::now() >= deadline {
                         break;
                     }
@@ -156,40 +145,18 @@ impl Collector {
         );
     }
 
-    async fn wait_listening(&mut self, log_path: &Path, deadline: Instant) -> Result<(), String> {
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("collector exited with {status}"));
-                }
-            }
-            let logged = std::fs::read_to_string(log_path)
-                .map(|l| l.contains("listening on"))
-                .unwrap_or(false);
-            if logged || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err("timed out waiting for `listening on`".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// SIGKILL the collector (no-op when already stopped).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut process) = self.process.take() {
+            process.kill();
         }
     }
 
     /// Whether the process is alive.
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process
+            .as_mut()
+            .is_some_and(CollectorProcess::is_running)
     }
 
     /// Start again on the same port and data dir (kills the current process first).

@@ -30,7 +30,7 @@ pub mod sidecar;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use artifacts::{collector_bin, envoy_bin, filter_wasm, workspace_root};
 pub use client::{
@@ -98,20 +98,8 @@ pub fn plugin_config() -> Value {
 }
 
 /// Poll `f` every [`POLL`] until it returns `Some`, or `timeout` passes (then `None`).
-pub async fn eventually<T, F>(timeout: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Option<T>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(POLL).await;
-    }
+pub async fn eventually<T>(timeout: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    observatory_testkit::wait::until(timeout, POLL, f).await
 }
 
 /// Everything one test needs: Envoy (with the filter), the collector, the upstream and PKI.

@@ -2,19 +2,21 @@
 //! benchmark (`collector/examples/wal_bench.rs`), made to serve the
 //! end-to-end harness (`tests/support`) as well:
 //!
-//! - [`process`]: the collector binary as a child process;
+//! - [`process`]: the collector binary as a child process (every test and
+//!   the benchmark that runs the binary starts it here);
 //! - [`loki`]: a Loki stand-in that answers as Loki does;
 //! - [`otlp`]: an OTLP receiver (traces, metrics) and one that never answers;
 //! - [`otlp_logs`]: an OTLP logs receiver (gRPC or HTTP) with scripted answers;
 //! - [`record`]: the audit record and batch fixtures;
 //! - [`stream`]: one audit stream to a collector, driven batch by batch;
 //! - [`admin`]: the collector's admin server (`/metrics`);
-//! - [`wait`]: bounded polling.
+//! - [`wait`]: bounded polling (the end-to-end harness's too).
 //!
 //! It does not depend on the collector's library, so what needs it (the
 //! in-process collector, its sink configs) stays with the collector's tests.
 //! Everything binds to 127.0.0.1; helpers panic on what a test cannot go on
-//! from, except the launcher, whose errors the benchmark reports.
+//! from, except the launcher, whose errors the benchmark reports and the
+//! end-to-end harness retries on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;

@@ -13,7 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::wait;
 
 /// Why a collector did not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,7 @@ pub struct Launch {
     data_dir: PathBuf,
     listen: SocketAddr,
     admin: SocketAddr,
+    config: Option<PathBuf>,
     ingest_auth: Option<String>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -50,6 +53,9 @@ pub struct Launch {
     log_file: Option<PathBuf>,
     start_within: Duration,
 }
+
+/// How often a start or a stop is looked at.
+const POLL: Duration = Duration::from_millis(20);
 
 /// 127.0.0.1, a port the system picks.
 const ANY_PORT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
@@ -61,6 +67,7 @@ impl Launch {
             data_dir: data_dir.into(),
             listen: ANY_PORT,
             admin: ANY_PORT,
+            config: None,
             ingest_auth: Some("none".to_owned()),
             args: Vec::new(),
             env: Vec::new(),
@@ -79,6 +86,12 @@ impl Launch {
     /// The admin server's address (`--admin-listen`), for its `/metrics`.
     pub fn admin_listen(mut self, addr: SocketAddr) -> Launch {
         self.admin = addr;
+        self
+    }
+
+    /// `--config FILE`: its tables set what no argument does.
+    pub fn config(mut self, path: impl Into<PathBuf>) -> Launch {
+        self.config = Some(path.into());
         self
     }
 
@@ -147,6 +160,11 @@ impl Launch {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(
+                self.config
+                    .iter()
+                    .flat_map(|path| [OsStr::new("--config"), path.as_os_str()]),
+            )
+            .args(
                 self.ingest_auth
                     .iter()
                     .flat_map(|mode| ["--ingest-auth", mode.as_str()]),
@@ -190,29 +208,27 @@ impl Launch {
 
     /// Where `process` listens, once it does.
     async fn listening(&self, process: &mut CollectorProcess) -> Result<SocketAddr, LaunchError> {
-        let deadline = Instant::now() + self.start_within;
-        loop {
+        let outcome = wait::until(self.start_within, POLL, || {
             if let Some(addr) = process.lock().listening {
-                return Ok(addr);
+                return Some(Ok(addr));
             }
             if self.listen.port() != 0 && std::net::TcpStream::connect(self.listen).is_ok() {
-                return Ok(self.listen);
+                return Some(Ok(self.listen));
             }
-            if let Some(child) = process.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let log = process.finished_log();
-                    return Err(LaunchError::Exited { status, log });
-                }
-            }
-            if Instant::now() >= deadline {
-                process.kill();
-                return Err(LaunchError::NotListening {
-                    within: self.start_within,
-                    log: process.log(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let Ok(Some(status)) = process.child.as_mut()?.try_wait() else {
+                return None;
+            };
+            let log = process.finished_log();
+            Some(Err(LaunchError::Exited { status, log }))
+        })
+        .await;
+        outcome.unwrap_or_else(|| {
+            process.kill();
+            Err(LaunchError::NotListening {
+                within: self.start_within,
+                log: process.log(),
+            })
+        })
     }
 }
 
@@ -317,16 +333,12 @@ impl CollectorProcess {
     /// SIGTERM, then at most `within` for the graceful stop.
     pub async fn stop(&mut self, within: Duration) -> Result<ExitStatus, LaunchError> {
         self.send("TERM");
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    return Ok(status);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let exited =
+            wait::until(within, POLL, || self.child.as_mut()?.try_wait().transpose()).await;
+        match exited {
+            Some(status) => Ok(status?),
+            None => Err(LaunchError::NoExit { within }),
         }
-        Err(LaunchError::NoExit { within })
     }
 
     /// SIGKILL, and waits for the exit and the end of its output (nothing
