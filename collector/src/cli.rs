@@ -31,6 +31,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check a time range of the trail and write it with the report, checkpoints and a manifest of SHA-256 sums to a directory, for `verify --evidence`.
     Evidence(EvidenceArgs),
+    /// Print the field names of every stored line kind and of the Loki structured metadata, the Loki sink's own stream labels and the PII types, as JSON, for writing LogQL.
+    Fields,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,8 @@
 //! Beside `serve`, [`commands`] holds the JSON-lines commands: `redact` (the
 //! engine re-redaction uses), `score` (the scorer [`score`] runs live),
 //! `verify` (checks a stored trail's chains and checkpoints) and `evidence`
-//! (a checked time range of the trail as a bundle `verify` checks offline).
+//! (a checked time range of the trail as a bundle `verify` checks offline);
+//! `fields` prints the field names of the stored lines, for LogQL.
 
 pub mod alert;
 pub mod auth;

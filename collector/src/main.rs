@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 use observatory_collector::cli::{Cli, Command};
+use observatory_collector::commands::fields;
 use observatory_collector::commands::verify::report::Report;
 use observatory_collector::commands::verify::Format;
 use observatory_collector::config::ServeConfig;
@@ -42,6 +43,10 @@ async fn main() -> anyhow::Result<()> {
                 Err(e) => could_not_check(&e),
             };
             std::process::exit(code);
+        }
+        Command::Fields => {
+            let contract = fields::contract().context("describing the stored lines")?;
+            println!("{}", serde_json::to_string_pretty(&contract)?);
         }
         Command::Evidence(args) => {
             init_logging(None);

@@ -29,6 +29,20 @@ pub enum Entry {
     Checkpoint(CheckpointNotice),
 }
 
+impl Entry {
+    /// The proxy whose hash chain ([`crate::chain`]) the line joins: a
+    /// sender's records, gaps and invalid records; `None` for the lines the
+    /// collector derives (anomaly and health events, checkpoints).
+    pub fn chain_key(&self) -> Option<&str> {
+        match self {
+            Entry::Record(r) => Some(&r.proxy_id),
+            Entry::Gap(g) => Some(&g.proxy_id),
+            Entry::Invalid(i) => Some(&i.proxy_id),
+            Entry::Anomaly(_) | Entry::Health(_) | Entry::Checkpoint(_) => None,
+        }
+    }
+}
+
 impl From<CanonicalRecord> for Entry {
     fn from(record: CanonicalRecord) -> Self {
         Entry::Record(RecordEntry {

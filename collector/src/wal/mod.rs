@@ -230,13 +230,7 @@ impl Wal {
         for entry in entries {
             serde_json::to_writer(&mut lines, entry).map_err(|e| WalError::Encode(Arc::new(e)))?;
             lines.push(b'\n');
-            chain_keys.push(match entry {
-                Entry::Record(r) => Some(r.proxy_id.clone()),
-                Entry::Gap(g) => Some(g.proxy_id.clone()),
-                Entry::Invalid(i) => Some(i.proxy_id.clone()),
-                // Derived lines, not a proxy's audit trail.
-                Entry::Anomaly(_) | Entry::Health(_) | Entry::Checkpoint(_) => None,
-            });
+            chain_keys.push(entry.chain_key().map(str::to_owned));
         }
         let (done, answer) = oneshot::channel();
         let commit = Commit {

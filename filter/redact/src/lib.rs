@@ -94,8 +94,10 @@ pub enum PiiType {
 }
 
 impl PiiType {
-    /// The built-in types; a type's position is its [`TypeIdx`].
-    const BUILTIN: [PiiType; 12] = [
+    /// The built-in types: with custom ones, the keys a record's
+    /// `redactions` can have. A type's position is its index among a
+    /// redactor's types.
+    pub const BUILTIN: [PiiType; 12] = [
         PiiType::Email,
         PiiType::CreditCard,
         PiiType::UsSsn,

@@ -39,5 +39,7 @@ mod tests;
 
 pub use self::config::SINK_NAME;
 pub use self::error::LokiError;
+pub use self::labels::Labels;
+pub use self::line::{Encoder, LokiEntry};
 pub use self::sink::LokiSink;
 pub use self::stats::LokiStats;
