@@ -1,11 +1,11 @@
 """The dashboards and alert rules query only what the collector and the filter really write.
 
-LogQL (dashboards, Loki rules, the datasource's derived fields): stream labels are the fixed
-ones of the Loki sink plus the labels configured in base/collector.example.toml; label filters,
+LogQL (dashboards, Loki rules, the datasource's derived fields): stream labels are the ones the
+Loki sink sets itself plus the labels configured in base/collector.example.toml; label filters,
 groupings, `json` fields and paths, `unwrap` and `line_format` fields are stream labels,
-structured metadata or fields of the stored lines. The record's fields, the structured metadata
-and the anomaly event's fields are read from README.md (the record's JSON contract), until a
-test derived from the record type itself replaces this list.
+structured metadata or fields of the stored lines. What the collector writes is what
+`observatory-collector fields` prints (the binary `make test` built), derived from its line
+types; README.md's record table must name exactly the record's fields it lists.
 
 PromQL (dashboards, Prometheus rules): every dashboard query parses (promtool, as recording
 rules); every metric name is one the collector serves on /metrics (the binary `make test`
@@ -28,9 +28,6 @@ from meshcheck import ISTIO, REPO, VENV, config_map_data, free_port, run, tail
 
 COLLECTOR_BIN = REPO / "target" / "debug" / "observatory-collector"
 WASM = REPO / "target" / "wasm32-wasip1" / "release" / "observatory_filter.wasm"
-# Labels the Loki sink sets itself (collector/src/sink/loki/encode.rs): job, the static
-# cluster, kind="anomaly" on anomaly events, late on late streams.
-FIXED_LABELS = {"job": "observatory", "cluster": None, "kind": "anomaly", "late": None}
 # Istio's certificate gauges (istiod: security/pkg/server/ca/monitoring.go; pilot-agent:
 # security/pkg/nodeagent/cache/monitoring.go, served with the istio_agent_ prefix).
 ISTIO_METRICS = {
@@ -42,39 +39,80 @@ ISTIO_METRICS = {
 SCRAPE_LABELS = {"namespace", "pod", "instance", "job", "le", "cert"}
 LOGQL_STAGES = {"json", "logfmt", "unwrap", "line_format", "label_format", "pattern", "regexp", "unpack", "drop", "keep", "decolorize"}
 INTERNAL_LABELS = {"__error__", "__error_details__"}
+# A parameter of the `json` stage: name="path", the path a string that may hold \".
+JSON_PARAM = r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"'
 
 
-def readme_contract():
-    """Fields of the stored lines and structured metadata, as README.md documents them."""
-    text = (REPO / "README.md").read_text()
-    section = text.split("## The audit record", 1)[1].split("\n## ", 1)[0]
-    record = set()
-    for line in section.splitlines():
-        if line.startswith("| `"):
-            record |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
-    metadata_line = re.search(r"\*\*Structured metadata\*\*:(.*?)\(", text, re.S)
-    metadata = set(re.findall(r"`([a-z_]+)`", metadata_line.group(1))) if metadata_line else set()
-    if re.search(r"plus `chunk` \(1-based\) and\s+`chunks`", text):
-        metadata |= {"chunk", "chunks"}
-    anomaly = re.search(r'"anomaly":\{((?:"[a-z_]+",?)+)\}', text)
-    reason = re.search(r'"reasons":\[\{(.*?)\}', text)
-    types = set(re.findall(r"^\| `([A-Z_0-9]+)`(?:, `([A-Z_0-9]+)`)? \|", text, re.M))
-    if not (record and metadata and anomaly and reason and types):
-        raise SystemExit("README.md: the record table, structured metadata, anomaly or reason fields were not found")
+class Names:
+    """A set of names in which `*` stands for any key (`headers_*`: every `headers_` name)."""
+
+    def __init__(self, names=()):
+        names = list(names)
+        self.exact = {n for n in names if "*" not in n}
+        self.patterns = {n for n in names if "*" in n}
+
+    def __or__(self, names):
+        return Names(self.exact | self.patterns | set(names))
+
+    def __iter__(self):
+        return iter(self.exact | self.patterns)
+
+    def __contains__(self, name):
+        return name in self.exact or any(
+            re.fullmatch(re.escape(p).replace(r"\*", r"\w+"), name) for p in self.patterns)
+
+
+def tokens(path: str) -> list:
+    """A JSON path as keys and `[]` for array elements: `a.b[0].c` -> a, b, [], c."""
+    path = re.sub(r'\["([^"]*)"\]', r".\1", path)
+    return [t for t in re.split(r"\.|(\[\d*\])", path) if t]
+
+
+def collector_contract(results):
+    """What `observatory-collector fields` says the collector writes, in the shapes the checks use."""
+    if not COLLECTOR_BIN.exists():
+        results.check("observatory-collector fields", False, f"build {COLLECTOR_BIN.name} first (make check-mesh does)")
+        return None
+    done = run([COLLECTOR_BIN, "fields"])
+    if not results.check("observatory-collector fields", done.returncode == 0, tail(done.stderr)):
+        return None
+    printed = json.loads(done.stdout)
+    paths = [["[]" if t.startswith("[") else t for t in tokens(p)] for kind in printed["lines"].values() for p in kind]
     return {
-        "record": record,
-        "metadata": metadata,
-        "anomaly": set(re.findall(r'"([a-z_]+)"', anomaly.group(1))),
-        "reason": set(re.findall(r'"([a-z_]+)":', reason.group(1))),
-        "gap": {"instance_id", "seq", "dropped_records", "dropped_batches", "missing_seq_from", "missing_seq_to"},
-        "types": {t for pair in types for t in pair if t},
+        "paths": paths,
+        # `| json` without parameters: nested keys joined by `_`, arrays left out.
+        "flat": Names("_".join(p) for p in paths if "[]" not in p),
+        "keys": {t for p in paths for t in p if t not in ("[]", "*")},
+        "record": {tokens(p)[0] for p in printed["lines"]["record"]},
+        "metadata": set().union(*printed["metadata"].values(), printed["split_metadata"]),
+        "labels": printed["labels"],
     }
 
 
-def stream_labels():
+def readme_record_fields():
+    """The fields README.md's record table documents."""
+    section = (REPO / "README.md").read_text().split("## The audit record", 1)[1].split("\n## ", 1)[0]
+    fields = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            fields |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return fields
+
+
+def check_readme(results, contract):
+    documented = readme_record_fields()
+    missing, extra = contract["record"] - documented, documented - contract["record"]
+    results.check("README.md's record table documents exactly the record fields `observatory-collector fields` lists",
+                  not missing and not extra,
+                  f"not documented: {', '.join(sorted(missing)) or '-'}; documented but not written: {', '.join(sorted(extra)) or '-'}"
+                  if missing or extra else "")
+
+
+def stream_labels(contract):
+    """Label name -> the values the collector writes, None where any value may come."""
     config = (ISTIO / "base" / "collector.example.toml").read_text()
     configured = re.search(r"^labels = \{(.*)\}$", config, re.M)
-    labels = dict(FIXED_LABELS)
+    labels = dict(contract["labels"])
     for name in re.findall(r"(\w+)\s*=", configured.group(1) if configured else ""):
         labels[name] = None
     return labels
@@ -83,30 +121,27 @@ def stream_labels():
 # ------------------------------------------------------------------ LogQL
 def logql_problems(expr: str, contract, labels) -> list:
     problems = []
-    record, metadata = contract["record"], contract["metadata"]
-    line_keys = record | {"audit_gap", "invalid", "anomaly", "checkpoint"}
     for body in re.findall(r"(?<![{])\{([^{}]*)\}(?!\})", expr):
         for name, op, value in re.findall(r"(\w+)\s*(=~|!~|!=|=)\s*\"([^\"]*)\"", body):
             if name not in labels:
                 problems.append(f"stream label {name!r} is not written (labels: {', '.join(sorted(labels))})")
-            elif labels[name] and op == "=" and value != labels[name]:
-                problems.append(f"{name}={value!r}: the collector writes {name}={labels[name]!r}")
+            elif labels[name] and op == "=" and value not in labels[name]:
+                problems.append(f"{name}={value!r}: the collector writes {name} as {' or '.join(map(repr, labels[name]))}")
     extracted, whole = set(), False
     for params in re.findall(r"\|\s*json\b([^|]*)", expr):
         # The stage ends where the range of a metric query starts ([5m], [$__auto]).
         params = re.split(r"\[(?:\$\w+|\d+[smhdwy])\]", params)[0].rstrip(") ")
         if not params.strip():
             whole = True
-        for name, path in re.findall(r"(\w+)\s*=\s*\"([^\"]*)\"", params):
+        for name, path in re.findall(JSON_PARAM, params):
             extracted.add(name)
-            problems += json_path_problems(path, contract)
-        for bare in re.findall(r"(?:^|,)\s*(\w+)\s*(?=,|$)", re.sub(r"\w+\s*=\s*\"[^\"]*\"", "", params).strip()):
+            problems += json_path_problems(path.replace('\\"', '"'), contract)
+        for bare in re.findall(r"(?:^|,)\s*(\w+)\s*(?=,|$)", re.sub(JSON_PARAM, "", params).strip()):
             extracted.add(bare)
-            if bare not in record:
-                problems.append(f"json field {bare!r} is not a record field")
-    known = set(labels) | metadata | extracted | INTERNAL_LABELS
+            problems += json_path_problems(bare, contract)
+    known = Names(set(labels) | contract["metadata"] | extracted | INTERNAL_LABELS)
     if whole:
-        known |= record | {f"redactions_{t}" for t in contract["types"]}
+        known = known | contract["flat"]
     for name in re.findall(r"\|\s*(\w+)\s*(?:=~|!~|!=|==|>=|<=|=|>|<)", expr):
         if name not in LOGQL_STAGES and name not in known:
             problems.append(f"label filter on {name!r}: neither a stream label, structured metadata nor an extracted field")
@@ -122,26 +157,18 @@ def logql_problems(expr: str, contract, labels) -> list:
             problems.append(f"line_format field {name!r}: not extracted")
     for needle in re.findall(r"(?:\|=|!=|\|~|!~)\s*\"((?:[^\"\\]|\\.)*)\"", expr):
         for key in re.findall(r'\\"(\w+)\\":', needle):
-            if key not in line_keys:
+            if key not in contract["keys"]:
                 problems.append(f"line filter on key {key!r}: not a key of the stored lines")
     return problems
 
 
 def json_path_problems(path: str, contract) -> list:
-    parts = re.split(r"\.|\[\d+\]\.?", path)
-    parts = [p for p in parts if p]
-    head = parts[0] if parts else ""
-    if head == "anomaly":
-        if len(parts) < 2 or parts[1] not in contract["anomaly"]:
-            return [f"json path {path!r}: not a field of the anomaly event"]
-        if parts[1] == "reasons" and len(parts) > 2 and parts[2] not in contract["reason"]:
-            return [f"json path {path!r}: not a field of a reason"]
-        return []
-    if head == "audit_gap":
-        return [] if len(parts) > 1 and parts[1] in contract["gap"] else [f"json path {path!r}: not a field of a gap line"]
-    if head == "redactions":
-        return [] if len(parts) == 2 and parts[1] in contract["types"] else [f"json path {path!r}: not a PII type"]
-    return [] if head in contract["record"] else [f"json path {path!r}: not a record field"]
+    """A `json` stage's path must lead to a field (or an object or array holding some) of a stored line."""
+    wanted = ["[]" if t.startswith("[") else t for t in tokens(path)]
+    for written in contract["paths"]:
+        if len(wanted) <= len(written) and all(w == t or t == "*" for w, t in zip(wanted, written)):
+            return []
+    return [f"json path {path!r}: no stored line has it"]
 
 
 def dashboards():
@@ -169,7 +196,7 @@ def loki_exprs():
 
 
 def check_logql(results, contract):
-    labels = stream_labels()
+    labels = stream_labels(contract)
     for where, expr in loki_exprs():
         problems = logql_problems(expr, contract, labels)
         results.check(f"LogQL fields: {where}", not problems, "; ".join(problems))
@@ -331,6 +358,8 @@ def check_promql(results):
 
 
 def main(results):
-    contract = readme_contract()
-    check_logql(results, contract)
+    contract = collector_contract(results)
+    if contract:
+        check_readme(results, contract)
+        check_logql(results, contract)
     check_promql(results)
