@@ -135,7 +135,7 @@ impl Extra {
         if !content_type && !recorded {
             return;
         }
-        let value = String::from_utf8_lossy(value).into_owned();
+        let value = crate::text::text(value);
         if content_type {
             self.request.content_type = Some(value.clone());
         }
@@ -183,7 +183,7 @@ impl Extra {
             return RequestBody::Continue;
         };
         let body = host.body(which, 0, size);
-        let text = String::from_utf8_lossy(&body);
+        let text = crate::text::lossy(&body);
         let out = redactor.redact(&text, self.request.content());
         out.count_into(&mut self.redactions);
         self.request.excerpt.set_redacted(&out.text);

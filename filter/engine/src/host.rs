@@ -144,6 +144,10 @@ pub trait Host {
 }
 
 pub fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    // Not `as_millis`: its `u128` arithmetic is library calls in wasm32.
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()))
+    })
 }

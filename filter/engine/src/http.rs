@@ -17,7 +17,8 @@ use crate::metrics::Counter;
 use crate::peer::Peer;
 use crate::policy::{normalize_path, Request, Verdict};
 use crate::record;
-use crate::request::{self, number, text};
+use crate::request;
+use crate::text::{number, text};
 
 /// The rule of a request refused for a path not in normal form
 /// (`pathNormalization: reject`).

@@ -46,3 +46,4 @@ pub mod record;
 pub mod request;
 pub mod settings;
 pub mod stream;
+pub mod text;

@@ -218,18 +218,20 @@ pub fn uuid_v4(random: u128) -> String {
 pub struct Uuid([u8; 36]);
 
 impl Uuid {
-    /// The UUID of 128 random bits (version and variant bits set).
+    /// The UUID of 128 random bits (version and variant bits set), written
+    /// a byte (two hex digits) at a time into the dashed layout.
     pub fn new(random: u128) -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let v = (random & !(0xF000_u128 << 64) | (0x4000_u128 << 64)) & !(0xC << 60) | (0x8 << 60);
+        /// Where each byte's two digits go in `8-4-4-4-12`.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut bytes = random.to_be_bytes();
+        bytes[6] = bytes[6] & 0x0F | 0x40;
+        bytes[8] = bytes[8] & 0x3F | 0x80;
         let mut out = [b'-'; 36];
-        let mut nibble = 32;
-        for (i, slot) in out.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                continue;
+        for (&at, &b) in AT.iter().zip(&bytes) {
+            if let Some(pair) = out.get_mut(at..at + 2) {
+                pair.copy_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xF)]]);
             }
-            nibble -= 1;
-            *slot = HEX[((v >> (nibble * 4)) & 0xF) as usize];
         }
         Uuid(out)
     }
@@ -244,12 +246,21 @@ impl Uuid {
 /// `max` bytes of `[A-Za-z0-9._:-]`, so that it cannot inject into logs,
 /// JSON or queries, nor bloat every record and line that carries it.
 pub fn is_safe_request_id(id: &[u8], max: usize) -> bool {
-    !id.is_empty()
-        && id.len() <= max
-        && id
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    !id.is_empty() && id.len() <= max && id.iter().all(|&b| ID_BYTES[usize::from(b)])
 }
+
+/// The bytes of an acceptable request id, as a table: every request's id
+/// is checked.
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-');
+        b += 1;
+    }
+    table
+};
 
 /// A client-controlled value as printable ASCII: its first `max` bytes,
 /// with bytes outside `' '..='~'` and `\` written as `\xNN`.

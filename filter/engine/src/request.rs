@@ -12,6 +12,7 @@ use crate::host::{Headers, Host};
 use crate::metrics::Counter;
 use crate::peer::Peer;
 use crate::record::{escape_bounded, is_safe_request_id, trace_id_from_traceparent, uuid_v4};
+use crate::text::{number, text};
 
 /// Bytes of `X-Forwarded-For` kept in a record.
 const MAX_FORWARDED_FOR: usize = 256;
@@ -137,15 +138,6 @@ pub fn incomplete<H: Host>(host: &H, active: &Active, now: SystemTime) -> Exchan
     correlate(host, active, &mut ex, &ids, false);
     active.metrics.add(Counter::IncompleteRequests, 1);
     ex
-}
-
-/// A header value as text; bytes that are not UTF-8 become U+FFFD.
-pub fn text(value: &[u8]) -> String {
-    String::from_utf8_lossy(value).into_owned()
-}
-
-pub fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
-    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// the root). Borrowed when nothing changes, which is the common case.
 /// Idempotent, so a rewritten path never normalises into something else.
 pub fn normalize_path(path: &str) -> Cow<'_, str> {
-    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let path = path_part(path);
     if is_normal(path) {
         return Cow::Borrowed(path);
     }
@@ -31,20 +31,53 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
     Cow::Owned(resolve_dot_segments(&decoded))
 }
 
-/// Whether [`normalize_path`] would leave `path` unchanged.
-fn is_normal(path: &str) -> bool {
-    let mut rest = path;
-    while let Some((_, after)) = rest.split_once('%') {
-        match escape(after) {
-            Some((byte, hex))
-                if !is_unreserved(byte) && !hex.bytes().any(|b| b.is_ascii_lowercase()) =>
-            {
-                rest = after.get(2..).unwrap_or("");
-            }
-            _ => return false,
-        }
+/// `path` up to its query or fragment.
+fn path_part(path: &str) -> &str {
+    match path.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(end) => path.get(..end).unwrap_or(path),
+        None => path,
     }
-    !path.contains("//") && !path.split('/').any(|s| s == "." || s == "..")
+}
+
+/// Whether [`normalize_path`] would leave `path` unchanged: one pass over
+/// its bytes (every request's path goes through here).
+fn is_normal(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    // Start of the current segment: after the last `/`, or 0.
+    let mut segment = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'/' => {
+                // An empty segment that ends at a `/` past the start is a `//`.
+                if !is_plain_segment(bytes.get(segment..i).unwrap_or_default(), i > 0) {
+                    return false;
+                }
+                segment = i + 1;
+            }
+            b'%' => match escape(path.get(i + 1..).unwrap_or("")) {
+                Some((byte, hex))
+                    if !is_unreserved(byte) && !hex.bytes().any(|b| b.is_ascii_lowercase()) =>
+                {
+                    i += 2;
+                }
+                _ => return false,
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    is_plain_segment(bytes.get(segment..).unwrap_or_default(), false)
+}
+
+/// Whether a segment needs no resolution: not `.` or `..`, and not empty
+/// when `between_slashes`.
+fn is_plain_segment(segment: &[u8], between_slashes: bool) -> bool {
+    match segment {
+        b"." | b".." => false,
+        b"" => !between_slashes,
+        _ => true,
+    }
 }
 
 /// The byte encoded by the two hex digits at the start of `after` (the text
