@@ -22,19 +22,10 @@
 # collector is this checkout's for both modules.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-ROUNDS=${ROUNDS:-4}
-export SETUPS=${SETUPS:-b c}
-export DURATION=${DURATION:-8}
-log() { printf '[ab] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-[[ $ROUNDS =~ ^[0-9]+$ ]] && ((ROUNDS >= 1 && ROUNDS <= 20)) || die "ROUNDS=$ROUNDS: want 1..20"
-[[ " $SETUPS " == *" c "* ]] || die "SETUPS=$SETUPS: setup c (the filter) is what is compared"
-
+ROUNDS_TOOL=ab ROUNDS_DEFAULT=4
+# shellcheck source=tests/bench/rounds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/rounds.sh"
 NEW_WASM=$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm
-make -C "$ROOT" --no-print-directory wasm >&2 || die "make wasm failed"
-(cd "$ROOT" && cargo build --release -p observatory-collector >&2) || die "release collector build failed"
 
 if [[ -n ${BASE_WASM:-} ]]; then
   [[ -f $BASE_WASM ]] || die "BASE_WASM=$BASE_WASM: no such file"
@@ -80,19 +71,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-python3 - "$OUT" "$ROUNDS" <<'PY' | tee "$OUT/summary.md"
-import statistics, sys
+BENCH_DIR=$ROOT/tests/bench python3 - "$OUT" "$ROUNDS" <<'PY' | tee "$OUT/summary.md"
+import os, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from runs import read
 
-def read(path):
-    rows = {}
-    for line in open(path):
-        f = line.rstrip("\n").split("\t")
-        if f[0] == "setup":
-            continue
-        req, dur = int(f[2]), int(f[3])
-        rows[f[0]] = {"rps": req / (dur / 1e6), "p99": int(f[5]), "cpu": int(f[8]) / req}
-    return rows
 
 data = {(r, v): read(f"{out}/round-{r}-{v}/runs.tsv") for r in range(1, rounds + 1) for v in ("new", "base")}
 has_b = all("b" in d for d in data.values())
