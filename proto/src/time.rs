@@ -1,6 +1,6 @@
 //! The clock of `AuditRecord.ts_unix_nanos`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Nanoseconds since the Unix epoch, saturating outside the i64 range.
 pub fn unix_nanos(t: SystemTime) -> i64 {
@@ -10,19 +10,44 @@ pub fn unix_nanos(t: SystemTime) -> i64 {
     }
 }
 
-/// `d` in nanoseconds if that fits an `i64`; in `u64` arithmetic, not
-/// `Duration::as_nanos`'s `u128` (library calls in the filter's wasm32).
-fn nanos(d: std::time::Duration) -> Option<i64> {
+// Durations as whole units in 64-bit arithmetic: `Duration::as_nanos`,
+// `as_micros` and `as_millis` compute in `u128`, which is library calls in
+// the filter's wasm32.
+
+/// `d` in nanoseconds if that fits an `i64`.
+fn nanos(d: Duration) -> Option<i64> {
     let secs = i64::try_from(d.as_secs()).ok()?;
     secs.checked_mul(1_000_000_000)?
         .checked_add(i64::from(d.subsec_nanos()))
+}
+
+/// `d` in whole microseconds, saturating.
+pub fn micros(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
+}
+
+/// `d` in whole milliseconds, saturating.
+pub fn millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::unix_nanos;
+    use super::{micros, millis, unix_nanos};
+
+    #[test]
+    fn whole_units_truncate_and_saturate() {
+        let d = Duration::new(3, 456_789_999);
+        assert_eq!((micros(d), millis(d)), (3_456_789, 3_456));
+        assert_eq!(micros(Duration::MAX), u64::MAX);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn nanoseconds_either_side_of_the_epoch_and_at_the_limits() {

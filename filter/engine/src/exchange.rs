@@ -6,7 +6,7 @@
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use observatory_proto::time::unix_nanos;
+use observatory_proto::time::{self, unix_nanos};
 
 use crate::batch::{Dropped, Outbox};
 use crate::body::{Extra, Recorded};
@@ -169,7 +169,7 @@ impl Exchange {
             },
             status: self.status,
             // Microsecond resolution: `0.573`, not `0.5730000000000001`.
-            duration_ms: micros(duration) as f64 / 1000.0,
+            duration_ms: time::micros(duration) as f64 / 1000.0,
             request_bytes: self.request_bytes.unwrap_or(0),
             response_bytes: self.response_bytes.unwrap_or(0),
             user_agent: &self.user_agent,
@@ -194,13 +194,4 @@ impl Exchange {
         };
         outbox.push(&record, millis(now))
     }
-}
-
-/// `duration` in whole microseconds, without `Duration::as_micros`'s `u128`
-/// arithmetic (library calls in wasm32); saturates after 584,542 years.
-fn micros(duration: std::time::Duration) -> u64 {
-    duration
-        .as_secs()
-        .saturating_mul(1_000_000)
-        .saturating_add(u64::from(duration.subsec_micros()))
 }

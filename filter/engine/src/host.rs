@@ -144,10 +144,6 @@ pub trait Host {
 }
 
 pub fn millis(t: SystemTime) -> u64 {
-    // Not `as_millis`: its `u128` arithmetic is library calls in wasm32.
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(d.subsec_millis()))
-    })
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, observatory_proto::time::millis)
 }

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use regex::{Regex, RegexBuilder};
 
 use super::matcher::StringMatcher;
+use crate::record::path_without_query;
 
 /// Upper bound for a compiled `regex:` pattern and its lazy DFA cache, so a
 /// hostile or careless pattern cannot exhaust the Wasm VM's memory.
@@ -22,21 +23,13 @@ const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 /// the root). Borrowed when nothing changes, which is the common case.
 /// Idempotent, so a rewritten path never normalises into something else.
 pub fn normalize_path(path: &str) -> Cow<'_, str> {
-    let path = path_part(path);
+    let path = path_without_query(path);
     if is_normal(path) {
         return Cow::Borrowed(path);
     }
     let mut decoded = String::with_capacity(path.len());
     canonicalize_escapes(path, &mut decoded);
     Cow::Owned(resolve_dot_segments(&decoded))
-}
-
-/// `path` up to its query or fragment.
-fn path_part(path: &str) -> &str {
-    match path.bytes().position(|b| b == b'?' || b == b'#') {
-        Some(end) => path.get(..end).unwrap_or(path),
-        None => path,
-    }
 }
 
 /// Whether [`normalize_path`] would leave `path` unchanged: one pass over
