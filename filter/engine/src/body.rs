@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use observatory_redact::{Content, Redactor};
+use observatory_redact::{count_findings, Content, Redactor};
 
 use crate::capture::{Capture, Excerpt, RecordRedaction};
 use crate::config::FilterConfig;
@@ -184,10 +184,17 @@ impl Extra {
         };
         let body = host.body(which, 0, size);
         let text = crate::text::lossy(&body);
-        let out = redactor.redact(&text, self.request.content());
-        out.count_into(&mut self.redactions);
-        self.request.excerpt.set_redacted(&out.text);
-        match rule.denied_type(&out.findings) {
+        let content = self.request.content();
+        // Only a recorded excerpt needs the redacted text.
+        let findings = if self.request.excerpt.is_recorded() {
+            let out = redactor.redact(&text, content);
+            self.request.excerpt.set_redacted(&out.text);
+            out.findings
+        } else {
+            redactor.findings(&text, content)
+        };
+        count_findings(&findings, &mut self.redactions);
+        match rule.denied_type(&findings) {
             Some(_) => {
                 metrics.add(Counter::PiiDenied, 1);
                 RequestBody::Deny(rule.name.clone())

@@ -124,6 +124,11 @@ impl Excerpt {
         }
     }
 
+    /// Whether the record keeps an excerpt of this body at all.
+    pub fn is_recorded(&self) -> bool {
+        self.want > 0
+    }
+
     /// The whole body was scanned and redacted: keep (the start of) that.
     pub fn set_redacted(&mut self, text: &str) {
         if self.want > 0 {

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use super::decode::Decoded;
-use super::keys::{marker, Ctx, How, KeyRules};
+use super::keys::{marker, Ctx, How, KeyMemo, KeyRules};
 
 const MAX_DEPTH: usize = 64;
 
@@ -91,6 +91,7 @@ struct Member {
 struct Parser<'a> {
     text: &'a [u8],
     pos: usize,
+    keys: KeyMemo<'a>,
 }
 
 impl Parser<'_> {
@@ -166,7 +167,7 @@ impl Parser<'_> {
             unescape(self.text, key.clone(), &mut decoded);
             rules.classify_key(&decoded.text)
         } else {
-            rules.classify_key(self.text.get(key.clone())?)
+            self.keys.classify_key(rules, key.clone())
         };
         visit(Token::Key(key, escaped));
         frame.seen |= marker;
@@ -190,7 +191,11 @@ pub(super) fn walk(
     rules: &KeyRules,
     mut visit: impl FnMut(Token, Ctx),
 ) -> Result<(), Resume> {
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        keys: KeyMemo::new(text),
+    };
     let mut stack = [Frame::EMPTY; MAX_DEPTH];
     let mut depth: usize = 0;
     let mut ctx = Ctx::SCAN;

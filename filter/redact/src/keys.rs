@@ -5,6 +5,8 @@
 //! and spaces dropped and `%XX` decoded — so `client_secret`,
 //! `clientSecret`, `Client-Secret` and `client%5Fsecret` are one key.
 
+use std::ops::Range;
+
 use super::{PiiType, TypeIdx};
 
 /// What to do with a value, decided by its key (or inherited from the key
@@ -943,6 +945,57 @@ impl KeyRules {
     }
 }
 
+/// The keys of one input already classified: an array of objects repeats
+/// the same few keys, and comparing a key with one seen before is cheaper
+/// than walking the trie again. Direct-mapped on length, end and middle bytes;
+/// a collision only costs a walk.
+pub(super) struct KeyMemo<'t> {
+    text: &'t [u8],
+    /// Per slot: the key's range in `text` (empty: free) and its rule.
+    slots: [(u32, u32, Option<Ctx>, u8); KeyMemo::SLOTS],
+}
+
+impl<'t> KeyMemo<'t> {
+    const SLOTS: usize = 32;
+
+    pub fn new(text: &'t [u8]) -> Self {
+        KeyMemo {
+            text,
+            slots: [(0, 0, None, 0); Self::SLOTS],
+        }
+    }
+
+    /// [`KeyRules::classify_key`] of the key at `range` of the text.
+    pub fn classify_key(&mut self, rules: &KeyRules, range: Range<usize>) -> (Option<Ctx>, u8) {
+        let key = self.text.get(range.clone()).unwrap_or_default();
+        let (Some(&first), Some(&last)) = (key.first(), key.last()) else {
+            return rules.classify_key(key);
+        };
+        let middle = key.get(key.len() / 2).copied().unwrap_or_default();
+        // FxHash's step over length, first, middle and last byte; the top
+        // bits pick the slot.
+        let hash = [key.len(), first.into(), middle.into(), last.into()]
+            .iter()
+            .fold(0u32, |h, &v| {
+                (h.rotate_left(5) ^ v as u32).wrapping_mul(0x9E37_79B9)
+            });
+        let slot = (hash >> (32 - Self::SLOTS.trailing_zeros())) as usize;
+        let text = self.text;
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return rules.classify_key(key);
+        };
+        let seen = text.get(entry.0 as usize..entry.1 as usize);
+        if seen == Some(key) {
+            return (entry.2, entry.3);
+        }
+        let (ctx, marker) = rules.classify_key(key);
+        if let (Ok(start), Ok(end)) = (u32::try_from(range.start), u32::try_from(range.end)) {
+            *entry = (start, end, ctx, marker);
+        }
+        (ctx, marker)
+    }
+}
+
 fn redact(ty: TypeIdx, kind: &PiiType) -> Ctx {
     let how = match kind {
         PiiType::Person | PiiType::DateOfBirth => How::Words,
@@ -1059,5 +1112,67 @@ mod tests {
         assert_eq!(r.classify(b"password"), None);
         assert_eq!(r.classify(b"authorization"), None);
         assert_eq!(redacts(&r, "api_key"), Some(PiiType::ApiKey));
+    }
+
+    #[test]
+    fn memo_answers_as_the_trie_also_when_keys_share_a_slot() {
+        let r = rules();
+        // More keys than slots, so some share one; each appears several
+        // times, in an order that evicts and re-reads them.
+        let names = [
+            "email",
+            "sku",
+            "name",
+            "price",
+            "id",
+            "Password",
+            "user-id",
+            "phone_number",
+            "version",
+            "api_key",
+            "first name",
+            "dob",
+            "x",
+            "qty",
+            "tracking",
+            "card",
+            "customer",
+            "ssn",
+            "ip",
+            "client_ip",
+            "token",
+            "authorization",
+            "order_id",
+            "created_at",
+            "tier",
+            "note",
+            "city",
+            "zip",
+            "country",
+            "iban",
+            "jwt",
+            "secret",
+            "session",
+            "sid",
+            "full_name",
+            "product_name",
+            "email%5Faddress",
+            "repo",
+        ];
+        let mut text = Vec::new();
+        let mut ranges = Vec::new();
+        for round in 0..3 {
+            for (i, name) in names.iter().enumerate() {
+                let name = names.get((i * 7 + round * 5) % names.len()).unwrap_or(name);
+                ranges.push(text.len()..text.len() + name.len());
+                text.extend_from_slice(name.as_bytes());
+                text.push(b',');
+            }
+        }
+        let mut memo = KeyMemo::new(&text);
+        for range in ranges {
+            let key = &text[range.clone()];
+            assert_eq!(memo.classify_key(&r, range), r.classify_key(key), "{key:?}");
+        }
     }
 }

@@ -222,10 +222,16 @@ impl Redacted<'_> {
     /// Adds the number of findings per type to `counts` (the audit
     /// record's `redactions`), so several inputs of one request add up.
     pub fn count_into(&self, counts: &mut BTreeMap<String, u32>) {
-        for finding in &self.findings {
-            let count = counts.entry(finding.kind.as_str().to_owned()).or_default();
-            *count = count.saturating_add(1);
-        }
+        count_findings(&self.findings, counts);
+    }
+}
+
+/// Adds the number of findings per type to `counts` (the audit record's
+/// `redactions`).
+pub fn count_findings(findings: &[Finding], counts: &mut BTreeMap<String, u32>) {
+    for finding in findings {
+        let count = counts.entry(finding.kind.as_str().to_owned()).or_default();
+        *count = count.saturating_add(1);
     }
 }
 
@@ -323,6 +329,46 @@ impl Redactor {
 
     /// Finds and replaces the PII in `input`.
     pub fn redact<'a>(&self, input: &'a str, content: Content<'_>) -> Redacted<'a> {
+        let (hits, cut) = self.hits(input, content);
+        let truncated = cut < input.len();
+        if hits.is_empty() {
+            return Redacted {
+                text: Cow::Borrowed(input),
+                findings: Vec::new(),
+                truncated,
+                ends: Vec::new(),
+            };
+        }
+        let findings = self.findings_of(&hits);
+        let mut ends = Vec::with_capacity(hits.len());
+        Redacted {
+            text: Cow::Owned(self.render(input, &hits, &mut ends)),
+            findings,
+            truncated,
+            ends,
+        }
+    }
+
+    /// The PII in `input`, as [`Redactor::redact`] finds it, without
+    /// writing the redacted text (a DLP check of a body nobody records).
+    pub fn findings(&self, input: &str, content: Content<'_>) -> Vec<Finding> {
+        self.findings_of(&self.hits(input, content).0)
+    }
+
+    fn findings_of(&self, hits: &[scan::Hit]) -> Vec<Finding> {
+        hits.iter()
+            .filter_map(|h| {
+                Some(Finding {
+                    start: h.start,
+                    end: h.end,
+                    kind: self.types.get(usize::from(h.ty.0))?.kind.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The findings to replace, and where scanning stopped.
+    fn hits(&self, input: &str, content: Content<'_>) -> (Vec<scan::Hit>, usize) {
         let cut = self.scan_end(input);
         let scanned = input.as_bytes().get(..cut).unwrap_or_default();
         let mut range = 0..cut;
@@ -385,33 +431,7 @@ impl Redactor {
             }
             Walk::Value(ctx) => scan.value(range, Enc::Plain, ctx, Part::Text),
         }
-        let hits = scan.finish(input);
-        let truncated = cut < input.len();
-        if hits.is_empty() {
-            return Redacted {
-                text: Cow::Borrowed(input),
-                findings: Vec::new(),
-                truncated,
-                ends: Vec::new(),
-            };
-        }
-        let findings = hits
-            .iter()
-            .filter_map(|h| {
-                Some(Finding {
-                    start: h.start,
-                    end: h.end,
-                    kind: self.types.get(usize::from(h.ty.0))?.kind.clone(),
-                })
-            })
-            .collect();
-        let mut ends = Vec::with_capacity(hits.len());
-        Redacted {
-            text: Cow::Owned(self.render(input, &hits, &mut ends)),
-            findings,
-            truncated,
-            ends,
-        }
+        (scan.finish(input), cut)
     }
 
     fn render(&self, input: &str, hits: &[scan::Hit], ends: &mut Vec<usize>) -> String {

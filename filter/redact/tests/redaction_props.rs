@@ -156,6 +156,19 @@ proptest! {
     }
 
     #[test]
+    fn findings_alone_are_those_of_redact(
+        before in noisy_text(),
+        value in pii(),
+        after in noisy_text(),
+        content in contents(),
+    ) {
+        let input = format!("{before} {value} {after}");
+        let r = redactor();
+        let out = r.redact(&input, content);
+        prop_assert_eq!(r.findings(&input, content), out.findings);
+    }
+
+    #[test]
     fn arbitrary_unicode_never_breaks(input in "\\PC{0,120}", content in contents()) {
         let out = redactor().redact(&input, content);
         check_findings(&input, &out);
