@@ -11,28 +11,33 @@ pub fn unix_nanos(t: SystemTime) -> i64 {
 }
 
 // Durations as whole units in 64-bit arithmetic: `Duration::as_nanos`,
-// `as_micros` and `as_millis` compute in `u128`, which is library calls in
-// the filter's wasm32.
+// `as_micros` and `as_millis` compute in `u128`, and so does a checked or
+// saturating `u64` multiply: both are library calls in the filter's wasm32.
+
+/// `secs * per_sec + frac` (`frac < per_sec`) if it fits a `u64`. A bound
+/// check first: every time of this era passes it with one plain multiply.
+#[inline(always)]
+fn whole(secs: u64, per_sec: u64, frac: u32) -> Option<u64> {
+    if secs < u64::MAX / per_sec - 1 {
+        Some(secs * per_sec + u64::from(frac))
+    } else {
+        secs.checked_mul(per_sec)?.checked_add(u64::from(frac))
+    }
+}
 
 /// `d` in nanoseconds if that fits an `i64`.
 fn nanos(d: Duration) -> Option<i64> {
-    let secs = i64::try_from(d.as_secs()).ok()?;
-    secs.checked_mul(1_000_000_000)?
-        .checked_add(i64::from(d.subsec_nanos()))
+    i64::try_from(whole(d.as_secs(), 1_000_000_000, d.subsec_nanos())?).ok()
 }
 
 /// `d` in whole microseconds, saturating.
 pub fn micros(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000)
-        .saturating_add(u64::from(d.subsec_micros()))
+    whole(d.as_secs(), 1_000_000, d.subsec_micros()).unwrap_or(u64::MAX)
 }
 
 /// `d` in whole milliseconds, saturating.
 pub fn millis(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1000)
-        .saturating_add(u64::from(d.subsec_millis()))
+    whole(d.as_secs(), 1000, d.subsec_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -47,6 +52,21 @@ mod tests {
         assert_eq!((micros(d), millis(d)), (3_456_789, 3_456));
         assert_eq!(micros(Duration::MAX), u64::MAX);
         assert_eq!(millis(Duration::MAX), u64::MAX);
+        // Either side of the bound where the plain multiply stops.
+        let edge = u64::MAX / 1000 - 1;
+        assert_eq!(
+            millis(Duration::new(edge - 1, 999_000_000)),
+            (edge - 1) * 1000 + 999
+        );
+        assert_eq!(millis(Duration::new(edge, 999_000_000)), edge * 1000 + 999);
+        assert_eq!(
+            millis(Duration::new(u64::MAX / 1000, 615_000_000)),
+            u64::MAX
+        );
+        assert_eq!(
+            millis(Duration::new(u64::MAX / 1000, 616_000_000)),
+            u64::MAX
+        );
     }
 
     #[test]
