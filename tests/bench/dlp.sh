@@ -22,28 +22,16 @@ ROUNDS_TOOL=dlp ROUNDS_DEFAULT=6
 source "$(dirname "${BASH_SOURCE[0]}")/rounds.sh"
 export CONNECTIONS=${CONNECTIONS:-1}
 export BODY_FILE=${BODY_FILE:-$ROOT/tests/bench/body-4k.json}
-FILTER=$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm
 
-modules=(filter)
-if [[ -n ${BASE_WASM:-} ]]; then
-  [[ -f $BASE_WASM ]] || die "BASE_WASM=$BASE_WASM: no such file"
-  modules+=(base)
-fi
+with_base filter
+open_out dlp "rounds: $ROUNDS  connections: $CONNECTIONS  body: $BODY_FILE  duration: ${DURATION}s"
 
-OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/observatory-dlp.XXXXXX")}
-mkdir -p "$OUT"
-{
-  echo "filter: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes') ($(stat -c %s "$FILTER") bytes)"
-  [[ -z ${BASE_WASM:-} ]] || echo "base: $BASE_WASM ($(stat -c %s "$BASE_WASM") bytes)"
-  echo "rounds: $ROUNDS  connections: $CONNECTIONS  body: $BODY_FILE  duration: ${DURATION}s"
-} | tee "$OUT/meta.txt" >&2
-
-n=${#modules[@]}
+n=${#MODULES[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   order="c e"
   ((r % 2 == 0)) && order="e c"
   for ((i = 0; i < n; i++)); do
-    m=${modules[$(((i + r - 1) % n))]}
+    m=${MODULES[$(((i + r - 1) % n))]}
     wasm=$FILTER
     [[ $m == base ]] && wasm=$BASE_WASM
     log "round $r/$ROUNDS: $m, setups $order"
@@ -52,7 +40,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-BENCH_DIR=$ROOT/tests/bench python3 - "$OUT" "$ROUNDS" "${modules[@]}" <<'PY' | tee "$OUT/summary.md"
+BENCH_DIR=$ROOT/tests/bench python3 - "$OUT" "$ROUNDS" "${MODULES[@]}" <<'PY' | tee "$OUT/summary.md"
 import os, statistics, sys
 out, rounds, modules = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 sys.path.insert(0, os.environ["BENCH_DIR"])

@@ -21,27 +21,15 @@ ROUNDS_TOOL=floor ROUNDS_DEFAULT=3
 source "$(dirname "${BASH_SOURCE[0]}")/rounds.sh"
 (cd "$ROOT" && cargo build --release --target wasm32-wasip1 -p observatory-bench-floor >&2) ||
   die "the floor module's build failed"
-FILTER=$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm
 FLOOR=$ROOT/target/wasm32-wasip1/release/observatory_bench_floor.wasm
 
-modules=(noop calls filter)
-if [[ -n ${BASE_WASM:-} ]]; then
-  [[ -f $BASE_WASM ]] || die "BASE_WASM=$BASE_WASM: no such file"
-  modules+=(base)
-fi
+with_base noop calls filter
+open_out floor "rounds: $ROUNDS  setups: $SETUPS  duration: ${DURATION}s"
 
-OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/observatory-floor.XXXXXX")}
-mkdir -p "$OUT"
-{
-  echo "filter: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes') ($(stat -c %s "$FILTER") bytes)"
-  [[ -z ${BASE_WASM:-} ]] || echo "base: $BASE_WASM ($(stat -c %s "$BASE_WASM") bytes)"
-  echo "rounds: $ROUNDS  setups: $SETUPS  duration: ${DURATION}s"
-} | tee "$OUT/meta.txt" >&2
-
-n=${#modules[@]}
+n=${#MODULES[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((i = 0; i < n; i++)); do
-    m=${modules[$(((i + r - 1) % n))]}
+    m=${MODULES[$(((i + r - 1) % n))]}
     case $m in
       noop) wasm=$FLOOR plugin=noop ;;
       calls) wasm=$FLOOR plugin=calls ;;
@@ -57,7 +45,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-BENCH_DIR=$ROOT/tests/bench python3 - "$OUT" "$ROUNDS" "${modules[@]}" <<'PY' | tee "$OUT/summary.md"
+BENCH_DIR=$ROOT/tests/bench python3 - "$OUT" "$ROUNDS" "${MODULES[@]}" <<'PY' | tee "$OUT/summary.md"
 import os, statistics, sys
 out, rounds, modules = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 sys.path.insert(0, os.environ["BENCH_DIR"])

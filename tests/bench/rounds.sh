@@ -14,3 +14,28 @@ die() { log "ERROR: $*"; exit 1; }
 # This checkout's module and the release collector both scripts run.
 make -C "$ROOT" --no-print-directory wasm >&2 || die "make wasm failed"
 (cd "$ROOT" && cargo build --release -p observatory-collector >&2) || die "release collector build failed"
+
+# This checkout's module, as floor.sh and dlp.sh name it.
+FILTER=$ROOT/target/wasm32-wasip1/release/observatory_filter.wasm
+
+# with_base MODULE...: MODULES is these, plus `base` when BASE_WASM names a
+# module file.
+with_base() {
+  MODULES=("$@")
+  if [[ -n ${BASE_WASM:-} ]]; then
+    [[ -f $BASE_WASM ]] || die "BASE_WASM=$BASE_WASM: no such file"
+    MODULES+=(base)
+  fi
+}
+
+# open_out NAME LINE: OUT (default: a new temp dir named after NAME) and its
+# meta.txt, which names the modules (revision, size) and then says LINE.
+open_out() {
+  OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/observatory-$1.XXXXXX")}
+  mkdir -p "$OUT"
+  {
+    echo "filter: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet || echo ' + uncommitted changes') ($(stat -c %s "$FILTER") bytes)"
+    [[ -z ${BASE_WASM:-} ]] || echo "base: $BASE_WASM ($(stat -c %s "$BASE_WASM") bytes)"
+    echo "$2"
+  } | tee "$OUT/meta.txt" >&2
+}
