@@ -131,7 +131,7 @@ impl Excerpt {
 
     /// The whole body was scanned and redacted: keep (the start of) that.
     pub fn set_redacted(&mut self, text: &str) {
-        if self.want > 0 {
+        if self.is_recorded() {
             self.raw = Vec::new();
             self.redacted = Some(cut(text.to_owned(), self.want));
         }
