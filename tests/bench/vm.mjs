@@ -3,7 +3,7 @@
 // per-request work can be profiled and its host calls counted:
 //
 //   node tests/bench/vm.mjs --wasm FILTER.wasm [--config JSON] [--requests N]
-//        [--body FILE] [--connections N] [--rounds N]
+//        [--body FILE] [--connections N] [--rounds N] [--evict BYTES]
 //   node --cpu-prof --cpu-prof-dir DIR tests/bench/vm.mjs ...   (a V8 profile)
 //
 // Each request goes through the callbacks Envoy makes for a request routed
@@ -14,7 +14,10 @@
 // wall time per request (including this host's JavaScript, which is not
 // Envoy's cost), and with --cpu-prof V8 writes a profile whose wasm
 // functions are named when the module keeps its name section
-// (CARGO_PROFILE_RELEASE_STRIP=false).
+// (CARGO_PROFILE_RELEASE_STRIP=false). With --evict, BYTES of other memory
+// are written before each request and each request is timed alone: in a
+// proxy, Envoy's own work between two requests evicts the module's code and
+// data from the CPU caches, which a tight loop of requests keeps warm.
 import { readFileSync } from "node:fs";
 import process from "node:process";
 
@@ -26,6 +29,7 @@ const opts = {
   body: null,
   connections: 16,
   path: "/bench/orders/1",
+  evict: 0,
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
@@ -34,10 +38,19 @@ for (let i = 0; i < argv.length; i += 2) {
     console.error(`unknown or incomplete option ${argv[i]}`);
     process.exit(2);
   }
-  opts[key] = ["requests", "rounds", "connections"].includes(key) ? Number(argv[i + 1]) : argv[i + 1];
+  opts[key] = ["requests", "rounds", "connections", "evict"].includes(key) ? Number(argv[i + 1]) : argv[i + 1];
+}
+for (const key of ["requests", "rounds", "connections", "evict"]) {
+  const min = key === "evict" ? 0 : 1;
+  if (!Number.isInteger(opts[key]) || opts[key] < min) {
+    console.error(`--${key} ${opts[key]}: want an integer ≥ ${min}`);
+    process.exit(2);
+  }
 }
 if (!opts.wasm) {
-  console.error("usage: node vm.mjs --wasm FILTER.wasm [--config JSON] [--requests N] [--rounds N] [--body FILE]");
+  console.error(
+    "usage: node vm.mjs --wasm FILTER.wasm [--config JSON] [--requests N] [--rounds N] [--body FILE] [--evict BYTES]",
+  );
   process.exit(2);
 }
 // The benchmark's setup c (tests/bench/load.sh's DEFAULT_PLUGIN_JSON).
@@ -444,12 +457,29 @@ for (let i = 0; i < 20000; i++) request(i);
 calls.clear();
 let done = 20000;
 const perRound = [];
+// --evict BYTES: between requests, write BYTES of other memory (as Envoy's
+// own work between two requests does) and time each request alone, so
+// that the module's caches start as cold as in a proxy.
+const evictBuf = new Uint8Array(opts.evict);
+function evict() {
+  for (let i = 0; i < evictBuf.length; i += 64) evictBuf[i]++;
+}
 for (let r = 0; r < opts.rounds; r++) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < opts.requests; i++) request(done + i);
-  const t1 = process.hrtime.bigint();
+  let spent = 0n;
+  if (opts.evict > 0) {
+    for (let i = 0; i < opts.requests; i++) {
+      evict();
+      const t0 = process.hrtime.bigint();
+      request(done + i);
+      spent += process.hrtime.bigint() - t0;
+    }
+  } else {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < opts.requests; i++) request(done + i);
+    spent = process.hrtime.bigint() - t0;
+  }
   done += opts.requests;
-  perRound.push(Number(t1 - t0) / opts.requests);
+  perRound.push(Number(spent) / opts.requests);
 }
 const total = opts.requests * opts.rounds;
 const sorted = [...perRound].sort((a, b) => a - b);

@@ -81,13 +81,6 @@ impl Frame {
     }
 }
 
-/// What a member's key says: the rule for its value and its marker bits.
-#[derive(Clone, Copy)]
-struct Member {
-    ctx: Ctx,
-    marker: u8,
-}
-
 struct Parser<'a> {
     text: &'a [u8],
     pos: usize,
@@ -144,14 +137,17 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// Parses `"key":` at `pos` and returns what it says about its value.
-    /// `frame` is the object's: it learns the key's markers.
+    /// Parses `"key":` at `pos` and returns the rule for its value; its
+    /// [`marker`] bits go to `key_marker`. `frame` is the object's: it learns
+    /// them too. (A returned pair of both was built in memory in pieces
+    /// and read back whole, a store-forwarding stall on every member.)
     fn member(
         &mut self,
         frame: &mut Frame,
         rules: &KeyRules,
         visit: &mut impl FnMut(Token),
-    ) -> Option<Member> {
+        key_marker: &mut u8,
+    ) -> Option<Ctx> {
         let parent = frame.ctx;
         if self.peek() != Some(b'"') {
             return None;
@@ -175,12 +171,10 @@ impl Parser<'_> {
             Some(named) if marker & marker::VALUE != 0 => Some(named),
             _ => own,
         };
+        *key_marker = marker;
         // A key without a rule inherits its object's: everything under
         // `"password": {…}` is a password.
-        Some(Member {
-            ctx: own.unwrap_or(parent),
-            marker,
-        })
+        Some(own.unwrap_or(parent))
     }
 }
 
@@ -267,11 +261,9 @@ pub(super) fn walk(
                     resume = Resume { at: p.pos, ctx };
                     if object {
                         let mut key = |t| visit(t, key_ctx(ctx));
-                        let member = p.member(&mut frame, rules, &mut key);
+                        let member = p.member(&mut frame, rules, &mut key, &mut key_marker);
                         *stack.get_mut(depth - 1).ok_or(resume)? = frame;
-                        let member = member.ok_or(resume)?;
-                        ctx = member.ctx;
-                        key_marker = member.marker;
+                        ctx = member.ok_or(resume)?;
                     } else {
                         *stack.get_mut(depth - 1).ok_or(resume)? = frame;
                         key_marker = 0;
@@ -327,9 +319,9 @@ pub(super) fn walk(
                 if frame.object {
                     let object_ctx = frame.ctx;
                     let mut key = |t| visit(t, key_ctx(object_ctx));
-                    let member = p.member(frame, rules, &mut key).ok_or(resume)?;
-                    ctx = member.ctx;
-                    key_marker = member.marker;
+                    ctx = p
+                        .member(frame, rules, &mut key, &mut key_marker)
+                        .ok_or(resume)?;
                 } else {
                     ctx = frame.ctx;
                     key_marker = 0;

@@ -412,12 +412,24 @@ impl Redactor {
         match walk {
             Walk::Json => {
                 let json = |escaped| if escaped { Enc::Json } else { Enc::Plain };
-                let walked = json::walk(scanned, &self.keys, |token, ctx| match token {
-                    json::Token::Str(r, escaped) => scan.value(r, json(escaped), ctx, Part::Text),
-                    json::Token::Key(r, escaped) => scan.value(r, json(escaped), ctx, Part::Key),
-                    json::Token::Num(r) => scan.value(r, Enc::Plain, ctx, Part::Number),
-                    json::Token::Close(start, keep) => scan.close(start, keep),
-                });
+                // Inlined into the walk, which calls it for every token: as a
+                // call, each key's rule went through memory in pieces and was
+                // read back whole, a store-forwarding stall per member.
+                let walked = json::walk(
+                    scanned,
+                    &self.keys,
+                    #[inline(always)]
+                    |token, ctx| match token {
+                        json::Token::Str(r, escaped) => {
+                            scan.value(r, json(escaped), ctx, Part::Text)
+                        }
+                        json::Token::Key(r, escaped) => {
+                            scan.value(r, json(escaped), ctx, Part::Key)
+                        }
+                        json::Token::Num(r) => scan.value(r, Enc::Plain, ctx, Part::Number),
+                        json::Token::Close(start, keep) => scan.close(start, keep),
+                    },
+                );
                 if let Err(resume) = walked {
                     scan.value(resume.at..cut, Enc::Plain, resume.ctx, Part::Text);
                 }

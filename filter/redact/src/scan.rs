@@ -116,9 +116,14 @@ impl<'r, 'h> Scan<'r, 'h> {
             return; // the common case for JSON keys and numbers
         }
         // Matches of the single pass inside the value (others — across
-        // value boundaries, in JSON punctuation — are dropped).
+        // value boundaries, in JSON punctuation — are dropped). Without a
+        // pending match there are none, and the peeked match is not taken
+        // out and put back (a copy through memory on every value).
         let matches = &mut self.matches;
         let inside = std::iter::from_fn(|| loop {
+            if !pending {
+                return None;
+            }
             let m = matches.next_if(|m| m.start < span.end)?;
             if m.start >= span.start && m.end <= span.end {
                 return Some(m);
