@@ -31,6 +31,7 @@ const opts = {
   path: "/bench/orders/1",
   evict: 0,
 };
+const numeric = { requests: 1, rounds: 1, connections: 1, evict: 0 }; // option: least value
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i]?.replace(/^--/, "");
@@ -38,10 +39,9 @@ for (let i = 0; i < argv.length; i += 2) {
     console.error(`unknown or incomplete option ${argv[i]}`);
     process.exit(2);
   }
-  opts[key] = ["requests", "rounds", "connections", "evict"].includes(key) ? Number(argv[i + 1]) : argv[i + 1];
+  opts[key] = key in numeric ? Number(argv[i + 1]) : argv[i + 1];
 }
-for (const key of ["requests", "rounds", "connections", "evict"]) {
-  const min = key === "evict" ? 0 : 1;
+for (const [key, min] of Object.entries(numeric)) {
   if (!Number.isInteger(opts[key]) || opts[key] < min) {
     console.error(`--${key} ${opts[key]}: want an integer ≥ ${min}`);
     process.exit(2);
@@ -457,9 +457,7 @@ for (let i = 0; i < 20000; i++) request(i);
 calls.clear();
 let done = 20000;
 const perRound = [];
-// --evict BYTES: between requests, write BYTES of other memory (as Envoy's
-// own work between two requests does) and time each request alone, so
-// that the module's caches start as cold as in a proxy.
+// --evict: see the head of this file.
 const evictBuf = new Uint8Array(opts.evict);
 function evict() {
   for (let i = 0; i < evictBuf.length; i += 64) evictBuf[i]++;
