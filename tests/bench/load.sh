@@ -10,6 +10,10 @@
 #       (compare d with c for what redaction adds, e.g. with BODY_FILE)
 #   (e) (c) with SCAN_JSON: the request body is scanned (a DLP   envoy-c.yaml
 #       rule that lets it pass) but not recorded: the scan alone
+#   (p) paired: two listeners in one Envoy, side A with setup      envoy-paired.yaml
+#       PAIR's first configuration and WASM, side B with its second
+#       and WASM_B; tests/bench/paired.py alternates requests between
+#       them (no wrk) and prints what B adds to A's latency
 #
 # The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
 # (a second Envoy answering with direct_response) and the collector run on CPU 1
@@ -50,6 +54,11 @@
 #                    `redaction` section and a `dlp` rule for /bench* that
 #                    denies only US_SSN, absent from tests/bench/body-4k.json)
 #   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
+#   PAIR="c e"       setup (p): the configurations of sides A and B (each c, d or e)
+#   WASM_B=$WASM     setup (p): side B's module (another build: an A/B of modules)
+#   PAIRS=20000      setup (p): measured pairs (100..1000000), after
+#   PAIR_WARMUP=1000 pairs not counted (0..1000000), within
+#   PAIR_SECONDS=120 seconds at most (1..3600)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -79,6 +88,11 @@ STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60}
 DEFAULT_PLUGIN_JSON='{"collector":{"cluster":"observatory_collector"},"requireMtls":false,"auditFailureMode":"open","batch":{"maxRecords":256,"maxAgeMs":1000,"maxBufferedBytes":4194304},"correlationHeader":"x-correlation-id","policies":[{"name":"frontend-reads","action":"ALLOW","rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/frontend"]}}],"to":[{"operation":{"methods":["GET"],"paths":["/api/orders/{*}","/healthz"]}}]}]},{"name":"no-admin","action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]},{"name":"audit-exports","action":"AUDIT","rules":[{"to":[{"operation":{"paths":["/api/export*"]}}]}]},{"name":"bench","action":"ALLOW","rules":[{"to":[{"operation":{"methods":["GET","POST"],"paths":["/bench*"]}}]}]}]}'
 PLUGIN_JSON=${PLUGIN_JSON:-$DEFAULT_PLUGIN_JSON}
 REDACTION_JSON=${REDACTION_JSON:-'"redaction":{},"recordBodies":{"maxBytes":4096}'}
+PAIR=${PAIR:-c e}
+WASM_B=${WASM_B:-}
+PAIRS=${PAIRS:-20000}
+PAIR_WARMUP=${PAIR_WARMUP:-1000}
+PAIR_SECONDS=${PAIR_SECONDS:-120}
 SCAN_JSON=${SCAN_JSON:-'"redaction":{},"dlp":[{"name":"bench","paths":["/bench*"],"denyOnPii":["US_SSN"]}]'}
 # PLUGIN_JSON with the REDACTION_JSON (SCAN_JSON) keys first.
 PLUGIN_JSON_D="{$REDACTION_JSON,${PLUGIN_JSON#\{}"
@@ -98,6 +112,13 @@ int_in_range WARMUP "$WARMUP" 0 30
 int_in_range CONNECTIONS "$CONNECTIONS" 1 1024
 int_in_range THREADS "$THREADS" 1 64
 int_in_range COLLECTOR_NICE "$COLLECTOR_NICE" 0 19
+int_in_range PAIRS "$PAIRS" 100 1000000
+int_in_range PAIR_WARMUP "$PAIR_WARMUP" 0 1000000
+int_in_range PAIR_SECONDS "$PAIR_SECONDS" 1 3600
+read -r -a PAIR_LIST <<<"$PAIR"
+[[ ${#PAIR_LIST[@]} == 2 && ${PAIR_LIST[0]} == [cde] && ${PAIR_LIST[1]} == [cde] ]] ||
+  die "PAIR=$PAIR: want two of c, d, e (side A, side B)"
+[[ -z $WASM_B || -f $WASM_B ]] || die "WASM_B=$WASM_B: no such file"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
 [[ $REQUEST_PATH == /* ]] || die "REQUEST_PATH must start with /"
 [[ -z $BODY_FILE || -f $BODY_FILE ]] || die "BODY_FILE=$BODY_FILE: no such file"
@@ -105,7 +126,7 @@ int_in_range COLLECTOR_NICE "$COLLECTOR_NICE" 0 19
 read -r -a SETUP_LIST <<<"$SETUPS"
 ((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
 for s in "${SETUP_LIST[@]}"; do
-  [[ $s == [a-e] ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d, e)"
+  [[ $s == [a-ep] ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d, e, p)"
 done
 want_setup() { [[ " ${SETUP_LIST[*]} " == *" $1 "* ]]; }
 
@@ -206,8 +227,8 @@ free_port() {
 }
 
 # render TEMPLATE OUT KEY=VALUE... : replaces @KEY@ by VALUE; every placeholder
-# needs a value. PLUGIN_JSON sits in a single-quoted YAML scalar: its single
-# quotes are doubled.
+# needs a value. PLUGIN_* values sit in single-quoted YAML scalars: their
+# single quotes are doubled.
 render() {
   python3 - "$@" <<'PY'
 import re, sys
@@ -217,8 +238,9 @@ values = dict(pair.partition("=")[::2] for pair in pairs)
 missing = sorted(set(re.findall(r"@([A-Z_]+)@", text)) - set(values))
 if missing:
     sys.exit("render %s: no value for %s" % (src, ", ".join(missing)))
-if "PLUGIN_JSON" in values:
-    values["PLUGIN_JSON"] = values["PLUGIN_JSON"].replace("'", "''")
+for key in values:
+    if key.startswith("PLUGIN_"):
+        values[key] = values[key].replace("'", "''")
 text = re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
 open(out, "w").write(text)
 PY
@@ -350,6 +372,35 @@ measure() {
   done
 }
 
+# listener_port NAME: the port the front Envoy's listener NAME bound.
+listener_port() {
+  local port
+  port=$(curl -s -m 2 "http://$ENVOY_ADMIN/listeners" | sed -n "s/^$1::127\.0\.0\.1:\([0-9]*\)\$/\1/p")
+  [[ $port =~ ^[0-9]+$ ]] || die "could not read the port of listener $1"
+  echo "$port"
+}
+
+# measure_paired: setup (p), side A against side B on alternating requests.
+measure_paired() {
+  local port_a port_b out=$RESULTS_DIR/paired.txt body=() t0 t1 rc=0
+  port_a=$(listener_port front-a)
+  port_b=$(listener_port front-b)
+  ENVOY_PORT=$port_a check_requests "p, side A (${PAIR_LIST[0]})"
+  ENVOY_PORT=$port_b check_requests "p, side B (${PAIR_LIST[1]})"
+  [[ -z $BODY_FILE ]] || body=(--body "$BODY_FILE" --type "$BODY_TYPE")
+  log "(p) $PAIRS pairs after $PAIR_WARMUP warm-up pairs, at most ${PAIR_SECONDS}s:" \
+    "A = ${PAIR_LIST[0]} on :$port_a, B = ${PAIR_LIST[1]}$([[ -n $WASM_B ]] && echo " ($WASM_B)") on :$port_b"
+  t0=$(cpu_ticks "$ENVOY_PID")
+  timeout --kill-after=5 $((PAIR_SECONDS + 30)) "${PIN_AUX[@]}" python3 "$BENCH_DIR/paired.py" \
+    --port-a "$port_a" --port-b "$port_b" --name-a "A (${PAIR_LIST[0]})" --name-b "B (${PAIR_LIST[1]})" \
+    --path "$REQUEST_PATH" "${body[@]}" --pairs "$PAIRS" --warmup "$PAIR_WARMUP" \
+    --max-seconds "$PAIR_SECONDS" </dev/null >"$out" 2>&1 || rc=$?
+  t1=$(cpu_ticks "$ENVOY_PID")
+  ((rc == 0)) || { cat "$out" >&2; die "paired.py failed (exit $rc)"; }
+  echo "front Envoy CPU over the run (both sides, warm-up included): $(((t1 - t0) * 1000000 / CLK_TCK / 1000)) ms" >>"$out"
+  cat "$out" >&2
+}
+
 check_requests() { # SETUP
   local code
   code=$(http_code "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" "$BODY_FILE")
@@ -364,6 +415,36 @@ check_requests() { # SETUP
   fi
 }
 
+# plugin_of SETUP: the plugin configuration of setup c, d or e.
+plugin_of() {
+  case $1 in
+    c) echo "$PLUGIN_JSON" ;;
+    d) echo "$PLUGIN_JSON_D" ;;
+    e) echo "$PLUGIN_JSON_E" ;;
+  esac
+}
+
+# start_collector SETUP: a collector on a free port (COLLECTOR_PID, COLLECTOR_PORT).
+start_collector() {
+  local data=$WORK/collector-data deadline
+  COLLECTOR_PORT=$(free_port)
+  mkdir -p "$data"
+  "${PIN_AUX[@]}" nice -n "$COLLECTOR_NICE" "$COLLECTOR" serve --listen "127.0.0.1:$COLLECTOR_PORT" --data-dir "$data" \
+    --admin-listen 127.0.0.1:0 --ingest-auth none "${COLLECTOR_ARGV[@]}" </dev/null >>"$WORK/collector.log" 2>&1 &
+  COLLECTOR_PID=$!
+  PIDS+=("$COLLECTOR_PID")
+  deadline=$((SECONDS + STARTUP_TIMEOUT))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$COLLECTOR_PORT") 2>/dev/null; do
+    if ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
+      tail -n 30 "$WORK/collector.log" >&2 || true
+      die "collector exited during start-up ($COLLECTOR serve --listen 127.0.0.1:$COLLECTOR_PORT)"
+    fi
+    ((SECONDS < deadline)) || die "collector not listening on 127.0.0.1:$COLLECTOR_PORT after ${STARTUP_TIMEOUT}s"
+    sleep 0.1
+  done
+  log "($1) collector pid $COLLECTOR_PID on 127.0.0.1:$COLLECTOR_PORT"
+}
+
 run_setup() {
   local setup=$1 cfg=$WORK/envoy-$1.yaml
   COLLECTOR_PID=""
@@ -374,33 +455,26 @@ run_setup() {
       render "$BENCH_DIR/envoy-b.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG"
       ;;
     c | d | e)
-      local cport data=$WORK/collector-data deadline plugin=$PLUGIN_JSON
-      if [[ $setup == d ]]; then plugin=$PLUGIN_JSON_D; elif [[ $setup == e ]]; then plugin=$PLUGIN_JSON_E; fi
-      cport=$(free_port)
-      mkdir -p "$data"
-      "${PIN_AUX[@]}" nice -n "$COLLECTOR_NICE" "$COLLECTOR" serve --listen "127.0.0.1:$cport" --data-dir "$data" \
-        --admin-listen 127.0.0.1:0 --ingest-auth none "${COLLECTOR_ARGV[@]}" </dev/null >>"$WORK/collector.log" 2>&1 &
-      COLLECTOR_PID=$!
-      PIDS+=("$COLLECTOR_PID")
-      deadline=$((SECONDS + STARTUP_TIMEOUT))
-      until (exec 3<>"/dev/tcp/127.0.0.1/$cport") 2>/dev/null; do
-        if ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
-          tail -n 30 "$WORK/collector.log" >&2 || true
-          die "collector exited during start-up ($COLLECTOR serve --listen 127.0.0.1:$cport)"
-        fi
-        ((SECONDS < deadline)) || die "collector not listening on 127.0.0.1:$cport after ${STARTUP_TIMEOUT}s"
-        sleep 0.1
-      done
-      log "($setup) collector pid $COLLECTOR_PID on 127.0.0.1:$cport"
-      render "$BENCH_DIR/envoy-c.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$cport" \
-        "WASM=$WASM" "PLUGIN_JSON=$plugin"
+      start_collector "$setup"
+      render "$BENCH_DIR/envoy-c.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
+        "WASM=$WASM" "PLUGIN_JSON=$(plugin_of "$setup")"
+      ;;
+    p)
+      start_collector "$setup"
+      render "$BENCH_DIR/envoy-paired.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
+        "WASM_A=$WASM" "WASM_B=${WASM_B:-$WASM}" \
+        "PLUGIN_A=$(plugin_of "${PAIR_LIST[0]}")" "PLUGIN_B=$(plugin_of "${PAIR_LIST[1]}")"
       ;;
   esac
   cp "$cfg" "$RESULTS_DIR/"
   start_envoy "front-$setup" "$cfg" "${PIN_FRONT[@]}"
   log "($setup) front Envoy pid $ENVOY_PID, listener 127.0.0.1:$ENVOY_PORT, admin $ENVOY_ADMIN"
-  check_requests "$setup"
-  measure "$setup"
+  if [[ $setup == p ]]; then
+    measure_paired
+  else
+    check_requests "$setup"
+    measure "$setup"
+  fi
   if [[ -n $COLLECTOR_PID ]]; then sleep 2; fi # let the last batch (maxAgeMs) reach the collector
   curl -s -m 5 "http://$ENVOY_ADMIN/stats" >"$RESULTS_DIR/$setup-stats.txt" || true
   if [[ -n $COLLECTOR_PID ]]; then
@@ -481,7 +555,7 @@ command -v python3 >/dev/null || die "python3 is needed"
 CLK_TCK=$(getconf CLK_TCK)
 ensure_wrk
 ensure_envoy
-if want_setup c || want_setup d || want_setup e; then
+if want_setup c || want_setup d || want_setup e || want_setup p; then
   ensure_wasm
   ensure_collector
 fi
@@ -526,5 +600,9 @@ COLLECTOR_PID=""
 ACCESS_LOG=""
 for s in "${SETUP_LIST[@]}"; do run_setup "$s"; done
 
-summarize | tee "$RESULTS_DIR/summary.md"
+if [[ " ${SETUP_LIST[*]} " != " p " ]]; then summarize | tee "$RESULTS_DIR/summary.md"; fi
+if want_setup p; then
+  { echo; echo "paired (setup p): PAIR=\"$PAIR\"$([[ -n $WASM_B ]] && echo ", WASM_B=$WASM_B")"; cat "$RESULTS_DIR/paired.txt"; } |
+    tee -a "$RESULTS_DIR/summary.md"
+fi
 log "raw results: $RESULTS_DIR"
