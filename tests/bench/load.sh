@@ -59,6 +59,7 @@
 #   PAIRS=20000      setup (p): measured pairs (100..1000000), after
 #   PAIR_WARMUP=1000 pairs not counted (0..1000000), within
 #   PAIR_SECONDS=120 seconds at most (1..3600)
+#   BODY_FILE_B=     setup (p): side B POSTs this file instead of BODY_FILE
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -90,6 +91,7 @@ PLUGIN_JSON=${PLUGIN_JSON:-$DEFAULT_PLUGIN_JSON}
 REDACTION_JSON=${REDACTION_JSON:-'"redaction":{},"recordBodies":{"maxBytes":4096}'}
 PAIR=${PAIR:-c e}
 WASM_B=${WASM_B:-}
+BODY_FILE_B=${BODY_FILE_B:-}
 PAIRS=${PAIRS:-20000}
 PAIR_WARMUP=${PAIR_WARMUP:-1000}
 PAIR_SECONDS=${PAIR_SECONDS:-120}
@@ -119,10 +121,12 @@ read -r -a PAIR_LIST <<<"$PAIR"
 [[ ${#PAIR_LIST[@]} == 2 && ${PAIR_LIST[0]} == [cde] && ${PAIR_LIST[1]} == [cde] ]] ||
   die "PAIR=$PAIR: want two of c, d, e (side A, side B)"
 [[ -z $WASM_B || -f $WASM_B ]] || die "WASM_B=$WASM_B: no such file"
+[[ -z $BODY_FILE_B || -f $BODY_FILE_B ]] || die "BODY_FILE_B=$BODY_FILE_B: no such file"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
 [[ $REQUEST_PATH == /* ]] || die "REQUEST_PATH must start with /"
 [[ -z $BODY_FILE || -f $BODY_FILE ]] || die "BODY_FILE=$BODY_FILE: no such file"
 [[ -z $BODY_FILE ]] || BODY_FILE=$(cd "$(dirname "$BODY_FILE")" && pwd)/$(basename "$BODY_FILE")
+[[ -z $BODY_FILE_B ]] || BODY_FILE_B=$(cd "$(dirname "$BODY_FILE_B")" && pwd)/$(basename "$BODY_FILE_B")
 read -r -a SETUP_LIST <<<"$SETUPS"
 ((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
 for s in "${SETUP_LIST[@]}"; do
@@ -388,8 +392,9 @@ measure_paired() {
   ENVOY_PORT=$port_a check_requests "p, side A (${PAIR_LIST[0]})"
   ENVOY_PORT=$port_b check_requests "p, side B (${PAIR_LIST[1]})"
   [[ -z $BODY_FILE ]] || body=(--body "$BODY_FILE" --type "$BODY_TYPE")
+  [[ -z $BODY_FILE_B ]] || body+=(--body-b "$BODY_FILE_B" --type "$BODY_TYPE")
   log "(p) $PAIRS pairs after $PAIR_WARMUP warm-up pairs, at most ${PAIR_SECONDS}s:" \
-    "A = ${PAIR_LIST[0]} on :$port_a, B = ${PAIR_LIST[1]}$([[ -n $WASM_B ]] && echo " ($WASM_B)") on :$port_b"
+    "A = ${PAIR_LIST[0]} on :$port_a, B = ${PAIR_LIST[1]}$([[ -n $WASM_B ]] && echo " ($WASM_B)")$([[ -n $BODY_FILE_B ]] && echo " with $BODY_FILE_B") on :$port_b"
   t0=$(cpu_ticks "$ENVOY_PID")
   timeout --kill-after=5 $((PAIR_SECONDS + 30)) "${PIN_AUX[@]}" python3 "$BENCH_DIR/paired.py" \
     --port-a "$port_a" --port-b "$port_b" --name-a "A (${PAIR_LIST[0]})" --name-b "B (${PAIR_LIST[1]})" \
@@ -602,7 +607,7 @@ for s in "${SETUP_LIST[@]}"; do run_setup "$s"; done
 
 if [[ " ${SETUP_LIST[*]} " != " p " ]]; then summarize | tee "$RESULTS_DIR/summary.md"; fi
 if want_setup p; then
-  { echo; echo "paired (setup p): PAIR=\"$PAIR\"$([[ -n $WASM_B ]] && echo ", WASM_B=$WASM_B")"; cat "$RESULTS_DIR/paired.txt"; } |
+  { echo; echo "paired (setup p): PAIR=\"$PAIR\"$([[ -n $WASM_B ]] && echo ", WASM_B=$WASM_B")$([[ -n $BODY_FILE_B ]] && echo ", BODY_FILE_B=$BODY_FILE_B")"; cat "$RESULTS_DIR/paired.txt"; } |
     tee -a "$RESULTS_DIR/summary.md"
 fi
 log "raw results: $RESULTS_DIR"

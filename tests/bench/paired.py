@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--name-b", default="B")
     ap.add_argument("--path", default="/bench/orders/1")
     ap.add_argument("--body", help="POST this file (default: GET)")
+    ap.add_argument("--body-b", help="side B POSTs this file instead (default: the same request as A)")
     ap.add_argument("--type", default="application/json")
     ap.add_argument("--pairs", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=1000, help="pairs sent first and not counted")
@@ -94,7 +95,11 @@ def main():
         sys.exit(f"paired.py: --max-seconds {args.max_seconds}: want (0, 3600]")
 
     body = open(args.body, "rb").read() if args.body else None
-    req = request_bytes(args.path, body, args.type)
+    req_a = request_bytes(args.path, body, args.type)
+    if args.body_b:
+        req_b = request_bytes(args.path, open(args.body_b, "rb").read(), args.type)
+    else:
+        req_b = req_a
     a = Side(args.name_a, args.port_a, 10)
     b = Side(args.name_b, args.port_b, 10)
     lat_a, lat_b = [], []
@@ -105,9 +110,9 @@ def main():
         if time.monotonic() > deadline:
             break
         if i % 2 == 0:
-            ta, tb = a.exchange(req), b.exchange(req)
+            ta, tb = a.exchange(req_a), b.exchange(req_b)
         else:
-            tb, ta = b.exchange(req), a.exchange(req)
+            tb, ta = b.exchange(req_b), a.exchange(req_a)
         if i >= args.warmup:
             lat_a.append(ta)
             lat_b.append(tb)
