@@ -10,7 +10,7 @@
 #       (compare d with c for what redaction adds, e.g. with BODY_FILE)
 #   (e) (c) with SCAN_JSON: the request body is scanned (a DLP   envoy-c.yaml
 #       rule that lets it pass) but not recorded: the scan alone
-#   (p) paired: two listeners in one Envoy, side A with setup      envoy-paired.yaml
+#   (p) paired: two listeners in one Envoy, side A with setup    pair-config.py
 #       PAIR's first configuration and WASM, side B with its second
 #       and WASM_B; tests/bench/paired.py alternates requests between
 #       them (no wrk) and prints what B adds to A's latency
@@ -54,7 +54,7 @@
 #                    `redaction` section and a `dlp` rule for /bench* that
 #                    denies only US_SSN, absent from tests/bench/body-4k.json)
 #   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
-#   PAIR="c e"       setup (p): the configurations of sides A and B (each c, d or e)
+#   PAIR="c e"       setup (p): the setups of sides A and B (each a, b, c, d or e)
 #   WASM_B=$WASM     setup (p): side B's module (another build: an A/B of modules)
 #   PAIRS=20000      setup (p): measured pairs (100..1000000), after
 #   PAIR_WARMUP=1000 pairs not counted (0..1000000), within
@@ -118,8 +118,8 @@ int_in_range PAIRS "$PAIRS" 100 1000000
 int_in_range PAIR_WARMUP "$PAIR_WARMUP" 0 1000000
 int_in_range PAIR_SECONDS "$PAIR_SECONDS" 1 3600
 read -r -a PAIR_LIST <<<"$PAIR"
-[[ ${#PAIR_LIST[@]} == 2 && ${PAIR_LIST[0]} == [cde] && ${PAIR_LIST[1]} == [cde] ]] ||
-  die "PAIR=$PAIR: want two of c, d, e (side A, side B)"
+[[ ${#PAIR_LIST[@]} == 2 && ${PAIR_LIST[0]} == [a-e] && ${PAIR_LIST[1]} == [a-e] ]] ||
+  die "PAIR=$PAIR: want two of a, b, c, d, e (side A, side B)"
 [[ -z $WASM_B || -f $WASM_B ]] || die "WASM_B=$WASM_B: no such file"
 [[ -z $BODY_FILE_B || -f $BODY_FILE_B ]] || die "BODY_FILE_B=$BODY_FILE_B: no such file"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS"
@@ -389,8 +389,8 @@ measure_paired() {
   local port_a port_b out=$RESULTS_DIR/paired.txt body=() t0 t1 rc=0
   port_a=$(listener_port front-a)
   port_b=$(listener_port front-b)
-  ENVOY_PORT=$port_a check_requests "p, side A (${PAIR_LIST[0]})"
-  ENVOY_PORT=$port_b check_requests "p, side B (${PAIR_LIST[1]})"
+  ENVOY_PORT=$port_a check_requests "${PAIR_LIST[0]}"
+  ENVOY_PORT=$port_b check_requests "${PAIR_LIST[1]}"
   [[ -z $BODY_FILE ]] || body=(--body "$BODY_FILE" --type "$BODY_TYPE")
   [[ -z $BODY_FILE_B ]] || body+=(--body-b "$BODY_FILE_B" --type "$BODY_TYPE")
   log "(p) $PAIRS pairs after $PAIR_WARMUP warm-up pairs, at most ${PAIR_SECONDS}s:" \
@@ -450,27 +450,34 @@ start_collector() {
   log "($1) collector pid $COLLECTOR_PID on 127.0.0.1:$COLLECTOR_PORT"
 }
 
+# render_setup SETUP OUT MODULE: the front Envoy's configuration of setup a..e.
+render_setup() {
+  case $1 in
+    a) render "$BENCH_DIR/envoy-a.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" ;;
+    b) render "$BENCH_DIR/envoy-b.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG" ;;
+    c | d | e)
+      render "$BENCH_DIR/envoy-c.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
+        "WASM=$3" "PLUGIN_JSON=$(plugin_of "$1")"
+      ;;
+  esac
+}
+
 run_setup() {
   local setup=$1 cfg=$WORK/envoy-$1.yaml
   COLLECTOR_PID=""
+  ACCESS_LOG=$WORK/access-b.log
   case $setup in
-    a) render "$BENCH_DIR/envoy-a.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" ;;
-    b)
-      ACCESS_LOG=$WORK/access-b.log
-      render "$BENCH_DIR/envoy-b.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG"
-      ;;
-    c | d | e)
-      start_collector "$setup"
-      render "$BENCH_DIR/envoy-c.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
-        "WASM=$WASM" "PLUGIN_JSON=$(plugin_of "$setup")"
-      ;;
-    p)
-      start_collector "$setup"
-      render "$BENCH_DIR/envoy-paired.yaml" "$cfg" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
-        "WASM_A=$WASM" "WASM_B=${WASM_B:-$WASM}" \
-        "PLUGIN_A=$(plugin_of "${PAIR_LIST[0]}")" "PLUGIN_B=$(plugin_of "${PAIR_LIST[1]}")"
-      ;;
+    c | d | e) start_collector "$setup" ;;
+    p) [[ $PAIR != *[cde]* ]] || start_collector "$setup" ;;
   esac
+  if [[ $setup == p ]]; then
+    render_setup "${PAIR_LIST[0]}" "$WORK/side-a.yaml" "$WASM"
+    render_setup "${PAIR_LIST[1]}" "$WORK/side-b.yaml" "${WASM_B:-$WASM}"
+    python3 "$BENCH_DIR/pair-config.py" "$cfg" "$WORK/side-a.yaml" "$WORK/side-b.yaml" ||
+      die "could not merge the two sides' configurations"
+  else
+    render_setup "$setup" "$cfg" "$WASM"
+  fi
   cp "$cfg" "$RESULTS_DIR/"
   start_envoy "front-$setup" "$cfg" "${PIN_FRONT[@]}"
   log "($setup) front Envoy pid $ENVOY_PID, listener 127.0.0.1:$ENVOY_PORT, admin $ENVOY_ADMIN"

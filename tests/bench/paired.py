@@ -138,6 +138,7 @@ def main():
           "median %+.1f µs (min %+.1f, max %+.1f)" % (
               args.name_b, args.name_a, p50, us(statistics.median(diff)), size,
               us(statistics.median(blocks)), us(min(blocks)), us(max(blocks))))
+    print("B − A p50 per block, in order: " + " ".join("%+.1f" % us(x) for x in blocks))
     print("PAIRED_RESULT pairs=%d a_p50_ns=%d b_p50_ns=%d diff_p50_ns=%d block_min_ns=%d block_max_ns=%d" % (
         n, quantile(lat_a, .5), quantile(lat_b, .5), quantile(lat_b, .5) - quantile(lat_a, .5), min(blocks), max(blocks)))
 
