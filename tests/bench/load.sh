@@ -60,6 +60,7 @@
 #   PAIR_WARMUP=1000 pairs not counted (0..1000000), within
 #   PAIR_SECONDS=120 seconds at most (1..3600)
 #   BODY_FILE_B=     setup (p): side B POSTs this file instead of BODY_FILE
+#   PLUGIN_JSON_B=   setup (p): side B's plugin configuration instead of its setup's
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -92,6 +93,7 @@ REDACTION_JSON=${REDACTION_JSON:-'"redaction":{},"recordBodies":{"maxBytes":4096
 PAIR=${PAIR:-c e}
 WASM_B=${WASM_B:-}
 BODY_FILE_B=${BODY_FILE_B:-}
+PLUGIN_JSON_B=${PLUGIN_JSON_B:-}
 PAIRS=${PAIRS:-20000}
 PAIR_WARMUP=${PAIR_WARMUP:-1000}
 PAIR_SECONDS=${PAIR_SECONDS:-120}
@@ -450,14 +452,15 @@ start_collector() {
   log "($1) collector pid $COLLECTOR_PID on 127.0.0.1:$COLLECTOR_PORT"
 }
 
-# render_setup SETUP OUT MODULE: the front Envoy's configuration of setup a..e.
+# render_setup SETUP OUT MODULE [PLUGIN]: the front Envoy's configuration of
+# setup a..e (PLUGIN: another plugin configuration for c, d, e).
 render_setup() {
   case $1 in
     a) render "$BENCH_DIR/envoy-a.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" ;;
     b) render "$BENCH_DIR/envoy-b.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" "ACCESS_LOG=$ACCESS_LOG" ;;
     c | d | e)
       render "$BENCH_DIR/envoy-c.yaml" "$2" "UPSTREAM_PORT=$UPSTREAM_PORT" "COLLECTOR_PORT=$COLLECTOR_PORT" \
-        "WASM=$3" "PLUGIN_JSON=$(plugin_of "$1")"
+        "WASM=$3" "PLUGIN_JSON=${4:-$(plugin_of "$1")}"
       ;;
   esac
 }
@@ -472,7 +475,7 @@ run_setup() {
   esac
   if [[ $setup == p ]]; then
     render_setup "${PAIR_LIST[0]}" "$WORK/side-a.yaml" "$WASM"
-    render_setup "${PAIR_LIST[1]}" "$WORK/side-b.yaml" "${WASM_B:-$WASM}"
+    render_setup "${PAIR_LIST[1]}" "$WORK/side-b.yaml" "${WASM_B:-$WASM}" "$PLUGIN_JSON_B"
     python3 "$BENCH_DIR/pair-config.py" "$cfg" "$WORK/side-a.yaml" "$WORK/side-b.yaml" ||
       die "could not merge the two sides' configurations"
   else

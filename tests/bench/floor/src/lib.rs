@@ -8,6 +8,9 @@
 //! - `calls`: the host calls the Observatory filter makes on a plain GET in
 //!   the benchmark's setup c, and nothing else: the clock twice, both header
 //!   maps, `connection.id`, and the correlation header set on the response.
+//! - `calls:NAME,...`: only the named ones of them (`clock`,
+//!   `request-headers`, `property`, `response-headers`, `set-header`), to
+//!   tell what each costs.
 //!
 //! The difference between `calls` and the filter is the filter's own work
 //! (decision, record, batch, stream); between `noop` and `calls`, what
@@ -27,26 +30,77 @@ use host::WasmHost;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| Box::new(Root { calls: false }));
+    proxy_wasm::set_root_context(|_| Box::new(Root { calls: Calls::NONE }));
 }}
 
+/// Which of the filter's host calls each request makes.
+#[derive(Clone, Copy)]
+struct Calls {
+    clock: bool,
+    request_headers: bool,
+    property: bool,
+    response_headers: bool,
+    set_header: bool,
+}
+
+impl Calls {
+    const NONE: Calls = Calls {
+        clock: false,
+        request_headers: false,
+        property: false,
+        response_headers: false,
+        set_header: false,
+    };
+    const ALL: Calls = Calls {
+        clock: true,
+        request_headers: true,
+        property: true,
+        response_headers: true,
+        set_header: true,
+    };
+
+    /// `noop`, `calls` or `calls:NAME,...` (JSON-quoted or not).
+    fn parse(config: &str) -> Option<Calls> {
+        let config = config.trim_matches('"');
+        match config {
+            "noop" => return Some(Calls::NONE),
+            "calls" => return Some(Calls::ALL),
+            _ => {}
+        }
+        let mut calls = Calls::NONE;
+        for name in config.strip_prefix("calls:")?.split(',') {
+            let flag = match name {
+                "clock" => &mut calls.clock,
+                "request-headers" => &mut calls.request_headers,
+                "property" => &mut calls.property,
+                "response-headers" => &mut calls.response_headers,
+                "set-header" => &mut calls.set_header,
+                _ => return None,
+            };
+            *flag = true;
+        }
+        Some(calls)
+    }
+}
+
 struct Root {
-    calls: bool,
+    calls: Calls,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        match WasmHost.plugin_configuration().as_slice() {
-            b"noop" | b"\"noop\"" => self.calls = false,
-            b"calls" | b"\"calls\"" => self.calls = true,
-            other => {
+        let config = WasmHost.plugin_configuration();
+        let config = String::from_utf8_lossy(&config);
+        match Calls::parse(&config) {
+            Some(calls) => self.calls = calls,
+            None => {
                 let _ = hostcalls::log(
                     LogLevel::Error,
                     &format!(
-                        "floor: configuration {:?}: want noop or calls",
-                        String::from_utf8_lossy(other)
+                        "floor: configuration {config:?}: want noop, calls or calls:NAME,... \
+                         (clock, request-headers, property, response-headers, set-header)"
                     ),
                 );
                 return false;
@@ -65,24 +119,30 @@ impl RootContext for Root {
 }
 
 struct Http {
-    calls: bool,
+    calls: Calls,
 }
 
 impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.calls {
+        if self.calls.clock {
             let _ = WasmHost.now();
+        }
+        if self.calls.request_headers {
             WasmHost.for_each_header(Headers::Request, |_, _| {});
+        }
+        if self.calls.property {
             let _ = WasmHost.property(b"connection\0id");
         }
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.calls {
+        if self.calls.response_headers {
             WasmHost.for_each_header(Headers::Response, |_, _| {});
+        }
+        if self.calls.set_header {
             WasmHost.set_header(
                 Headers::Response,
                 "x-correlation-id",
@@ -93,8 +153,41 @@ impl HttpContext for Http {
     }
 
     fn on_log(&mut self) {
-        if self.calls {
+        if self.calls.clock {
             let _ = WasmHost.now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Calls;
+
+    #[test]
+    fn configuration_names_the_calls() {
+        let pick = |c: &str| {
+            Calls::parse(c).map(|c| {
+                [
+                    c.clock,
+                    c.request_headers,
+                    c.property,
+                    c.response_headers,
+                    c.set_header,
+                ]
+            })
+        };
+        assert_eq!(pick("noop"), Some([false; 5]));
+        assert_eq!(pick("\"calls\""), Some([true; 5]));
+        assert_eq!(
+            pick("calls:clock,property"),
+            Some([true, false, true, false, false])
+        );
+        assert_eq!(
+            pick("calls:set-header"),
+            Some([false, false, false, false, true])
+        );
+        assert_eq!(pick("calls:clock,bogus"), None);
+        assert_eq!(pick("calls:"), None);
+        assert_eq!(pick("all"), None);
     }
 }
