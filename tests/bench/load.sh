@@ -233,8 +233,8 @@ free_port() {
 }
 
 # render TEMPLATE OUT KEY=VALUE... : replaces @KEY@ by VALUE; every placeholder
-# needs a value. PLUGIN_* values sit in single-quoted YAML scalars: their
-# single quotes are doubled.
+# needs a value. PLUGIN_JSON sits in a single-quoted YAML scalar: its single
+# quotes are doubled.
 render() {
   python3 - "$@" <<'PY'
 import re, sys
@@ -244,9 +244,8 @@ values = dict(pair.partition("=")[::2] for pair in pairs)
 missing = sorted(set(re.findall(r"@([A-Z_]+)@", text)) - set(values))
 if missing:
     sys.exit("render %s: no value for %s" % (src, ", ".join(missing)))
-for key in values:
-    if key.startswith("PLUGIN_"):
-        values[key] = values[key].replace("'", "''")
+if "PLUGIN_JSON" in values:
+    values["PLUGIN_JSON"] = values["PLUGIN_JSON"].replace("'", "''")
 text = re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
 open(out, "w").write(text)
 PY
