@@ -88,9 +88,9 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--blocks", type=int, default=10, help="the run is cut into this many blocks for the spread")
     args = ap.parse_args()
-    for name in ("pairs", "warmup", "blocks"):
-        if getattr(args, name) < (1 if name != "warmup" else 0) or getattr(args, name) > 1_000_000:
-            sys.exit(f"paired.py: --{name} {getattr(args, name)}: want 1..1000000")
+    for name, least in (("pairs", 1), ("warmup", 0), ("blocks", 1)):
+        if not least <= getattr(args, name) <= 1_000_000:
+            sys.exit(f"paired.py: --{name} {getattr(args, name)}: want {least}..1000000")
     if not 0 < args.max_seconds <= 3600:
         sys.exit(f"paired.py: --max-seconds {args.max_seconds}: want (0, 3600]")
 
@@ -104,9 +104,7 @@ def main():
     b = Side(args.name_b, args.port_b, 10)
     lat_a, lat_b = [], []
     deadline = time.monotonic() + args.max_seconds
-    total = args.warmup + args.pairs
-    done = 0
-    for i in range(total):
+    for i in range(args.warmup + args.pairs):
         if time.monotonic() > deadline:
             break
         if i % 2 == 0:
@@ -116,17 +114,16 @@ def main():
         if i >= args.warmup:
             lat_a.append(ta)
             lat_b.append(tb)
-            done += 1
-    if done < max(args.blocks, 100):
-        sys.exit(f"paired.py: only {done} pairs measured before --max-seconds; nothing to report")
+    n = len(lat_a)
+    if n < max(args.blocks, 100):
+        sys.exit(f"paired.py: only {n} pairs measured before --max-seconds; nothing to report")
 
     us = lambda ns: ns / 1000
-    n = len(lat_a)
     size = n // args.blocks
     blocks = [statistics.median(lat_b[k * size:(k + 1) * size]) - statistics.median(lat_a[k * size:(k + 1) * size])
               for k in range(args.blocks)]
     diff = [y - x for x, y in zip(lat_a, lat_b)]
-    print(f"pairs measured: {n} (after {args.warmup} warm-up pairs){'; stopped at --max-seconds' if done < args.pairs else ''}")
+    print(f"pairs measured: {n} (after {args.warmup} warm-up pairs){'; stopped at --max-seconds' if n < args.pairs else ''}")
     print()
     print("| side | p50 µs | p90 µs | p99 µs |")
     print("|---|---:|---:|---:|")
