@@ -14,6 +14,10 @@
 #       PAIR's first configuration and WASM, side B with its second
 #       and WASM_B; tests/bench/paired.py alternates requests between
 #       them (no wrk) and prints what B adds to A's latency
+#   (s) simultaneous: sides A and B (PAIR, WASM_B, ...) in two front   envoy-sa.yaml
+#       Envoys pinned to the same CPU, each loaded by its own wrk at   envoy-sb.yaml
+#       the same time: each side's Envoy CPU per request, measured in
+#       the same seconds, and B/A per run
 #
 # The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
 # (a second Envoy answering with direct_response) and the collector run on CPU 1
@@ -24,7 +28,7 @@
 #
 # Usage: tests/bench/load.sh
 # Environment (defaults):
-#   SETUPS="a b c"   which setups to run (any of a b c d e)
+#   SETUPS="a b c"   which setups to run (any of a b c d e p s)
 #   DURATION=10      seconds per measured run (1..30)
 #   RUNS=3           measured runs per setup (1..20; use >= 3 for real numbers)
 #   WARMUP=2         seconds of warm-up per setup (0..30)
@@ -54,13 +58,13 @@
 #                    `redaction` section and a `dlp` rule for /bench* that
 #                    denies only US_SSN, absent from tests/bench/body-4k.json)
 #   ENVOY=...        Envoy binary (default: the one of .venv, created if missing)
-#   PAIR="c e"       setup (p): the setups of sides A and B (each a, b, c, d or e)
-#   WASM_B=$WASM     setup (p): side B's module (another build: an A/B of modules)
+#   PAIR="c e"       setups (p, s): the setups of sides A and B (each a, b, c, d or e)
+#   WASM_B=$WASM     setups (p, s): side B's module (another build: an A/B of modules)
 #   PAIRS=20000      setup (p): measured pairs (100..1000000), after
 #   PAIR_WARMUP=1000 pairs not counted (0..1000000), within
 #   PAIR_SECONDS=120 seconds at most (1..3600)
-#   BODY_FILE_B=     setup (p): side B POSTs this file instead of BODY_FILE
-#   PLUGIN_JSON_B=   setup (p): side B's plugin configuration instead of its setup's
+#   BODY_FILE_B=     setups (p, s): side B POSTs this file instead of BODY_FILE
+#   PLUGIN_JSON_B=   setups (p, s): side B's plugin configuration instead of its setup's
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -132,7 +136,7 @@ read -r -a PAIR_LIST <<<"$PAIR"
 read -r -a SETUP_LIST <<<"$SETUPS"
 ((${#SETUP_LIST[@]} > 0)) || die "SETUPS is empty"
 for s in "${SETUP_LIST[@]}"; do
-  [[ $s == [a-ep] ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d, e, p)"
+  [[ $s == [a-eps] ]] || die "unknown setup '$s' in SETUPS (want a, b, c, d, e, p, s)"
 done
 want_setup() { [[ " ${SETUP_LIST[*]} " == *" $1 "* ]]; }
 
@@ -312,15 +316,25 @@ start_envoy() {
 # wrk runs in the background and is waited for, so INT/TERM reach the traps at
 # once (cleanup then stops it); `timeout` bounds it even if it hangs.
 run_wrk() {
-  local pid rc=0
-  BENCH_BODY_FILE=$BODY_FILE BENCH_BODY_TYPE=$BODY_TYPE \
+  start_wrk "$1" "$2" "$ENVOY_PORT" "$BODY_FILE"
+  wait_wrk "$WRK_PID" "$2"
+}
+
+# start_wrk SECONDS OUTFILE PORT BODY_FILE: sets WRK_PID.
+start_wrk() {
+  BENCH_BODY_FILE=$4 BENCH_BODY_TYPE=$BODY_TYPE \
     timeout --kill-after=5 $(($1 + 30)) "${PIN_AUX[@]}" wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" \
-    --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" \
+    --latency -s "$BENCH_DIR/report.lua" "http://127.0.0.1:$3$REQUEST_PATH" \
     </dev/null >"$2" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
-  wait "$pid" || rc=$?
-  forget_pid "$pid"
+  WRK_PID=$!
+  PIDS+=("$WRK_PID")
+}
+
+# wait_wrk PID OUTFILE
+wait_wrk() {
+  local rc=0
+  wait "$1" || rc=$?
+  forget_pid "$1"
   ((rc == 0)) || { cat "$2" >&2; die "wrk failed (exit $rc)"; }
 }
 
@@ -407,6 +421,79 @@ measure_paired() {
   cat "$out" >&2
 }
 
+# wrk_both SECONDS OUT_A OUT_B: both sides of setup (s) loaded at once.
+wrk_both() {
+  local pid_a
+  start_wrk "$1" "$2" "$PORT_A" "$BODY_FILE"
+  pid_a=$WRK_PID
+  start_wrk "$1" "$3" "$PORT_B" "${BODY_FILE_B:-$BODY_FILE}"
+  wait_wrk "$pid_a" "$2"
+  wait_wrk "$WRK_PID" "$3"
+}
+
+# measure_simultaneous: setup (s), warm-up and RUNS runs of both sides at once.
+measure_simultaneous() {
+  local run side out req dur non2xx errs a0 a1 b0 b1 cpu
+  ENVOY_PORT=$PORT_A check_requests "${PAIR_LIST[0]}"
+  ENVOY_PORT=$PORT_B BODY_FILE=${BODY_FILE_B:-$BODY_FILE} check_requests "${PAIR_LIST[1]}"
+  if ((WARMUP > 0)); then
+    log "(s) warm-up ${WARMUP}s, both sides at once"
+    wrk_both "$WARMUP" "$RESULTS_DIR/s-a-warmup.txt" "$RESULTS_DIR/s-b-warmup.txt"
+  fi
+  printf 'run\tside\trequests\tduration_us\tp50_us\tp99_us\tenvoy_cpu_us\n' >"$RESULTS_DIR/simultaneous.tsv"
+  for ((run = 1; run <= RUNS; run++)); do
+    a0=$(cpu_ticks "$PID_A")
+    b0=$(cpu_ticks "$PID_B")
+    wrk_both "$DURATION" "$RESULTS_DIR/s-a-run$run.txt" "$RESULTS_DIR/s-b-run$run.txt"
+    a1=$(cpu_ticks "$PID_A")
+    b1=$(cpu_ticks "$PID_B")
+    for side in a b; do
+      out=$RESULTS_DIR/s-$side-run$run.txt
+      grep -q WRK_RESULT "$out" || { cat "$out" >&2; die "no WRK_RESULT line in $out"; }
+      req=$(wrk_field "$out" requests)
+      dur=$(wrk_field "$out" duration_us)
+      non2xx=$(wrk_field "$out" status_errors)
+      errs=$(($(wrk_field "$out" connect_errors) + $(wrk_field "$out" read_errors) + $(wrk_field "$out" write_errors) + $(wrk_field "$out" timeouts)))
+      ((req > 0)) || die "(s) side $side, run $run completed no requests"
+      ((non2xx == 0 && errs == 0)) || die "(s) side $side, run $run: $non2xx non-2xx responses, $errs socket errors"
+      if [[ $side == a ]]; then cpu=$(((a1 - a0) * 1000000 / CLK_TCK)); else cpu=$(((b1 - b0) * 1000000 / CLK_TCK)); fi
+      printf '%d\t%s\t%d\t%d\t%d\t%d\t%d\n' "$run" "$side" "$req" "$dur" "$(wrk_field "$out" p50_us)" \
+        "$(wrk_field "$out" p99_us)" "$cpu" >>"$RESULTS_DIR/simultaneous.tsv"
+      log "(s) run $run/$RUNS, side $side: $req requests, Envoy CPU $((cpu / 1000)) ms ($((cpu / req)) µs/req)"
+    done
+  done
+  summarize_simultaneous | tee "$RESULTS_DIR/simultaneous.txt" >&2
+}
+
+# The runs of setup (s): per side and per run, then B/A per run and its median.
+summarize_simultaneous() {
+  python3 - "$RESULTS_DIR/simultaneous.tsv" "${PAIR_LIST[0]}" "${PAIR_LIST[1]}" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "run":
+        continue
+    req, dur = int(f[2]), int(f[3])
+    runs.setdefault(int(f[0]), {})[f[1]] = {
+        "rps": req / (dur / 1e6), "p99": int(f[5]), "cpu": int(f[6]) / req}
+a, b = sys.argv[2], sys.argv[3]
+print("| run | A (%s) req/s | B (%s) req/s | A CPU µs/req | B CPU µs/req | B/A CPU | B − A CPU µs | B/A req/s | B/A p99 |" % (a, b))
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+cols = {"cpu": [], "diff": [], "rps": [], "p99": []}
+for n, r in sorted(runs.items()):
+    x, y = r["a"], r["b"]
+    row = (y["cpu"] / x["cpu"], y["cpu"] - x["cpu"], y["rps"] / x["rps"], y["p99"] / x["p99"])
+    for k, v in zip(("cpu", "diff", "rps", "p99"), row):
+        cols[k].append(v)
+    print("| %d | %.0f | %.0f | %.1f | %.1f | %.3f | %+.1f | %.3f | %.2f |" % ((n, x["rps"], y["rps"], x["cpu"], y["cpu"]) + row))
+med = {k: statistics.median(v) for k, v in cols.items()}
+print("SIMULTANEOUS_RESULT runs=%d cpu_ratio=%.3f cpu_ratio_min=%.3f cpu_ratio_max=%.3f cpu_diff_us=%.1f rps_ratio=%.3f p99_ratio=%.2f" % (
+    len(runs), med["cpu"], min(cols["cpu"]), max(cols["cpu"]), med["diff"], med["rps"], med["p99"]))
+print("medians over runs; both front Envoys share CPU 0, so req/s is each one's share of it: compare CPU µs/req")
+PY
+}
+
 check_requests() { # SETUP
   local code
   code=$(http_code "http://127.0.0.1:$ENVOY_PORT$REQUEST_PATH" "$BODY_FILE")
@@ -470,8 +557,12 @@ run_setup() {
   ACCESS_LOG=$WORK/access-b.log
   case $setup in
     c | d | e) start_collector "$setup" ;;
-    p) [[ $PAIR != *[cde]* ]] || start_collector "$setup" ;;
+    p | s) [[ $PAIR != *[cde]* ]] || start_collector "$setup" ;;
   esac
+  if [[ $setup == s ]]; then
+    run_simultaneous
+    return
+  fi
   if [[ $setup == p ]]; then
     render_setup "${PAIR_LIST[0]}" "$WORK/side-a.yaml" "$WASM"
     render_setup "${PAIR_LIST[1]}" "$WORK/side-b.yaml" "${WASM_B:-$WASM}" "$PLUGIN_JSON_B"
@@ -502,6 +593,27 @@ run_setup() {
   [[ -z $COLLECTOR_PID ]] || stop_pid "$COLLECTOR_PID"
   cp "$WORK/front-$setup.log" "$RESULTS_DIR/" 2>/dev/null || true
   [[ -z $COLLECTOR_PID ]] || cp "$WORK/collector.log" "$RESULTS_DIR/$setup-collector.log" 2>/dev/null || true
+}
+
+# run_simultaneous: setup (s), two front Envoys on CPU 0 (PID_A/PORT_A, PID_B/PORT_B).
+run_simultaneous() {
+  local admin_a admin_b
+  render_setup "${PAIR_LIST[0]}" "$WORK/envoy-sa.yaml" "$WASM"
+  render_setup "${PAIR_LIST[1]}" "$WORK/envoy-sb.yaml" "${WASM_B:-$WASM}" "$PLUGIN_JSON_B"
+  cp "$WORK/envoy-sa.yaml" "$WORK/envoy-sb.yaml" "$RESULTS_DIR/"
+  start_envoy front-sa "$WORK/envoy-sa.yaml" "${PIN_FRONT[@]}"
+  PID_A=$ENVOY_PID PORT_A=$ENVOY_PORT admin_a=$ENVOY_ADMIN
+  start_envoy front-sb "$WORK/envoy-sb.yaml" "${PIN_FRONT[@]}"
+  PID_B=$ENVOY_PID PORT_B=$ENVOY_PORT admin_b=$ENVOY_ADMIN
+  log "(s) A = ${PAIR_LIST[0]}: pid $PID_A on :$PORT_A; B = ${PAIR_LIST[1]}$([[ -n $WASM_B ]] && echo " ($WASM_B)"): pid $PID_B on :$PORT_B"
+  measure_simultaneous
+  if [[ -n $COLLECTOR_PID ]]; then sleep 2; fi # the last batches (maxAgeMs)
+  curl -s -m 5 "http://$admin_a/stats" >"$RESULTS_DIR/sa-stats.txt" || true
+  curl -s -m 5 "http://$admin_b/stats" >"$RESULTS_DIR/sb-stats.txt" || true
+  stop_pid "$PID_A"
+  stop_pid "$PID_B"
+  [[ -z $COLLECTOR_PID ]] || stop_pid "$COLLECTOR_PID"
+  cp "$WORK/front-sa.log" "$WORK/front-sb.log" "$RESULTS_DIR/" 2>/dev/null || true
 }
 
 summarize() {
@@ -569,7 +681,7 @@ command -v python3 >/dev/null || die "python3 is needed"
 CLK_TCK=$(getconf CLK_TCK)
 ensure_wrk
 ensure_envoy
-if want_setup c || want_setup d || want_setup e || want_setup p; then
+if want_setup c || want_setup d || want_setup e || want_setup p || want_setup s; then
   ensure_wasm
   ensure_collector
 fi
@@ -614,9 +726,12 @@ COLLECTOR_PID=""
 ACCESS_LOG=""
 for s in "${SETUP_LIST[@]}"; do run_setup "$s"; done
 
-if [[ " ${SETUP_LIST[*]} " != " p " ]]; then summarize | tee "$RESULTS_DIR/summary.md"; fi
+if [[ -n $(tail -n +2 "$RESULTS_DIR/runs.tsv") ]]; then summarize | tee "$RESULTS_DIR/summary.md"; fi
 if want_setup p; then
   { echo; echo "paired (setup p): PAIR=\"$PAIR\"$([[ -n $WASM_B ]] && echo ", WASM_B=$WASM_B")$([[ -n $BODY_FILE_B ]] && echo ", BODY_FILE_B=$BODY_FILE_B")"; cat "$RESULTS_DIR/paired.txt"; } |
     tee -a "$RESULTS_DIR/summary.md"
+fi
+if want_setup s; then
+  { echo; echo "simultaneous (setup s): PAIR=\"$PAIR\"$([[ -n $WASM_B ]] && echo ", WASM_B=$WASM_B")$([[ -n $BODY_FILE_B ]] && echo ", BODY_FILE_B=$BODY_FILE_B")"; cat "$RESULTS_DIR/simultaneous.txt"; } >>"$RESULTS_DIR/summary.md"
 fi
 log "raw results: $RESULTS_DIR"
