@@ -19,7 +19,7 @@
 #       the same time: each side's Envoy CPU per request, measured in
 #       the same seconds, and B/A per run
 #
-# The front Envoy runs with --concurrency 1 pinned to CPU 0; wrk, the upstream
+# The front Envoy runs with --concurrency 1 (FRONT_CONCURRENCY) pinned to CPU 0; wrk, the upstream
 # (a second Envoy answering with direct_response) and the collector run on CPU 1
 # (pinning needs taskset and >= 2 CPUs; PIN=0 disables it).
 # Per setup: warm-up, then RUNS runs of DURATION seconds with `wrk --latency`;
@@ -45,6 +45,9 @@
 #   COLLECTOR_ARGS=  extra `observatory-collector serve` flags, e.g.
 #                    "--redact false --score-enabled false --wal-fsync false"
 #   PIN_UPSTREAM=1   pin the upstream Envoy to CPU 1 too (0 = let the kernel place it)
+#   FRONT_CONCURRENCY=1  worker threads of the front Envoy(s) (1..8); 2 with setup p puts
+#                    the two sides' connections on a worker each when the kernel spreads
+#                    them so (for `perf record`, which then splits the sides by thread)
 #   RESULTS_DIR=...  where raw results go (default: tests/bench/results/<time> if
 #                    git ignores that folder, else a new temp dir)
 #   KEEP_WORK=0      1 = keep the temp work dir (configs, logs, collector data)
@@ -81,6 +84,7 @@ BODY_FILE=${BODY_FILE:-}
 BODY_TYPE=${BODY_TYPE:-application/json}
 PIN=${PIN:-1}
 PIN_UPSTREAM=${PIN_UPSTREAM:-1}
+FRONT_CONCURRENCY=${FRONT_CONCURRENCY:-1}
 KEEP_WORK=${KEEP_WORK:-0}
 COLLECTOR_NICE=${COLLECTOR_NICE:-19}
 read -r -a COLLECTOR_ARGV <<<"${COLLECTOR_ARGS:-}"
@@ -120,6 +124,7 @@ int_in_range WARMUP "$WARMUP" 0 30
 int_in_range CONNECTIONS "$CONNECTIONS" 1 1024
 int_in_range THREADS "$THREADS" 1 64
 int_in_range COLLECTOR_NICE "$COLLECTOR_NICE" 0 19
+int_in_range FRONT_CONCURRENCY "$FRONT_CONCURRENCY" 1 8
 int_in_range PAIRS "$PAIRS" 100 1000000
 int_in_range PAIR_WARMUP "$PAIR_WARMUP" 0 1000000
 int_in_range PAIR_SECONDS "$PAIR_SECONDS" 1 3600
@@ -288,9 +293,10 @@ http_code() {
 start_envoy() {
   local name=$1 cfg=$2
   shift 2
-  local addr_file=$WORK/$name.admin-address deadline pid
+  local addr_file=$WORK/$name.admin-address deadline pid workers=1
+  [[ $name != front-* ]] || workers=$FRONT_CONCURRENCY
   rm -f "$addr_file"
-  "$@" "$ENVOY_BIN" -c "$cfg" --concurrency 1 --use-dynamic-base-id \
+  "$@" "$ENVOY_BIN" -c "$cfg" --concurrency "$workers" --use-dynamic-base-id \
     --admin-address-path "$addr_file" --log-level warn --log-path "$WORK/$name.log" \
     </dev/null >>"$WORK/$name.out" 2>&1 &
   pid=$!
