@@ -448,6 +448,7 @@ measure_simultaneous() {
   fi
   printf 'run\tside\trequests\tduration_us\tp50_us\tp99_us\tenvoy_cpu_us\n' >"$RESULTS_DIR/simultaneous.tsv"
   for ((run = 1; run <= RUNS; run++)); do
+    : >"$ACCESS_LOG" # setup b's log (O_APPEND: truncation is safe), kept from growing
     a0=$(cpu_ticks "$PID_A")
     b0=$(cpu_ticks "$PID_B")
     wrk_both "$DURATION" "$RESULTS_DIR/s-a-run$run.txt" "$RESULTS_DIR/s-b-run$run.txt"
@@ -468,6 +469,7 @@ measure_simultaneous() {
       log "(s) run $run/$RUNS, side $side: $req requests, Envoy CPU $((cpu / 1000)) ms ($((cpu / req)) µs/req)"
     done
   done
+  : >"$ACCESS_LOG"
   summarize_simultaneous | tee "$RESULTS_DIR/simultaneous.txt" >&2
 }
 
