@@ -345,6 +345,10 @@ wait_wrk() {
 }
 
 wrk_field() { sed -n "s/.*WRK_RESULT.* $2=\([0-9]*\).*/\1/p" "$1"; }
+# socket_errors OUTFILE: wrk's connect, read and write errors and timeouts together.
+socket_errors() {
+  echo $(($(wrk_field "$1" connect_errors) + $(wrk_field "$1" read_errors) + $(wrk_field "$1" write_errors) + $(wrk_field "$1" timeouts)))
+}
 
 # measure SETUP: warm-up + RUNS runs against the running front Envoy.
 measure() {
@@ -376,7 +380,7 @@ measure() {
     p50=$(wrk_field "$out" p50_us)
     p99=$(wrk_field "$out" p99_us)
     non2xx=$(wrk_field "$out" status_errors)
-    errs=$(($(wrk_field "$out" connect_errors) + $(wrk_field "$out" read_errors) + $(wrk_field "$out" write_errors) + $(wrk_field "$out" timeouts)))
+    errs=$(socket_errors "$out")
     ((req > 0)) || die "($setup) run $run completed no requests"
     envoy_cpu_us=$(((t1 - t0) * 1000000 / CLK_TCK))
     up_cpu_us=$(((u1 - u0) * 1000000 / CLK_TCK))
@@ -460,7 +464,7 @@ measure_simultaneous() {
       req=$(wrk_field "$out" requests)
       dur=$(wrk_field "$out" duration_us)
       non2xx=$(wrk_field "$out" status_errors)
-      errs=$(($(wrk_field "$out" connect_errors) + $(wrk_field "$out" read_errors) + $(wrk_field "$out" write_errors) + $(wrk_field "$out" timeouts)))
+      errs=$(socket_errors "$out")
       ((req > 0)) || die "(s) side $side, run $run completed no requests"
       ((non2xx == 0 && errs == 0)) || die "(s) side $side, run $run: $non2xx non-2xx responses, $errs socket errors"
       if [[ $side == a ]]; then cpu=$(((a1 - a0) * 1000000 / CLK_TCK)); else cpu=$(((b1 - b0) * 1000000 / CLK_TCK)); fi
