@@ -54,7 +54,7 @@ build: wasm collector
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) -p observatory-filter -p observatory-engine -p observatory-redact -p observatory-proto -p observatory-bench-floor --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p observatory-filter -p observatory-engine -p observatory-redact -p observatory-proto -p observatory-bench-floor -p observatory-bench-bare --all-targets -- -D warnings
 	python3 .ci/import-cycles
 
 ## test: every unit and end-to-end test (real Envoy + built wasm + collector), then the mesh checks
