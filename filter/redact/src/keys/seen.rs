@@ -2,8 +2,10 @@
 //! repeat the same few dozen keys, and in a proxy whose own work has
 //! emptied the CPU's caches since the last request, reading one line of
 //! this table costs less than walking the trie again (a line or two per
-//! node). A slot holds the key itself, so a collision only costs a walk.
-//! 256 slots of one line each: 16 KiB per thread that classifies keys.
+//! node). A slot holds the key itself, so a collision only costs a walk,
+//! and each key has two slots side by side, so two keys a request keeps
+//! alternating between do not evict each other. 256 slots of one line
+//! each: 16 KiB per thread that classifies keys.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,10 +36,15 @@ const EMPTY: Slot = Slot {
     key: [0; KEY_BYTES],
 };
 
+/// The two slots a key may be kept in, newest first, in one 128-byte block.
+#[derive(Clone, Copy)]
+#[repr(C, align(128))]
+struct Pair([Slot; 2]);
+
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static TABLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    static TABLE: RefCell<Vec<Pair>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A new id for a set of rules, never handed out again in this process.
@@ -56,13 +63,14 @@ pub(super) fn classify(
         Ok(len) if (1..=KEY_BYTES).contains(&key.len()) => len,
         _ => return walk(),
     };
-    let slot = slot(owner, key);
+    let set = set(owner, key);
     let kept = TABLE.try_with(|table| {
         let table = table.try_borrow().ok()?;
-        let entry = table.get(slot)?;
-        let same =
-            entry.owner == owner && entry.len == len && entry.key.get(..key.len()) == Some(key);
-        same.then_some((entry.ctx, entry.marker))
+        table.get(set)?.0.iter().find_map(|entry| {
+            let same =
+                entry.owner == owner && entry.len == len && entry.key.get(..key.len()) == Some(key);
+            same.then_some((entry.ctx, entry.marker))
+        })
     });
     if let Ok(Some(answer)) = kept {
         return answer;
@@ -78,10 +86,12 @@ pub(super) fn classify(
             return;
         };
         if table.is_empty() {
-            table.resize(SLOTS, EMPTY);
+            table.resize(SLOTS / 2, Pair([EMPTY; 2]));
         }
-        if let Some(entry) = table.get_mut(slot) {
-            *entry = Slot {
+        // The newest first: the older of the two moves to the second slot.
+        if let Some(Pair([first, second])) = table.get_mut(set) {
+            *second = *first;
+            *first = Slot {
                 owner,
                 ctx,
                 marker,
@@ -94,8 +104,8 @@ pub(super) fn classify(
 }
 
 /// FxHash's step over the owner and the key's length, first, middle and
-/// last byte (as [`super::KeyMemo`] does); the top bits pick the slot.
-fn slot(owner: u64, key: &[u8]) -> usize {
+/// last byte (as [`super::KeyMemo`] does); the top bits pick the pair.
+fn set(owner: u64, key: &[u8]) -> usize {
     let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     let byte = |i: usize| key.get(i).copied().map_or(0, u64::from);
     let hash = [
@@ -106,7 +116,7 @@ fn slot(owner: u64, key: &[u8]) -> usize {
     ]
     .iter()
     .fold(owner, |h, &v| step(h, v));
-    (hash >> (64 - SLOTS.trailing_zeros())) as usize
+    (hash >> (64 - (SLOTS / 2).trailing_zeros())) as usize
 }
 
 #[cfg(test)]
@@ -119,6 +129,42 @@ mod tests {
     fn a_slot_is_one_cache_line() {
         assert_eq!(std::mem::size_of::<Slot>(), 64);
         assert_eq!(std::mem::align_of::<Slot>(), 64);
+        assert_eq!(std::mem::size_of::<Pair>(), 128);
+        assert_eq!(std::mem::align_of::<Pair>(), 128);
+    }
+
+    #[test]
+    fn two_keys_of_one_pair_are_both_kept_and_a_third_evicts_the_older() {
+        let owner = owner();
+        // Three keys whose slots are the same pair.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let first = b"key_0".to_vec();
+        for i in 1.. {
+            let key = format!("key_{i}").into_bytes();
+            if set(owner, &key) == set(owner, &first) {
+                keys.push(key);
+                if keys.len() == 2 {
+                    break;
+                }
+            }
+        }
+        let (a, b, c) = (first.as_slice(), keys[0].as_slice(), keys[1].as_slice());
+        let walks = std::cell::Cell::new(0);
+        let ask = |key: &[u8]| {
+            classify(owner, key, || {
+                walks.set(walks.get() + 1);
+                (Some(Ctx::SCAN), 0)
+            })
+        };
+        for key in [a, b, a, b, a, b] {
+            ask(key);
+        }
+        assert_eq!(walks.get(), 2, "a and b kept side by side");
+        ask(c);
+        ask(b);
+        assert_eq!(walks.get(), 3, "c evicted a, the older");
+        ask(a);
+        assert_eq!(walks.get(), 4);
     }
 
     #[test]
