@@ -978,18 +978,10 @@ impl<'t> KeyMemo<'t> {
     /// [`KeyRules::classify_key`] of the key at `range` of the text.
     pub fn classify_key(&mut self, rules: &KeyRules, range: Range<usize>) -> (Option<Ctx>, u8) {
         let key = self.text.get(range.clone()).unwrap_or_default();
-        let (Some(&first), Some(&last)) = (key.first(), key.last()) else {
+        if key.is_empty() {
             return rules.classify_key(key);
-        };
-        let middle = key.get(key.len() / 2).copied().unwrap_or_default();
-        // FxHash's step over length, first, middle and last byte; the top
-        // bits pick the slot.
-        let hash = [key.len(), first.into(), middle.into(), last.into()]
-            .iter()
-            .fold(0u32, |h, &v| {
-                (h.rotate_left(5) ^ v as u32).wrapping_mul(0x9E37_79B9)
-            });
-        let slot = (hash >> (32 - Self::SLOTS.trailing_zeros())) as usize;
+        }
+        let slot = (shape_hash(0, key) >> (32 - Self::SLOTS.trailing_zeros())) as usize;
         let text = self.text;
         let Some(entry) = self.slots.get_mut(slot) else {
             return rules.classify_key(key);
@@ -1004,6 +996,23 @@ impl<'t> KeyMemo<'t> {
         }
         (ctx, marker)
     }
+}
+
+/// FxHash's step (32-bit) over `seed` and a key's length, first, middle
+/// and last byte: cheap, and it tells apart the few dozen keys of a
+/// service. The top bits pick a slot of [`KeyMemo`] and of the kept answers.
+pub(super) fn shape_hash(seed: u32, key: &[u8]) -> u32 {
+    let byte = |i: usize| key.get(i).copied().map_or(0, u32::from);
+    [
+        key.len() as u32,
+        byte(0),
+        byte(key.len() / 2),
+        byte(key.len().wrapping_sub(1)),
+    ]
+    .iter()
+    .fold(seed, |h, &v| {
+        (h.rotate_left(5) ^ v).wrapping_mul(0x9E37_79B9)
+    })
 }
 
 fn redact(ty: TypeIdx, kind: &PiiType) -> Ctx {

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Ctx;
+use super::{shape_hash, Ctx};
 
 const SLOTS: usize = 256;
 /// Longest key kept; longer keys are walked every time.
@@ -103,20 +103,10 @@ pub(super) fn classify(
     (ctx, marker)
 }
 
-/// FxHash's step over the owner and the key's length, first, middle and
-/// last byte (as [`super::KeyMemo`] does); the top bits pick the pair.
+/// The pair of slots of `key` under `owner` (its low bits seed the hash;
+/// the slot's own `owner` tells rules apart).
 fn set(owner: u64, key: &[u8]) -> usize {
-    let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    let byte = |i: usize| key.get(i).copied().map_or(0, u64::from);
-    let hash = [
-        key.len() as u64,
-        byte(0),
-        byte(key.len() / 2),
-        byte(key.len().wrapping_sub(1)),
-    ]
-    .iter()
-    .fold(owner, |h, &v| step(h, v));
-    (hash >> (64 - (SLOTS / 2).trailing_zeros())) as usize
+    (shape_hash(owner as u32, key) >> (32 - (SLOTS / 2).trailing_zeros())) as usize
 }
 
 #[cfg(test)]
