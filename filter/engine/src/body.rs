@@ -185,13 +185,16 @@ impl Extra {
         let body = host.body(which, 0, size);
         let text = crate::text::lossy(&body);
         let content = self.request.content();
-        // Only a recorded excerpt needs the redacted text.
+        // Only a recorded excerpt needs the redacted text, and only a body
+        // that may hold a denied type needs a scan for every type.
         let findings = if self.request.excerpt.is_recorded() {
             let out = redactor.redact(&text, content);
             self.request.excerpt.set_redacted(&out.text);
             out.findings
-        } else {
+        } else if rule.may_deny(&text, content) {
             redactor.findings(&text, content)
+        } else {
+            Vec::new()
         };
         count_findings(&findings, &mut self.redactions);
         match rule.denied_type(&findings) {

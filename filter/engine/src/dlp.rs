@@ -14,7 +14,7 @@
 //! A body is buffered whole (up to `maxBodyBytes`) and scanned once; a body
 //! over the limit is passed on unmodified (and counted `dlp_skipped`).
 
-use observatory_redact::{Finding, PiiType, Redactor};
+use observatory_redact::{Content, Finding, PiiType, Probe, Redactor};
 use serde::Deserialize;
 
 use crate::error::{in_range, ConfigError};
@@ -52,6 +52,9 @@ pub struct DlpRule {
     content_types: Vec<String>,
     pub redact_responses: bool,
     deny_on_pii: Vec<PiiType>,
+    /// A search for the `deny_on_pii` types alone, which clears a clean
+    /// body without a scan for every type.
+    deny_probe: Option<Probe>,
     pub max_body_bytes: usize,
 }
 
@@ -121,12 +124,22 @@ impl DlpRules {
                 MIN_MAX_BODY_BYTES,
                 redactor.max_scan_bytes(),
             )?;
+            let deny_probe = if deny_on_pii.is_empty() {
+                None
+            } else {
+                Some(
+                    redactor
+                        .probe(&deny_on_pii)
+                        .map_err(|e| ConfigError::new(format!("{at}.denyOnPii"), e.problem))?,
+                )
+            };
             rules.push(DlpRule {
                 name: spec.name.clone(),
                 paths,
                 content_types,
                 redact_responses: spec.redact_responses,
                 deny_on_pii,
+                deny_probe,
                 max_body_bytes,
             });
         }
@@ -178,6 +191,14 @@ impl DlpRule {
 
     pub fn denies_requests(&self) -> bool {
         !self.deny_on_pii.is_empty()
+    }
+
+    /// Whether a request body may hold a type listed in `denyOnPii`:
+    /// `false` means the whole scan would find none there.
+    pub fn may_deny(&self, text: &str, content: Content<'_>) -> bool {
+        self.deny_probe
+            .as_ref()
+            .is_none_or(|probe| probe.may_hold(text, content))
     }
 
     /// The first finding of a type listed in `denyOnPii`.

@@ -282,6 +282,7 @@ pub(super) fn syntax_problem(text: &str) -> String {
 
 /// An anchored scanner: a literal finder, and what it reports.
 struct Anchor {
+    anchor: &'static str,
     finder: memmem::Finder<'static>,
     ty: TypeIdx,
     expand: Expand,
@@ -292,6 +293,8 @@ pub(super) struct Detectors {
     re: meta::Regex,
     /// Per pattern id: the type it reports and how it is validated.
     rules: Vec<(TypeIdx, Check)>,
+    /// Per pattern id: the parsed pattern, kept for [`Detectors::narrowed`].
+    hirs: Vec<Hir>,
     anchors: Vec<Anchor>,
 }
 
@@ -317,12 +320,41 @@ impl Detectors {
         let anchors = anchored
             .iter()
             .map(|&(ty, anchor, expand)| Anchor {
+                anchor,
                 finder: memmem::Finder::new(anchor.as_bytes()).into_owned(),
                 ty,
                 expand,
             })
             .collect();
-        Ok(Self { re, rules, anchors })
+        Ok(Self {
+            re,
+            rules,
+            hirs,
+            anchors,
+        })
+    }
+
+    /// The detectors of the types `kept` keeps, in the same order, so that
+    /// each finds at a position what it found there among all of them.
+    pub fn narrowed(&self, kept: impl Fn(TypeIdx) -> bool) -> Result<Self, String> {
+        let patterns = self
+            .rules
+            .iter()
+            .zip(&self.hirs)
+            .filter(|((ty, _), _)| kept(*ty))
+            .map(|(&(ty, check), hir)| Pattern {
+                ty,
+                check,
+                hir: hir.clone(),
+            })
+            .collect();
+        let anchored: Vec<_> = self
+            .anchors
+            .iter()
+            .filter(|a| kept(a.ty))
+            .map(|a| (a.ty, a.anchor, a.expand))
+            .collect();
+        Self::new(patterns, &anchored)
     }
 
     /// Validated findings in `hay`, left to right, non-overlapping.
@@ -333,6 +365,7 @@ impl Detectors {
             regex: Stream::default(),
             anchors: Default::default(),
             budget: hay.len() + MIN_BUDGET,
+            skipped: false,
             reported: 0,
             work: 0,
         }
@@ -362,6 +395,9 @@ pub(super) struct Matches<'d, 'h> {
     anchors: [Stream; ANCHORED.len()],
     /// Bytes that may still be searched twice after rejected candidates.
     budget: usize,
+    /// A rejected candidate was not searched again (the budget ran out),
+    /// so a match overlapping it may have been passed over.
+    skipped: bool,
     /// End of the last reported match; later matches must start there.
     reported: usize,
     /// Work so far: bytes a search read up to its match (or to the end),
@@ -376,6 +412,12 @@ impl Matches<'_, '_> {
     #[cfg(test)]
     pub fn work(&self) -> usize {
         self.work
+    }
+
+    /// Whether a rejected candidate was passed over unsearched (see the
+    /// field).
+    pub fn skipped(&self) -> bool {
+        self.skipped
     }
 }
 
@@ -404,6 +446,7 @@ impl Matches<'_, '_> {
                 self.budget -= again;
                 *at = span.start + 1;
             } else {
+                self.skipped = true;
                 *at = span.end.max(span.start + 1);
             }
         }

@@ -36,6 +36,9 @@
 //!   `decode.rs` holds decoded copies with their input offsets.
 //! - **Replacement** per type: `mask`, `partial`, `hash`: `replace.rs`;
 //!   configuration: `settings.rs`, its errors: [`error`].
+//! - **Probes**: [`Probe`] searches for some types alone and clears an
+//!   input only when the whole scan would find none of them (a DLP rule's
+//!   `denyOnPii`): `probe.rs`.
 //! - **Record fields**: [`fields`] redacts a value for an audit record
 //!   (counted, cut where the scan stopped), for the filter and the
 //!   collector alike.
@@ -56,6 +59,7 @@ mod form;
 mod json;
 mod keys;
 mod names;
+mod probe;
 mod replace;
 mod scan;
 mod settings;
@@ -73,6 +77,7 @@ use replace::{Mode, Pseudonyms, Repl};
 use scan::{Enc, Part, Scan};
 
 pub use error::ConfigError;
+pub use probe::Probe;
 pub use settings::RedactionConfig;
 
 /// A PII type: a built-in one, or one named by a `redaction.custom` rule.
@@ -155,6 +160,11 @@ impl TypeIdx {
     /// This type's bit in a suppression mask (built-in types only).
     fn bit(self) -> u16 {
         1u16.checked_shl(u32::from(self.0)).unwrap_or(0)
+    }
+
+    /// This type's bit in a set of any types (a probe's).
+    fn bit128(self) -> u128 {
+        1u128.checked_shl(u32::from(self.0)).unwrap_or(0)
     }
 }
 
@@ -247,6 +257,7 @@ pub struct Redactor {
 }
 
 /// A type's name, replacement mode and precomputed mask.
+#[derive(Clone)]
 struct TypeEntry {
     kind: PiiType,
     mode: Mode,
@@ -371,6 +382,14 @@ impl Redactor {
     fn hits(&self, input: &str, content: Content<'_>) -> (Vec<scan::Hit>, usize) {
         let cut = self.scan_end(input);
         let scanned = input.as_bytes().get(..cut).unwrap_or_default();
+        let mut scan = Scan::new(self, scanned);
+        self.walk(&mut scan, scanned, content);
+        (scan.finish(input), cut)
+    }
+
+    /// The scanned part of an input, walked by its structure into `scan`.
+    fn walk(&self, scan: &mut Scan<'_, '_>, scanned: &[u8], content: Content<'_>) {
+        let cut = scanned.len();
         let mut range = 0..cut;
         let walk = match content {
             Content::Json => Walk::Json,
@@ -408,7 +427,6 @@ impl Redactor {
                 }
             }
         };
-        let mut scan = Scan::new(self, scanned);
         match walk {
             Walk::Json => {
                 let json = |escaped| if escaped { Enc::Json } else { Enc::Plain };
@@ -443,7 +461,6 @@ impl Redactor {
             }
             Walk::Value(ctx) => scan.value(range, Enc::Plain, ctx, Part::Text),
         }
-        (scan.finish(input), cut)
     }
 
     fn render(&self, input: &str, hits: &[scan::Hit], ends: &mut Vec<usize>) -> String {

@@ -78,6 +78,14 @@ pub(super) struct Hit {
 struct Out<'r> {
     redactor: &'r Redactor,
     hits: Vec<Hit>,
+    /// A probe's types ([`Scan::probing`]), a bit per [`TypeIdx`]. In a
+    /// probe every match counts, whatever its key says, so that a finding
+    /// the whole scan makes cannot hide behind one the probe's narrower
+    /// set made and then dropped; and a value that another type's key
+    /// rule claims is scanned.
+    probe: Option<u128>,
+    /// A probe met a match, or passed over a rejected candidate.
+    found: bool,
 }
 
 pub(super) struct Scan<'r, 'h> {
@@ -89,20 +97,44 @@ pub(super) struct Scan<'r, 'h> {
 
 impl<'r, 'h> Scan<'r, 'h> {
     pub fn new(redactor: &'r Redactor, input: &'h [u8]) -> Self {
+        Self::with(redactor, input, input, None)
+    }
+
+    /// A probe's walk for the types in `kept`, after its single pass over
+    /// `input` found nothing: what is left to search is the values that
+    /// are decoded first, and the key rules of those types.
+    pub fn probing(redactor: &'r Redactor, input: &'h [u8], kept: u128) -> Self {
+        Self::with(redactor, input, &[], Some(kept))
+    }
+
+    fn with(
+        redactor: &'r Redactor,
+        input: &'h [u8],
+        searched: &'h [u8],
+        probe: Option<u128>,
+    ) -> Self {
         Scan {
             input,
-            matches: redactor.detectors.find_iter(input).peekable(),
+            matches: redactor.detectors.find_iter(searched).peekable(),
             out: Out {
                 redactor,
                 hits: Vec::new(),
+                probe,
+                found: false,
             },
             buf: Decoded::default(),
         }
     }
 
+    /// A probe's answer: whether it met anything of its types.
+    pub fn found_any(&self) -> bool {
+        self.out.found || !self.out.hits.is_empty()
+    }
+
     /// The value at `span` of the input, encoded as `enc`, under rule
     /// `ctx`.
     pub fn value(&mut self, span: Range<usize>, enc: Enc, ctx: Ctx, part: Part) {
+        let ctx = self.out.narrow(ctx);
         let raw = self.input.get(span.clone()).unwrap_or_default();
         let decode = match enc {
             Enc::Plain => false,
@@ -149,8 +181,9 @@ impl<'r, 'h> Scan<'r, 'h> {
             range: 0..self.buf.text.len(),
             decoded: Some(&self.buf),
         };
-        let matches = self.out.redactor.detectors.find_iter(&self.buf.text);
-        self.out.value(&seg, matches, ctx, part, None);
+        let mut matches = self.out.redactor.detectors.find_iter(&self.buf.text);
+        self.out.value(&seg, matches.by_ref(), ctx, part, None);
+        self.out.found |= self.out.probe.is_some() && matches.skipped();
     }
 
     /// The end of the JSON object from `start` that had a `name` key:
@@ -203,6 +236,17 @@ impl<'r, 'h> Scan<'r, 'h> {
 }
 
 impl Out<'_> {
+    /// A key rule as the scan applies it: in a probe, a rule that claims
+    /// a value for a type the probe does not search has the value scanned
+    /// instead (an SSN-shaped `phone`). The walk still meets the rule
+    /// itself, so everything else it decides stays as in the whole scan.
+    fn narrow(&self, ctx: Ctx) -> Ctx {
+        match (self.probe, ctx) {
+            (Some(kept), Ctx::Redact { ty, .. }) if kept & ty.bit128() == 0 => Ctx::SCAN,
+            _ => ctx,
+        }
+    }
+
     fn value(
         &mut self,
         seg: &Seg<'_>,
@@ -214,6 +258,10 @@ impl Out<'_> {
         let first = self.hits.len();
         let keys = &self.redactor.keys;
         for m in matches {
+            if self.probe.is_some() {
+                self.found = true;
+                break;
+            }
             // `order number 4854…`: a label in prose suppresses as its key
             // would.
             let labelled = || {
@@ -276,14 +324,15 @@ impl Out<'_> {
         {
             for (column, value) in super::sql::inserts(seg.text, seg.range.clone()) {
                 let name = seg.text.get(column).unwrap_or_default();
-                if let Some(Ctx::Redact { ty, how }) = redactor.keys.classify(name) {
+                let ctx = redactor.keys.classify(name).map(|c| self.narrow(c));
+                if let Some(Ctx::Redact { ty, how }) = ctx {
                     self.redact(seg, value, ty, how, None);
                 }
             }
         }
         let mut detected = self.hits.len();
         for pair in Pairs::new(seg.text, seg.range.clone(), &redactor.keys) {
-            match pair.ctx {
+            match self.narrow(pair.ctx) {
                 Ctx::Redact { ty, how } => self.redact(seg, pair.value.clone(), ty, how, None),
                 Ctx::Scan { .. } | Ctx::Allow => {
                     // Drop detector hits this key suppresses.
@@ -316,11 +365,17 @@ impl Out<'_> {
                     range: 0..decoded.text.len(),
                     decoded: Some(&decoded),
                 };
-                for m in redactor.detectors.find_iter(&decoded.text) {
+                let mut matches = redactor.detectors.find_iter(&decoded.text);
+                for m in matches.by_ref() {
+                    if self.probe.is_some() {
+                        self.found = true;
+                        break;
+                    }
                     if !ctx.suppresses(m.ty) {
                         self.push(&inner, m.start..m.end, m.ty, false, None);
                     }
                 }
+                self.found |= self.probe.is_some() && matches.skipped();
             }
         }
     }

@@ -10,9 +10,12 @@
 
 use std::borrow::Cow;
 
+mod support;
+
 use observatory_redact::{Content, RedactionConfig, Redactor};
 use proptest::prelude::*;
 use proptest::sample::select;
+use support::contents;
 
 fn redactor() -> Redactor {
     let cfg: RedactionConfig = serde_json::from_value(serde_json::json!({
@@ -21,20 +24,6 @@ fn redactor() -> Redactor {
     }))
     .unwrap();
     Redactor::new(&cfg).unwrap()
-}
-
-fn contents() -> impl Strategy<Value = Content<'static>> {
-    select(vec![
-        Content::Json,
-        Content::Form,
-        Content::Query,
-        Content::Text,
-        Content::Header("authorization"),
-        Content::Header("cookie"),
-        Content::Header("x-forwarded-for"),
-        Content::Auto("application/json"),
-        Content::Auto("text/plain"),
-    ])
 }
 
 /// Text with the bytes the walkers and detectors care about.

@@ -36,6 +36,11 @@ fn run(host: &MockHost, plugin: &Plugin, path: &str, request_id: &str) -> Action
     get(host, path, request_id);
     let mut f = plugin.http_filter();
     let action = f.on_request_headers(host, true);
+    respond(host, &mut f, action)
+}
+
+/// A 200 response if the request went on, then the log; returns `action`.
+fn respond(host: &MockHost, f: &mut HttpFilter, action: Action) -> Action {
     if action == Action::Continue {
         host.set_response_headers(&[(":status", "200"), ("content-length", "2")]);
         f.on_response_headers(host, false);
@@ -360,4 +365,61 @@ fn reject_mode_answers_400_and_decide_only_forwards_the_raw_path() {
         "{calls:?}"
     );
     assert_eq!(local_replies(&calls).len(), 1);
+}
+
+/// POSTs `body` to `path` as JSON and runs the request to its end; returns
+/// the action at the request body's end.
+fn post(host: &MockHost, plugin: &Plugin, path: &str, request_id: &str, body: &[u8]) -> Action {
+    host.set_request_headers(&[
+        (":method", "POST"),
+        (":path", path),
+        ("content-type", "application/json"),
+        ("x-request-id", request_id),
+    ]);
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(host, false), Action::Continue);
+    *host.request_body.borrow_mut() = body.to_vec();
+    let action = f.on_request_body(host, body.len(), true);
+    respond(host, &mut f, action)
+}
+
+#[test]
+fn a_request_body_is_scanned_for_every_type_only_when_it_may_hold_a_denied_one() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"]}]"#,
+    ));
+    // No card: cleared by the search for cards alone; the e-mail address
+    // in it is neither searched for nor counted.
+    let clean = br#"{"email": "jane@example.com", "total": 12.5}"#;
+    assert_eq!(
+        post(&host, &plugin, "/pay/1", "id-20", clean),
+        Action::Continue
+    );
+    // A card: scanned whole, denied, and every finding counted.
+    let card = br#"{"email": "jane@example.com", "card": "4111 1111 1111 1111"}"#;
+    assert_eq!(post(&host, &plugin, "/pay/2", "id-21", card), Action::Pause);
+    // A card number's shape under an identifier's key: the search for
+    // cards says "maybe", the whole scan says it is an identifier.
+    let id = br#"{"order_id": "4111111111111111", "email": "jane@example.com"}"#;
+    assert_eq!(
+        post(&host, &plugin, "/pay/3", "id-22", id),
+        Action::Continue
+    );
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let counts: Vec<_> = sent_records(&host)
+        .into_iter()
+        .map(|r| (r.status, r.redactions.into_iter().collect::<Vec<_>>()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (200, vec![]),
+            (
+                403,
+                vec![("CREDIT_CARD".to_owned(), 1), ("EMAIL".to_owned(), 1)]
+            ),
+            (200, vec![("EMAIL".to_owned(), 1)]),
+        ]
+    );
 }

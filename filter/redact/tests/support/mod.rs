@@ -30,3 +30,18 @@ pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn redacted(input: &str, content: Content<'_>) -> String {
     redactor().redact(input, content).text.into_owned()
 }
+
+/// Every kind of content the walkers take, for property tests.
+pub fn contents() -> impl proptest::strategy::Strategy<Value = Content<'static>> {
+    proptest::sample::select(vec![
+        Content::Json,
+        Content::Form,
+        Content::Query,
+        Content::Text,
+        Content::Header("authorization"),
+        Content::Header("cookie"),
+        Content::Header("x-forwarded-for"),
+        Content::Auto("application/json"),
+        Content::Auto("text/plain"),
+    ])
+}
