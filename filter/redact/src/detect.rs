@@ -13,6 +13,7 @@
 //! because their unbounded leading parts (a local part, a base64 header)
 //! would break that bound.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use memchr::memmem;
@@ -251,14 +252,27 @@ pub(super) struct Pattern {
     pub ty: TypeIdx,
     pub check: Check,
     pub hir: Hir,
+    /// The text it was parsed from, kept for [`Detectors::narrowed`] (a
+    /// parsed pattern takes far more memory).
+    source: Cow<'static, str>,
 }
 
 impl Pattern {
     /// Parses a pattern: built-ins with their ASCII flags, operator
     /// patterns with the `regex` crate's defaults.
-    pub fn parse(ty: TypeIdx, check: Check, pattern: &str) -> Result<Self, String> {
-        syntax::parse(pattern)
-            .map(|hir| Self { ty, check, hir })
+    pub fn parse(
+        ty: TypeIdx,
+        check: Check,
+        pattern: impl Into<Cow<'static, str>>,
+    ) -> Result<Self, String> {
+        let source = pattern.into();
+        syntax::parse(&source)
+            .map(|hir| Self {
+                ty,
+                check,
+                hir,
+                source,
+            })
             .map_err(|e| syntax_problem(&e.to_string()))
     }
 
@@ -293,8 +307,8 @@ pub(super) struct Detectors {
     re: meta::Regex,
     /// Per pattern id: the type it reports and how it is validated.
     rules: Vec<(TypeIdx, Check)>,
-    /// Per pattern id: the parsed pattern, kept for [`Detectors::narrowed`].
-    hirs: Vec<Hir>,
+    /// Per pattern id: its text, for [`Detectors::narrowed`].
+    sources: Vec<Cow<'static, str>>,
     anchors: Vec<Anchor>,
 }
 
@@ -305,10 +319,14 @@ impl Detectors {
         patterns: Vec<Pattern>,
         anchored: &[(TypeIdx, &'static str, Expand)],
     ) -> Result<Self, String> {
-        let (rules, hirs): (Vec<_>, Vec<_>) = patterns
-            .into_iter()
-            .map(|p| ((p.ty, p.check), p.hir))
-            .unzip();
+        let mut rules = Vec::with_capacity(patterns.len());
+        let mut hirs = Vec::with_capacity(patterns.len());
+        let mut sources = Vec::with_capacity(patterns.len());
+        for p in patterns {
+            rules.push((p.ty, p.check));
+            hirs.push(p.hir);
+            sources.push(p.source);
+        }
         let re = meta::Builder::new()
             .configure(
                 meta::Config::new()
@@ -329,7 +347,7 @@ impl Detectors {
         Ok(Self {
             re,
             rules,
-            hirs,
+            sources,
             anchors,
         })
     }
@@ -340,14 +358,10 @@ impl Detectors {
         let patterns = self
             .rules
             .iter()
-            .zip(&self.hirs)
+            .zip(&self.sources)
             .filter(|((ty, _), _)| kept(*ty))
-            .map(|(&(ty, check), hir)| Pattern {
-                ty,
-                check,
-                hir: hir.clone(),
-            })
-            .collect();
+            .map(|(&(ty, check), source)| Pattern::parse(ty, check, source.clone()))
+            .collect::<Result<_, _>>()?;
         let anchored: Vec<_> = self
             .anchors
             .iter()
@@ -525,7 +539,9 @@ mod tests {
     fn detectors() -> Detectors {
         let patterns = BUILTIN
             .iter()
-            .map(|(ty, check, p)| Pattern::parse(TypeIdx::builtin(ty).unwrap(), *check, p).unwrap())
+            .map(|(ty, check, p)| {
+                Pattern::parse(TypeIdx::builtin(ty).unwrap(), *check, *p).unwrap()
+            })
             .collect();
         let anchored: Vec<_> = ANCHORED
             .iter()
@@ -546,7 +562,7 @@ mod tests {
     #[test]
     fn every_builtin_parses_and_needs_input() {
         for (ty, check, p) in BUILTIN {
-            let pattern = Pattern::parse(TypeIdx(0), *check, p).unwrap();
+            let pattern = Pattern::parse(TypeIdx(0), *check, *p).unwrap();
             assert!(!pattern.matches_empty(), "{ty}");
         }
     }

@@ -728,7 +728,7 @@ pub(super) fn hex(b: u8) -> Option<u8> {
 /// A node of the key trie, which holds key names read backwards, so that
 /// exact names and name endings are found in one walk that usually stops
 /// after a byte or two.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Node {
     /// Children by the byte before, sorted.
     edges: Vec<(u8, usize)>,
@@ -741,8 +741,7 @@ struct Node {
 }
 
 /// Compiled key rules: built-ins, operator keys and allow-listed keys.
-/// A clone keeps the owner id, so it shares the kept answers.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct KeyRules {
     /// `nodes[0]` is the root.
     nodes: Vec<Node>,

@@ -250,7 +250,8 @@ pub fn count_findings(findings: &[Finding], counts: &mut BTreeMap<String, u32>) 
 pub struct Redactor {
     types: Vec<TypeEntry>,
     detectors: detect::Detectors,
-    keys: KeyRules,
+    /// Shared with this redactor's probes.
+    keys: Arc<KeyRules>,
     allow_values: BTreeSet<Box<[u8]>>,
     pseudonyms: Option<Pseudonyms>,
     max_scan_bytes: usize,

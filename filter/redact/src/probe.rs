@@ -17,6 +17,7 @@
 //! shape under `order_id`): the caller then scans whole.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::ConfigError;
 use crate::scan::Scan;
@@ -50,7 +51,7 @@ impl Redactor {
             redactor: Redactor {
                 types: self.types.clone(),
                 detectors,
-                keys: self.keys.clone(),
+                keys: Arc::clone(&self.keys),
                 allow_values: self.allow_values.clone(),
                 pseudonyms: None,
                 max_scan_bytes: self.max_scan_bytes,

@@ -207,7 +207,7 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
         if rule.pattern.is_empty() {
             return Err(ConfigError::new(format!("{at}.pattern"), "empty regex"));
         }
-        let pattern = Pattern::parse(ty, Check::Custom, &rule.pattern).map_err(invalid)?;
+        let pattern = Pattern::parse(ty, Check::Custom, rule.pattern.clone()).map_err(invalid)?;
         if pattern.matches_empty() {
             return Err(ConfigError::new(
                 format!("{at}.pattern"),
@@ -216,7 +216,7 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
         }
         // Compiled alone too, so a size-limit error names this rule.
         Detectors::new(
-            vec![Pattern::parse(ty, Check::Custom, &rule.pattern).map_err(invalid)?],
+            vec![Pattern::parse(ty, Check::Custom, rule.pattern.clone()).map_err(invalid)?],
             &[],
         )
         .map_err(invalid)?;
@@ -322,7 +322,7 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
             continue;
         };
         patterns.push(
-            Pattern::parse(ty, *check, pattern)
+            Pattern::parse(ty, *check, *pattern)
                 .map_err(|p| ConfigError::new("redaction", format!("built-in pattern: {p}")))?,
         );
     }
@@ -340,11 +340,11 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
             format!("the patterns are too large together: {p}"),
         )
     })?;
-    let keys = KeyRules::new(
+    let keys = Arc::new(KeyRules::new(
         |kind| TypeIdx::builtin(kind).filter(|&ty| enabled(ty)),
         &extra,
         &allow_keys,
-    );
+    ));
     Ok(Redactor {
         types,
         detectors,
