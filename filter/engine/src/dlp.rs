@@ -12,7 +12,10 @@
 //! ```
 //!
 //! A body is buffered whole (up to `maxBodyBytes`) and scanned once; a body
-//! over the limit is passed on unmodified (and counted `dlp_skipped`).
+//! over the limit is passed on unmodified (and counted `dlp_skipped`). A
+//! request body checked for `denyOnPii` is first searched for the listed
+//! types alone ([`Probe`]), and scanned for every type only when they may
+//! be there.
 
 use observatory_redact::{Content, Finding, PiiType, Probe, Redactor};
 use serde::Deserialize;
