@@ -41,7 +41,8 @@ struct Output {
     id: serde_json::Value,
     redacted: String,
     findings: Vec<FindingOut>,
-    /// Only the first `maxScanBytes` bytes were scanned.
+    /// Only the first `maxScanBytes` bytes were scanned, or the search
+    /// passed over candidates it had no budget to search again.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
 }

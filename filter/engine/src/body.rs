@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use observatory_redact::fields::scanned_text;
 use observatory_redact::{count_findings, Content, Redactor};
 
 use crate::capture::{Capture, Excerpt, RecordRedaction};
@@ -187,14 +188,17 @@ impl Extra {
         let content = self.request.content();
         // Only a recorded excerpt needs the redacted text, and only a body
         // that may hold a denied type needs a scan for every type.
-        let findings = if self.request.excerpt.is_recorded() {
+        let (findings, scanned) = if self.request.excerpt.is_recorded() {
             let out = redactor.redact(&text, content);
-            self.request.excerpt.set_redacted(&out.text);
-            out.findings
+            self.request
+                .excerpt
+                .set_redacted(&scanned_text(&out, &text));
+            let scanned = out.scanned();
+            (out.findings, scanned)
         } else if rule.may_deny(&text, content) {
-            redactor.findings(&text, content)
+            redactor.findings_scanned(&text, content)
         } else {
-            Vec::new()
+            (Vec::new(), text.len())
         };
         count_findings(&findings, &mut self.redactions);
         match rule.denied_type(&findings) {
@@ -202,7 +206,15 @@ impl Extra {
                 metrics.add(Counter::PiiDenied, 1);
                 RequestBody::Deny(rule.name.clone())
             }
-            None => RequestBody::Continue,
+            None => {
+                // A scan that stopped being complete (hostile or very
+                // dense input) may have missed a value: counted as a body
+                // DLP could not scan, and passed on as those are.
+                if scanned < text.len() {
+                    metrics.add(Counter::DlpSkipped, 1);
+                }
+                RequestBody::Continue
+            }
         }
     }
 
@@ -266,8 +278,15 @@ impl Extra {
         if !out.findings.is_empty() && host.replace_body(which, size, out.text.as_bytes()) {
             metrics.add(Counter::DlpRewritten, 1);
         }
+        if out.truncated {
+            // Rewritten as far as found; the rest may hold a value the
+            // scan missed (see `Redacted::truncated`).
+            metrics.add(Counter::DlpSkipped, 1);
+        }
         out.count_into(&mut self.redactions);
-        self.response.excerpt.set_redacted(&out.text);
+        self.response
+            .excerpt
+            .set_redacted(&scanned_text(&out, &text));
         false
     }
 

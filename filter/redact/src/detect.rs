@@ -379,7 +379,8 @@ impl Detectors {
             regex: Stream::default(),
             anchors: Default::default(),
             budget: hay.len() + MIN_BUDGET,
-            skipped: false,
+            peeked: None,
+            skipped: None,
             reported: 0,
             work: 0,
         }
@@ -405,13 +406,16 @@ struct Stream {
 pub(super) struct Matches<'d, 'h> {
     detectors: &'d Detectors,
     hay: &'h [u8],
+    /// The next match, when [`Matches::peek`] looked at it.
+    peeked: Option<Option<Match>>,
     regex: Stream,
     anchors: [Stream; ANCHORED.len()],
     /// Bytes that may still be searched twice after rejected candidates.
     budget: usize,
-    /// A rejected candidate was not searched again (the budget ran out),
-    /// so a match overlapping it may have been passed over.
-    skipped: bool,
+    /// Where the first rejected candidate that was not searched again
+    /// (the budget ran out) starts: a match overlapping it may have been
+    /// passed over, so the search is not complete from there.
+    skipped: Option<usize>,
     /// End of the last reported match; later matches must start there.
     reported: usize,
     /// Work so far: bytes a search read up to its match (or to the end),
@@ -428,10 +432,29 @@ impl Matches<'_, '_> {
         self.work
     }
 
-    /// Whether a rejected candidate was passed over unsearched (see the
+    /// Where the search stopped being complete, if it did (see the
     /// field).
-    pub fn skipped(&self) -> bool {
+    pub fn skipped(&self) -> Option<usize> {
         self.skipped
+    }
+
+    /// The next match, without taking it.
+    pub fn peek(&mut self) -> Option<&Match> {
+        if self.peeked.is_none() {
+            self.peeked = Some(self.advance());
+        }
+        self.peeked.as_ref().and_then(Option::as_ref)
+    }
+
+    /// The next match if `take` says so.
+    pub fn next_if(&mut self, take: impl FnOnce(&Match) -> bool) -> Option<Match> {
+        match self.next() {
+            Some(m) if take(&m) => Some(m),
+            other => {
+                self.peeked = Some(other);
+                None
+            }
+        }
     }
 }
 
@@ -460,7 +483,7 @@ impl Matches<'_, '_> {
                 self.budget -= again;
                 *at = span.start + 1;
             } else {
-                self.skipped = true;
+                self.skipped = self.skipped.or(Some(span.start));
                 *at = span.end.max(span.start + 1);
             }
         }
@@ -496,9 +519,18 @@ impl Matches<'_, '_> {
 impl Iterator for Matches<'_, '_> {
     type Item = Match;
 
+    fn next(&mut self) -> Option<Match> {
+        match self.peeked.take() {
+            Some(peeked) => peeked,
+            None => self.advance(),
+        }
+    }
+}
+
+impl Matches<'_, '_> {
     /// The earliest (then longest) pending match of all sources that does
     /// not overlap the previous one.
-    fn next(&mut self) -> Option<Match> {
+    fn advance(&mut self) -> Option<Match> {
         loop {
             if self.regex.next.is_none() && !self.regex.done {
                 self.regex.next = self.next_regex();

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 
 use crate::{Content, Finding, Redacted, Redactor};
 
-/// Ends a recorded value whose rest was past `maxScanBytes`.
+/// Ends a recorded value whose rest was past `maxScanBytes`, or past where
+/// its scan stopped being complete ([`Redacted::truncated`]).
 pub const TRUNCATED: &str = "[TRUNCATED]";
 
 /// `input` redacted as `content` for a record, its findings counted into
-/// `counts`. What lies past `maxScanBytes` was not scanned, so it is not
-/// kept either: the value is cut there (see [`cut_point`]) and ends in
-/// [`TRUNCATED`].
+/// `counts`. What lies past `maxScanBytes` was not scanned (nor what lies
+/// past where the scan stopped being complete, [`Redacted::scanned`]), so
+/// it is not kept either: the value is cut there (see [`cut_point`]) and
+/// ends in [`TRUNCATED`].
 pub fn redact_field<'a>(
     redactor: &Redactor,
     input: &'a str,
@@ -25,7 +27,7 @@ pub fn redact_field<'a>(
     if !out.truncated {
         return out.text;
     }
-    let scanned = redactor.scan_end(input);
+    let scanned = out.scanned();
     Cow::Owned(excerpt(&out, input, scanned, scanned))
 }
 
@@ -47,7 +49,7 @@ pub fn redact_body(
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let out = redactor.redact(&text, Content::Auto(content_type));
     out.count_into(counts);
-    let scanned = redactor.scan_end(&text);
+    let scanned = out.scanned();
     if text.len() <= max && !out.truncated {
         return match out.text {
             Cow::Owned(redacted) => redacted,
@@ -55,6 +57,17 @@ pub fn redact_body(
         };
     }
     excerpt(&out, &text, max.min(scanned), scanned)
+}
+
+/// The redacted text of `input` for a record: whole when the scan was
+/// complete, else cut where it stopped being so and ended by
+/// [`TRUNCATED`].
+pub fn scanned_text(redacted: &Redacted<'_>, input: &str) -> String {
+    if redacted.truncated {
+        excerpt(redacted, input, redacted.scanned(), redacted.scanned())
+    } else {
+        redacted.text.clone().into_owned()
+    }
 }
 
 /// `redacted` (of `input`) up to input position `max` at most, cut where

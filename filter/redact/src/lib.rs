@@ -204,15 +204,27 @@ pub struct Redacted<'a> {
     pub text: Cow<'a, str>,
     /// In input order, non-overlapping.
     pub findings: Vec<Finding>,
-    /// The input was longer than `maxScanBytes`; the rest was not scanned
-    /// and is passed through as it is.
+    /// The scan did not cover all of the input: it was longer than
+    /// `maxScanBytes` (the rest was not scanned and is passed through as
+    /// it is), or from [`Redacted::scanned`] on the search passed over
+    /// candidates it had no budget left to search again (very dense or
+    /// hostile input), so a value there may have been missed.
     pub truncated: bool,
+    /// Where the complete scan ended (the input's length when it is not
+    /// `truncated`).
+    scanned: usize,
     /// Where each finding's replacement ends in `text`, so that an input
     /// position maps to the output ([`fields`] cuts there).
     ends: Vec<usize>,
 }
 
 impl Redacted<'_> {
+    /// Where the complete scan ended: the input's length unless
+    /// [`Redacted::truncated`].
+    pub fn scanned(&self) -> usize {
+        self.scanned
+    }
+
     /// The position in `text` of input position `at`, which is outside
     /// every finding.
     fn output_position(&self, at: usize) -> usize {
@@ -348,6 +360,7 @@ impl Redactor {
                 text: Cow::Borrowed(input),
                 findings: Vec::new(),
                 truncated,
+                scanned: cut,
                 ends: Vec::new(),
             };
         }
@@ -357,6 +370,7 @@ impl Redactor {
             text: Cow::Owned(self.render(input, &hits, &mut ends)),
             findings,
             truncated,
+            scanned: cut,
             ends,
         }
     }
@@ -365,6 +379,14 @@ impl Redactor {
     /// writing the redacted text (a DLP check of a body nobody records).
     pub fn findings(&self, input: &str, content: Content<'_>) -> Vec<Finding> {
         self.findings_of(&self.hits(input, content).0)
+    }
+
+    /// [`Redactor::findings`], and where the complete scan ended (see
+    /// [`Redacted::truncated`]): the input's length when it covered all
+    /// of it.
+    pub fn findings_scanned(&self, input: &str, content: Content<'_>) -> (Vec<Finding>, usize) {
+        let (hits, scanned) = self.hits(input, content);
+        (self.findings_of(&hits), scanned)
     }
 
     fn findings_of(&self, hits: &[scan::Hit]) -> Vec<Finding> {
@@ -379,13 +401,17 @@ impl Redactor {
             .collect()
     }
 
-    /// The findings to replace, and where scanning stopped.
+    /// The findings to replace, and where the complete scan ended.
     fn hits(&self, input: &str, content: Content<'_>) -> (Vec<scan::Hit>, usize) {
         let cut = self.scan_end(input);
         let scanned = input.as_bytes().get(..cut).unwrap_or_default();
         let mut scan = Scan::new(self, scanned);
         self.walk(&mut scan, scanned, content);
-        (scan.finish(input), cut)
+        let mut complete = scan.complete_to().map_or(cut, |at| at.min(cut));
+        while !input.is_char_boundary(complete) {
+            complete -= 1;
+        }
+        (scan.finish(input), complete)
     }
 
     /// The scanned part of an input, walked by its structure into `scan`.

@@ -77,7 +77,7 @@ impl Probe {
             .get(..r.scan_end(input))
             .unwrap_or_default();
         let mut single = r.detectors.find_iter(scanned);
-        if single.next().is_some() || single.skipped() {
+        if single.next().is_some() || single.skipped().is_some() {
             return true;
         }
         let mut scan = Scan::probing(r, scanned, self.kept);

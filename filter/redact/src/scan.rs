@@ -8,7 +8,6 @@
 //! escapes, percent-encoding — are decoded and searched again on their own.
 
 use std::cmp::Reverse;
-use std::iter::Peekable;
 use std::ops::Range;
 
 use super::decode::Decoded;
@@ -86,11 +85,14 @@ struct Out<'r> {
     probe: Option<u128>,
     /// A probe met a match, or passed over a rejected candidate.
     found: bool,
+    /// Where, in the input, the search of a decoded value stopped being
+    /// complete (see [`Matches::skipped`]).
+    passed_over: Option<usize>,
 }
 
 pub(super) struct Scan<'r, 'h> {
     input: &'h [u8],
-    matches: Peekable<Matches<'r, 'h>>,
+    matches: Matches<'r, 'h>,
     out: Out<'r>,
     buf: Decoded,
 }
@@ -115,12 +117,13 @@ impl<'r, 'h> Scan<'r, 'h> {
     ) -> Self {
         Scan {
             input,
-            matches: redactor.detectors.find_iter(searched).peekable(),
+            matches: redactor.detectors.find_iter(searched),
             out: Out {
                 redactor,
                 hits: Vec::new(),
                 probe,
                 found: false,
+                passed_over: None,
             },
             buf: Decoded::default(),
         }
@@ -183,7 +186,18 @@ impl<'r, 'h> Scan<'r, 'h> {
         };
         let mut matches = self.out.redactor.detectors.find_iter(&self.buf.text);
         self.out.value(&seg, matches.by_ref(), ctx, part, None);
-        self.out.found |= self.out.probe.is_some() && matches.skipped();
+        self.out
+            .passed_over(matches.skipped().map(|at| seg.origin(at)));
+    }
+
+    /// Where the search stopped being complete, if it did: a rejected
+    /// candidate from there on was not searched again, so a value that
+    /// overlaps it may have been missed (hostile or very dense input).
+    pub fn complete_to(&self) -> Option<usize> {
+        match (self.matches.skipped(), self.out.passed_over) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The end of the JSON object from `start` that had a `name` key:
@@ -240,6 +254,15 @@ impl Out<'_> {
     /// a value for a type the probe does not search has the value scanned
     /// instead (an SSN-shaped `phone`). The walk still meets the rule
     /// itself, so everything else it decides stays as in the whole scan.
+    /// Notes where a search of a decoded value stopped being complete;
+    /// for a probe, that counts as meeting one of its types.
+    fn passed_over(&mut self, at: Option<usize>) {
+        if let Some(at) = at {
+            self.found |= self.probe.is_some();
+            self.passed_over = Some(self.passed_over.map_or(at, |p| p.min(at)));
+        }
+    }
+
     fn narrow(&self, ctx: Ctx) -> Ctx {
         match (self.probe, ctx) {
             (Some(kept), Ctx::Redact { ty, .. }) if kept & ty.bit128() == 0 => Ctx::SCAN,
@@ -375,7 +398,7 @@ impl Out<'_> {
                         self.push(&inner, m.start..m.end, m.ty, false, None);
                     }
                 }
-                self.found |= self.probe.is_some() && matches.skipped();
+                self.passed_over(matches.skipped().map(|at| inner.origin(at)));
             }
         }
     }

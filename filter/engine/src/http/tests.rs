@@ -423,3 +423,29 @@ fn a_request_body_is_scanned_for_every_type_only_when_it_may_hold_a_denied_one()
         ]
     );
 }
+
+#[test]
+fn a_request_body_whose_scan_could_not_complete_passes_and_is_counted_skipped() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"]}]"#,
+    ));
+    // Card-shaped numbers that fail Luhn, one after another, use up the
+    // search's budget for searching again; the card after them is missed,
+    // as a body over `maxBodyBytes` would be, and counted so.
+    let list: Vec<String> = (0..7)
+        .map(|i| format!("4111 1111 1111 {}", 1112 + i))
+        .collect();
+    let body = format!(r#"{{"note": "{} 4242 4242 4242 4242"}}"#, list.join(" "));
+    assert_eq!(
+        post(&host, &plugin, "/pay/1", "id-23", body.as_bytes()),
+        Action::Continue
+    );
+    plugin.on_tick(&host);
+    let skipped = host
+        .counters
+        .borrow()
+        .iter()
+        .find(|(name, _)| name == "observatory_dlp_skipped")
+        .map(|(_, n)| *n);
+    assert_eq!(skipped, Some(1));
+}
