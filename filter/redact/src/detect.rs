@@ -5,9 +5,11 @@
 //!
 //! Patterns are ASCII-only and loose; [`super::validate`] decides. When a
 //! candidate is rejected the search resumes one byte after its start, so a
-//! rejected candidate cannot hide a real finding that overlaps it; that
-//! re-scanning is budgeted to the haystack's length. Every built-in
-//! pattern has a bounded prefix before it can match, so a search never
+//! rejected candidate cannot hide a real finding that overlaps it. That
+//! re-scanning is budgeted to the haystack's length; past the budget the
+//! search resumes after the candidate and says from where it was not
+//! complete ([`Matches::skipped`]), so that a record is cut there. Every
+//! built-in pattern has a bounded prefix before it can match, so a search never
 //! runs far past its match: hostile input costs a small constant factor
 //! over a clean pass. EMAIL and JWT are found from their anchors instead,
 //! because their unbounded leading parts (a local part, a base64 header)

@@ -250,10 +250,6 @@ impl<'r, 'h> Scan<'r, 'h> {
 }
 
 impl Out<'_> {
-    /// A key rule as the scan applies it: in a probe, a rule that claims
-    /// a value for a type the probe does not search has the value scanned
-    /// instead (an SSN-shaped `phone`). The walk still meets the rule
-    /// itself, so everything else it decides stays as in the whole scan.
     /// Notes where a search of a decoded value stopped being complete;
     /// for a probe, that counts as meeting one of its types.
     fn passed_over(&mut self, at: Option<usize>) {
@@ -263,6 +259,10 @@ impl Out<'_> {
         }
     }
 
+    /// A key rule as the scan applies it: in a probe, a rule that claims
+    /// a value for a type the probe does not search has the value scanned
+    /// instead (an SSN-shaped `phone`). The walk still meets the rule
+    /// itself, so everything else it decides stays as in the whole scan.
     fn narrow(&self, ctx: Ctx) -> Ctx {
         match (self.probe, ctx) {
             (Some(kept), Ctx::Redact { ty, .. }) if kept & ty.bit128() == 0 => Ctx::SCAN,
