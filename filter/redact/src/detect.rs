@@ -375,14 +375,27 @@ impl Detectors {
 
     /// Validated findings in `hay`, left to right, non-overlapping.
     pub fn find_iter<'d, 'h>(&'d self, hay: &'h [u8]) -> Matches<'d, 'h> {
+        self.find_iter_in(hay, 0..hay.len())
+    }
+
+    /// Validated findings in `within` of `hay`, with a budget of their
+    /// own; the bytes around it still decide word boundaries (an e-mail
+    /// address found from an `@` inside may reach out of it).
+    pub fn find_iter_in<'d, 'h>(&'d self, hay: &'h [u8], within: Range<usize>) -> Matches<'d, 'h> {
+        let from = |at| Stream {
+            at,
+            ..Stream::default()
+        };
         Matches {
             detectors: self,
             hay,
-            regex: Stream::default(),
-            anchors: Default::default(),
-            budget: hay.len() + MIN_BUDGET,
+            end: within.end.min(hay.len()),
+            regex: from(within.start),
+            anchors: std::array::from_fn(|_| from(within.start)),
+            budget: within.len() + MIN_BUDGET,
             peeked: None,
-            skipped: None,
+            passed_over: Vec::new(),
+            passed_seen: 0,
             reported: 0,
             work: 0,
         }
@@ -408,16 +421,21 @@ struct Stream {
 pub(super) struct Matches<'d, 'h> {
     detectors: &'d Detectors,
     hay: &'h [u8],
+    /// Where matches may no longer start.
+    end: usize,
     /// The next match, when [`Matches::peek`] looked at it.
     peeked: Option<Option<Match>>,
     regex: Stream,
     anchors: [Stream; ANCHORED.len()],
     /// Bytes that may still be searched twice after rejected candidates.
     budget: usize,
-    /// Where the first rejected candidate that was not searched again
-    /// (the budget ran out) starts: a match overlapping it may have been
-    /// passed over, so the search is not complete from there.
-    skipped: Option<usize>,
+    /// The rejected candidates that were not searched again (the budget
+    /// ran out), in order: a match that starts inside one may have been
+    /// passed over, so the search is not complete from the first.
+    passed_over: Vec<Range<usize>>,
+    /// Those before this one end before the spans still to be asked about
+    /// ([`Matches::passed_over_in`]).
+    passed_seen: usize,
     /// End of the last reported match; later matches must start there.
     reported: usize,
     /// Work so far: bytes a search read up to its match (or to the end),
@@ -434,10 +452,28 @@ impl Matches<'_, '_> {
         self.work
     }
 
-    /// Where the search stopped being complete, if it did (see the
-    /// field).
+    /// Where the search stopped being complete, if it did (see
+    /// `passed_over`).
     pub fn skipped(&self) -> Option<usize> {
-        self.skipped
+        self.passed_over.first().map(|r| r.start)
+    }
+
+    /// Where the first candidate passed over (see [`Matches::skipped`])
+    /// that overlaps `span` starts, as far as the search has gone. Spans
+    /// are asked in input order: those passed over before one are not
+    /// looked at again.
+    pub fn passed_over_in(&mut self, span: &Range<usize>) -> Option<usize> {
+        while self
+            .passed_over
+            .get(self.passed_seen)
+            .is_some_and(|r| r.end <= span.start)
+        {
+            self.passed_seen += 1;
+        }
+        self.passed_over
+            .get(self.passed_seen)
+            .filter(|r| r.start < span.end)
+            .map(|r| r.start)
     }
 
     /// The next match, without taking it.
@@ -463,10 +499,12 @@ impl Matches<'_, '_> {
 impl Matches<'_, '_> {
     fn next_regex(&mut self) -> Option<Match> {
         let at = &mut self.regex.at;
-        while *at < self.hay.len() {
-            let input = Input::new(self.hay).range(*at..);
+        while *at < self.end {
+            // Matches lie inside the range; word boundaries at its ends
+            // still see the bytes around it.
+            let input = Input::new(self.hay).range(*at..self.end);
             let Some(found) = self.detectors.re.search(&input) else {
-                self.work += self.hay.len() - *at;
+                self.work += self.end - *at;
                 return None;
             };
             let span = found.range();
@@ -485,8 +523,8 @@ impl Matches<'_, '_> {
                 self.budget -= again;
                 *at = span.start + 1;
             } else {
-                self.skipped = self.skipped.or(Some(span.start));
                 *at = span.end.max(span.start + 1);
+                self.passed_over.push(span);
             }
         }
         None
@@ -496,7 +534,7 @@ impl Matches<'_, '_> {
         let anchor = self.detectors.anchors.get(i)?;
         let stream = self.anchors.get_mut(i)?;
         loop {
-            let rest = self.hay.get(stream.at..)?;
+            let rest = self.hay.get(stream.at..self.end)?;
             let found = stream.at + anchor.finder.find(rest)?;
             stream.at = found + 1;
             match (anchor.expand)(self.hay, found) {

@@ -95,6 +95,10 @@ pub(super) struct Scan<'r, 'h> {
     matches: Matches<'r, 'h>,
     out: Out<'r>,
     buf: Decoded,
+    /// Where the single pass passed over a candidate inside a value that
+    /// could not be searched again on its own (the value is the whole
+    /// input).
+    unresolved: Option<usize>,
 }
 
 impl<'r, 'h> Scan<'r, 'h> {
@@ -126,6 +130,7 @@ impl<'r, 'h> Scan<'r, 'h> {
                 passed_over: None,
             },
             buf: Decoded::default(),
+            unresolved: None,
         }
     }
 
@@ -148,7 +153,9 @@ impl<'r, 'h> Scan<'r, 'h> {
         let pending = self.matches.peek().is_some_and(|m| m.start < span.end);
         let whole_value = matches!(ctx, Ctx::Redact { .. });
         if !decode && !pending && !whole_value && part != Part::Text {
-            return; // the common case for JSON keys and numbers
+            // The common case for JSON keys and numbers.
+            self.recheck(span, ctx, part, self.out.hits.len());
+            return;
         }
         // Matches of the single pass inside the value (others — across
         // value boundaries, in JSON punctuation — are dropped). Without a
@@ -171,7 +178,9 @@ impl<'r, 'h> Scan<'r, 'h> {
                 decoded: None,
             };
             let number = (part == Part::Number).then_some(&span);
+            let first = self.out.hits.len();
             self.out.value(&seg, inside, ctx, part, number);
+            self.recheck(span, ctx, part, first);
             return;
         }
         inside.for_each(drop);
@@ -190,11 +199,46 @@ impl<'r, 'h> Scan<'r, 'h> {
             .passed_over(matches.skipped().map(|at| seg.origin(at)));
     }
 
+    /// A value (of the input itself) in which the single pass passed over
+    /// a rejected candidate, its budget spent on the input before it, is
+    /// searched again on a budget of its own: its findings so far
+    /// (`hits[first..]`) are replaced. A list of card-shaped numbers, one
+    /// per JSON string, so stays completely searched. A value of half the
+    /// input or more would only run out of its own budget again, at twice
+    /// the cost, so there the scan stays incomplete.
+    fn recheck(&mut self, span: Range<usize>, ctx: Ctx, part: Part, first: usize) {
+        let Some(at) = self.matches.passed_over_in(&span) else {
+            return;
+        };
+        if span.len().saturating_mul(2) >= self.input.len() {
+            self.unresolved = Some(self.unresolved.map_or(at, |u| u.min(at)));
+            return;
+        }
+        self.out.hits.truncate(first);
+        let end = span.end;
+        let mut own = self
+            .out
+            .redactor
+            .detectors
+            .find_iter_in(self.input, span.clone());
+        let seg = Seg {
+            text: self.input,
+            range: span.clone(),
+            decoded: None,
+        };
+        let number = (part == Part::Number).then_some(&span);
+        let matches = own
+            .by_ref()
+            .filter(|m| m.start >= seg.range.start && m.end <= end);
+        self.out.value(&seg, matches, ctx, part, number);
+        self.out.passed_over(own.skipped());
+    }
+
     /// Where the search stopped being complete, if it did: a rejected
     /// candidate from there on was not searched again, so a value that
     /// overlaps it may have been missed (hostile or very dense input).
     pub fn complete_to(&self) -> Option<usize> {
-        match (self.matches.skipped(), self.out.passed_over) {
+        match (self.unresolved, self.out.passed_over) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -32,6 +32,19 @@ fn list_then_card(n: usize) -> String {
     text
 }
 
+/// `body` as a record keeps it (up to 64 KiB).
+fn recorded_body(body: &str, content_type: &str) -> String {
+    let mut counts = BTreeMap::new();
+    let redactor = support::redactor();
+    redact_body(
+        &redactor,
+        body.as_bytes().to_vec(),
+        content_type,
+        1 << 16,
+        &mut counts,
+    )
+}
+
 fn luhn_ok(number: &str) -> bool {
     let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
     let sum: u32 = digits
@@ -71,13 +84,7 @@ fn a_card_after_a_dense_list_is_found_or_the_record_is_cut_before_it() {
             let field = redact_field(&redactor, input, content, &mut counts);
             assert!(!field.contains(CARD), "n = {n}: {field}");
             assert_eq!(field.ends_with(TRUNCATED), out.truncated, "n = {n}");
-            let body = redact_body(
-                &redactor,
-                input.as_bytes().to_vec(),
-                "",
-                1 << 16,
-                &mut counts,
-            );
+            let body = recorded_body(input, "");
             assert!(!body.contains(CARD), "n = {n}: {body}");
         }
     }
@@ -107,4 +114,25 @@ fn a_card_in_a_decoded_value_after_a_dense_list_is_not_kept_either() {
         let field = redact_field(&redactor, &line, Content::Text, &mut counts);
         assert!(!field.contains(&CARD.replace(' ', "+")), "n = {n}: {field}");
     }
+}
+
+#[test]
+fn a_long_list_of_separate_values_stays_completely_searched() {
+    // One number per JSON string: where the pass over the whole body runs
+    // out of budget, each value it passed over is searched again on its
+    // own, so the record is not cut and the card among them is found.
+    let redactor = support::redactor();
+    let mut refs: Vec<String> = (0..300)
+        .map(|i| format!("4111 1111 1111 {}", 1112 + i % 7))
+        .collect();
+    refs.push(CARD.to_owned());
+    refs.extend((0..50).map(|i| format!("4111 1111 1111 {}", 1112 + i % 7)));
+    let body = serde_json::json!({ "refs": refs }).to_string();
+    let out = redactor.redact(&body, Content::Json);
+    assert!(!out.truncated);
+    assert_eq!(out.scanned(), body.len());
+    let found: Vec<&str> = out.findings.iter().map(|f| &body[f.start..f.end]).collect();
+    assert_eq!(found, [CARD]);
+    let recorded = recorded_body(&body, "application/json");
+    assert!(!recorded.contains(CARD) && !recorded.ends_with(TRUNCATED));
 }
