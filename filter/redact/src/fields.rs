@@ -59,14 +59,19 @@ pub fn redact_body(
     excerpt(&out, &text, max.min(scanned), scanned)
 }
 
-/// The redacted text of `input` for a record: whole when the scan was
-/// complete, else cut where it stopped being so and ended by
+/// The redacted text of `input` for a record: whole (borrowed) when the
+/// scan was complete, else cut where it stopped being so and ended by
 /// [`TRUNCATED`].
-pub fn scanned_text(redacted: &Redacted<'_>, input: &str) -> String {
+pub fn scanned_text<'r>(redacted: &'r Redacted<'_>, input: &str) -> Cow<'r, str> {
     if redacted.truncated {
-        excerpt(redacted, input, redacted.scanned(), redacted.scanned())
+        Cow::Owned(excerpt(
+            redacted,
+            input,
+            redacted.scanned(),
+            redacted.scanned(),
+        ))
     } else {
-        redacted.text.clone().into_owned()
+        Cow::Borrowed(&redacted.text)
     }
 }
 

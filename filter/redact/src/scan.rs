@@ -85,8 +85,10 @@ struct Out<'r> {
     probe: Option<u128>,
     /// A probe met a match, or passed over a rejected candidate.
     found: bool,
-    /// Where, in the input, the search of a decoded value stopped being
-    /// complete (see [`Matches::skipped`]).
+    /// Where, in the input, the scan stopped being complete: the search
+    /// of a decoded value passed over a candidate (see
+    /// [`Matches::skipped`]), or the single pass did in a value that is
+    /// not searched again ([`Scan::recheck`]).
     passed_over: Option<usize>,
 }
 
@@ -95,10 +97,6 @@ pub(super) struct Scan<'r, 'h> {
     matches: Matches<'r, 'h>,
     out: Out<'r>,
     buf: Decoded,
-    /// Where the single pass passed over a candidate inside a value that
-    /// could not be searched again on its own (the value is the whole
-    /// input).
-    unresolved: Option<usize>,
 }
 
 impl<'r, 'h> Scan<'r, 'h> {
@@ -130,7 +128,6 @@ impl<'r, 'h> Scan<'r, 'h> {
                 passed_over: None,
             },
             buf: Decoded::default(),
-            unresolved: None,
         }
     }
 
@@ -211,11 +208,10 @@ impl<'r, 'h> Scan<'r, 'h> {
             return;
         };
         if span.len().saturating_mul(2) >= self.input.len() {
-            self.unresolved = Some(self.unresolved.map_or(at, |u| u.min(at)));
+            self.out.passed_over(Some(at));
             return;
         }
         self.out.hits.truncate(first);
-        let end = span.end;
         let mut own = self
             .out
             .redactor
@@ -229,7 +225,7 @@ impl<'r, 'h> Scan<'r, 'h> {
         let number = (part == Part::Number).then_some(&span);
         let matches = own
             .by_ref()
-            .filter(|m| m.start >= seg.range.start && m.end <= end);
+            .filter(|m| m.start >= span.start && m.end <= span.end);
         self.out.value(&seg, matches, ctx, part, number);
         self.out.passed_over(own.skipped());
     }
@@ -238,10 +234,7 @@ impl<'r, 'h> Scan<'r, 'h> {
     /// candidate from there on was not searched again, so a value that
     /// overlaps it may have been missed (hostile or very dense input).
     pub fn complete_to(&self) -> Option<usize> {
-        match (self.unresolved, self.out.passed_over) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.out.passed_over
     }
 
     /// The end of the JSON object from `start` that had a `name` key:
@@ -294,8 +287,8 @@ impl<'r, 'h> Scan<'r, 'h> {
 }
 
 impl Out<'_> {
-    /// Notes where a search of a decoded value stopped being complete;
-    /// for a probe, that counts as meeting one of its types.
+    /// Notes where the scan stopped being complete; for a probe, that
+    /// counts as meeting one of its types.
     fn passed_over(&mut self, at: Option<usize>) {
         if let Some(at) = at {
             self.found |= self.probe.is_some();
