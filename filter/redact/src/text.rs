@@ -287,6 +287,17 @@ impl Iterator for Pairs<'_> {
                     encoded: false,
                 });
             }
+            // An unknown key's value ends before another `=`, so that a
+            // pair inside it (`4242=password=+1`) is met on its own, as it
+            // is once the value's start has been replaced by a mask.
+            let value = match self
+                .text
+                .get(value.clone())
+                .and_then(|v| memchr::memchr(b'=', v))
+            {
+                Some(eq) => value.start..value.start + eq,
+                None => value,
+            };
             // Percent- or `+`-encoded (`card=4111+1111+…` in a logged URL).
             let encoded = this == b'='
                 && self

@@ -237,6 +237,37 @@ proptest! {
     }
 }
 
+/// Found by `valid_json_stays_valid`: an unknown key's `+`-encoded value
+/// (`4242=password=+1`) swallowed the pair inside it, which a second pass
+/// met once the IPv6 before it was masked.
+#[test]
+fn a_pair_inside_an_encoded_value_is_met_on_the_first_pass() {
+    for input in [
+        r#"{"id":["::4242=password=+1 ",{"inner":"::4242=password=+1 "}]}"#,
+        "at ::4242=password=+1 now",
+    ] {
+        let content = if input.starts_with('{') {
+            Content::Json
+        } else {
+            Content::Text
+        };
+        let out = redactor().redact(input, content);
+        check_findings(input, &out);
+        assert!(
+            out.text.contains("password=[REDACTED:PASSWORD]"),
+            "{}",
+            out.text
+        );
+        let again = redactor().redact(&out.text, content);
+        assert!(
+            again.findings.is_empty(),
+            "{:?} in {}",
+            again.findings,
+            out.text
+        );
+    }
+}
+
 /// Found by `valid_json_stays_valid`: the IPv6 `::4242` glued to `+1 …`.
 /// Its replacement must not turn the rest into a phone number on a second
 /// pass; nor may the tail a `partial` phone keeps (`*******4242::=` from
