@@ -1,7 +1,7 @@
 //! In-flight DLP through Envoy: response bodies of a `redactResponses` rule reach the
 //! client redacted (bodies over `maxBodyBytes` pass unmodified and are counted), and a
 //! `denyOnPii` rule answers a card-carrying request body with the filter's 403 before
-//! the upstream receives the body.
+//! the upstream receives the body (a compressed one passes, counted as not scanned).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use observatory_e2e::*;
@@ -139,4 +139,27 @@ async fn deny_on_pii_stops_a_card_before_the_upstream_gets_it() {
     // Searched for cards alone, which cleared it: its e-mail address is
     // neither searched for nor counted.
     assert_eq!(rec["redactions"], json!({}), "{rec}");
+
+    // A body that says it is compressed is not the text DLP would scan: it
+    // passes, counted as one DLP could not scan (the readable card in it is
+    // not looked at).
+    let id = unique_id("dlp-gzip");
+    let body = json!({"note": format!("pay with {CARD} please")}).to_string();
+    let url = stack.http_url("/public/notes");
+    let resp = send(
+        post_with_id(&stack.plain(), &url, &id, "application/json", body.clone())
+            .header("content-encoding", "gzip")
+            .header(ECHO_HEADER, "1"),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        stack.upstream.request_with_id(&id).unwrap().body_len,
+        body.len()
+    );
+    let (skipped, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 1)
+        .await;
+    assert!(ok, "dlp_skipped = {skipped}");
 }

@@ -31,6 +31,9 @@ pub struct Extra {
 #[derive(Debug, Default)]
 struct Side {
     content_type: Option<String>,
+    /// A `Content-Encoding` other than `identity`: the bytes are not the
+    /// text, so no scan of them can find what they hold.
+    encoded: bool,
     excerpt: Excerpt,
     /// Buffering the body for a DLP scan.
     scanning: bool,
@@ -131,6 +134,9 @@ impl Extra {
         let Ok(name) = std::str::from_utf8(name) else {
             return;
         };
+        if name == "content-encoding" {
+            self.request.encoded |= !value.eq_ignore_ascii_case(b"identity");
+        }
         let content_type = name == "content-type";
         let recorded = capture.records_header(name);
         if !content_type && !recorded {
@@ -153,13 +159,19 @@ impl Extra {
     /// scanned for `denyOnPii`. The headers go on: proxy-wasm turns a paused
     /// `on_http_request_headers` into "stop all iteration", after which no
     /// body callback comes until the request is resumed. So the upstream may
-    /// see the headers of a denied request, but never its body.
-    pub fn scan_request(&mut self, config: &FilterConfig, end_of_stream: bool) {
+    /// see the headers of a denied request, but never its body. A
+    /// compressed body is not held: it passes on, counted as one DLP could
+    /// not scan (as a compressed response is).
+    pub fn scan_request(&mut self, config: &FilterConfig, metrics: &Metrics, end_of_stream: bool) {
         let content_type = self.request.content_type.as_deref();
-        self.request.scanning = !end_of_stream
+        let covered = !end_of_stream
             && self
                 .rule(config)
                 .is_some_and(|r| r.denies_requests() && r.covers(content_type));
+        if covered && self.request.encoded {
+            metrics.add(Counter::DlpSkipped, 1);
+        }
+        self.request.scanning = covered && !self.request.encoded;
     }
 
     pub fn request_body<H: Host>(

@@ -108,7 +108,7 @@ impl HttpFilter {
             self.ex.path = forwarded;
         }
         if let Some(extra) = &mut self.ex.extra {
-            extra.scan_request(config, end_of_stream);
+            extra.scan_request(config, &active.metrics, end_of_stream);
         }
         self.ex.outcome = Some(outcome);
         Action::Continue
