@@ -250,6 +250,7 @@ const NFA_SIZE_LIMIT: usize = 8 << 20;
 const CACHE_CAPACITY: usize = 2 << 20;
 
 /// A parsed pattern and what it reports.
+#[derive(Clone)]
 pub(super) struct Pattern {
     pub ty: TypeIdx,
     pub check: Check,

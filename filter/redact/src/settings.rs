@@ -215,11 +215,7 @@ pub(super) fn compile(cfg: &RedactionConfig) -> Result<Redactor, ConfigError> {
             ));
         }
         // Compiled alone too, so a size-limit error names this rule.
-        Detectors::new(
-            vec![Pattern::parse(ty, Check::Custom, rule.pattern.clone()).map_err(invalid)?],
-            &[],
-        )
-        .map_err(invalid)?;
+        Detectors::new(vec![pattern.clone()], &[]).map_err(invalid)?;
         custom.push(pattern);
     }
 
