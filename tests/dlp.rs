@@ -1,7 +1,8 @@
 //! In-flight DLP through Envoy: response bodies of a `redactResponses` rule reach the
 //! client redacted (bodies over `maxBodyBytes` pass unmodified and are counted), and a
 //! `denyOnPii` rule answers a card-carrying request body with the filter's 403 before
-//! the upstream receives the body (a compressed one passes, counted as not scanned).
+//! the upstream receives the body (a compressed one passes, counted as not scanned; under
+//! `denyUnscanned` a body the rule cannot scan is refused).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use observatory_e2e::*;
@@ -15,7 +16,9 @@ fn config() -> Value {
     config["dlp"] = json!([
         {"name": "echo-rewrite", "paths": ["/public/echo*"],
          "contentTypes": ["application/json"], "redactResponses": true, "maxBodyBytes": 2048},
-        {"name": "no-cards", "paths": ["/public/notes*"], "denyOnPii": ["CREDIT_CARD"]}
+        {"name": "no-cards", "paths": ["/public/notes*"], "denyOnPii": ["CREDIT_CARD"]},
+        {"name": "strict-cards", "paths": ["/public/strict*"], "denyOnPii": ["CREDIT_CARD"],
+         "maxBodyBytes": 1024, "denyUnscanned": true}
     ]);
     config
 }
@@ -162,4 +165,37 @@ async fn deny_on_pii_stops_a_card_before_the_upstream_gets_it() {
         .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 1)
         .await;
     assert!(ok, "dlp_skipped = {skipped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_unscanned_refuses_bodies_the_rule_cannot_scan() {
+    let stack = Stack::start(&config()).await;
+    let url = stack.http_url("/public/strict");
+    let note = json!({"note": "see you"}).to_string();
+    let large = json!({"note": "x".repeat(4000)}).to_string();
+    for (label, body, encoding) in [("gzip", &note, "gzip"), ("large", &large, "identity")] {
+        let id = unique_id(&format!("dlp-strict-{label}"));
+        let resp = send(
+            post_with_id(&stack.plain(), &url, &id, "application/json", body.clone())
+                .header("content-encoding", encoding)
+                .header(ECHO_HEADER, "1"),
+        )
+        .await;
+        assert_forbidden(resp.status, &resp.body, &id, "strict-cards");
+        // Refused at its headers: the upstream saw nothing of it.
+        assert!(stack.upstream.request_with_id(&id).is_none(), "{label}");
+        let rec = stack.collector.wait_for_record(&id).await;
+        assert_eq!(s(&rec, "decision"), "deny", "{rec}");
+        assert_eq!(s(&rec, "rule"), "strict-cards", "{rec}");
+    }
+    let (skipped, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 2)
+        .await;
+    assert!(ok, "dlp_skipped = {skipped}");
+    // A body it can scan, without a card, goes through.
+    let id = unique_id("dlp-strict-pass");
+    let resp = post(&stack, "/public/strict", &id, "application/json", &note).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body, note);
 }

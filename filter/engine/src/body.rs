@@ -47,6 +47,8 @@ enum Step<'c> {
     Wait,
     /// All of it is buffered: scan it under this rule.
     Scan(&'c DlpRule),
+    /// Over this rule's `maxBodyBytes`: no longer buffered, not scanned.
+    TooLarge(&'c DlpRule),
 }
 
 impl Side {
@@ -72,7 +74,7 @@ impl Side {
                 metrics.add(Counter::DlpSkipped, 1);
                 self.scanning = false;
                 take_excerpt(host, &mut self.excerpt, which, size);
-                Step::Pass
+                Step::TooLarge(rule)
             }
             Buffering::Complete => {
                 self.scanning = false;
@@ -159,19 +161,32 @@ impl Extra {
     /// scanned for `denyOnPii`. The headers go on: proxy-wasm turns a paused
     /// `on_http_request_headers` into "stop all iteration", after which no
     /// body callback comes until the request is resumed. So the upstream may
-    /// see the headers of a denied request, but never its body. A
-    /// compressed body is not held: it passes on, counted as one DLP could
-    /// not scan (as a compressed response is).
-    pub fn scan_request(&mut self, config: &FilterConfig, metrics: &Metrics, end_of_stream: bool) {
+    /// see the headers of a denied request, but never its body.
+    ///
+    /// A body the rule cannot scan is not held: a compressed one (its bytes
+    /// are not its text) or one whose `Content-Length` is over the rule's
+    /// `maxBodyBytes`. It is counted as one DLP could not scan, and passed
+    /// on; or refused now, naming the rule (returned), under
+    /// `denyUnscanned`.
+    pub fn scan_request(
+        &mut self,
+        config: &FilterConfig,
+        metrics: &Metrics,
+        content_length: Option<u64>,
+        end_of_stream: bool,
+    ) -> Option<String> {
+        self.request.scanning = false;
         let content_type = self.request.content_type.as_deref();
-        let covered = !end_of_stream
-            && self
-                .rule(config)
-                .is_some_and(|r| r.denies_requests() && r.covers(content_type));
-        if covered && self.request.encoded {
+        let rule = self
+            .rule(config)
+            .filter(|r| !end_of_stream && r.denies_requests() && r.covers(content_type))?;
+        let too_large = content_length.is_some_and(|n| n > rule.max_body_bytes as u64);
+        if self.request.encoded || too_large {
             metrics.add(Counter::DlpSkipped, 1);
+            return rule.deny_unscanned.then(|| rule.name.clone());
         }
-        self.request.scanning = covered && !self.request.encoded;
+        self.request.scanning = true;
+        None
     }
 
     pub fn request_body<H: Host>(
@@ -190,6 +205,7 @@ impl Extra {
         {
             Step::Pass => return RequestBody::Continue,
             Step::Wait => return RequestBody::Pause,
+            Step::TooLarge(rule) => return unscanned(rule),
             Step::Scan(rule) => rule,
         };
         let Some(redactor) = &config.redaction else {
@@ -218,15 +234,14 @@ impl Extra {
                 metrics.add(Counter::PiiDenied, 1);
                 RequestBody::Deny(rule.name.clone())
             }
-            None => {
-                // A scan that stopped being complete (hostile or very
-                // dense input) may have missed a value: counted as a body
-                // DLP could not scan, and passed on as those are.
-                if scanned < text.len() {
-                    metrics.add(Counter::DlpSkipped, 1);
-                }
-                RequestBody::Continue
+            // A scan that stopped being complete (hostile or very dense
+            // input) may have missed a value: counted as a body DLP could
+            // not scan, and passed on or denied as those are.
+            None if scanned < text.len() => {
+                metrics.add(Counter::DlpSkipped, 1);
+                unscanned(rule)
             }
+            None => RequestBody::Continue,
         }
     }
 
@@ -274,7 +289,7 @@ impl Extra {
             .response
             .step(host, which, rule, metrics, size, end_of_stream)
         {
-            Step::Pass => return false,
+            Step::Pass | Step::TooLarge(_) => return false,
             Step::Wait => return true,
             Step::Scan(_) => {}
         }
@@ -339,6 +354,16 @@ impl Extra {
         }
         recorded.redactions = counts;
         recorded
+    }
+}
+
+/// A request body `rule` could not scan (counted already): passed on, or
+/// denied under `denyUnscanned`.
+fn unscanned(rule: &DlpRule) -> RequestBody {
+    if rule.deny_unscanned {
+        RequestBody::Deny(rule.name.clone())
+    } else {
+        RequestBody::Continue
     }
 }
 

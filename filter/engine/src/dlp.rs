@@ -7,7 +7,7 @@
 //!   {"name": "customer-api", "paths": ["/api/customers/{**}"],
 //!    "contentTypes": ["application/json"], "redactResponses": true},
 //!   {"name": "no-cards", "paths": ["/api/notes*"], "denyOnPii": ["CREDIT_CARD"],
-//!    "maxBodyBytes": 32768}
+//!    "maxBodyBytes": 32768, "denyUnscanned": true}
 //! ]
 //! ```
 //!
@@ -15,7 +15,9 @@
 //! over the limit is passed on unmodified (and counted `dlp_skipped`). A
 //! request body checked for `denyOnPii` is first searched for the listed
 //! types alone ([`Probe`]), and scanned for every type only when they may
-//! be there.
+//! be there. A request body the rule cannot scan (over the limit,
+//! compressed, or a scan that stopped being complete) passes too, unless
+//! `denyUnscanned` says a sender must not get around the rule that way.
 
 use observatory_redact::{Content, Finding, PiiType, Probe, Redactor};
 use serde::Deserialize;
@@ -39,6 +41,8 @@ pub(crate) struct RawDlpRule {
     redact_responses: bool,
     #[serde(default)]
     deny_on_pii: Vec<String>,
+    #[serde(default)]
+    deny_unscanned: bool,
     max_body_bytes: Option<usize>,
 }
 
@@ -58,6 +62,8 @@ pub struct DlpRule {
     /// A search for the `deny_on_pii` types alone, which clears a clean
     /// body without a scan for every type.
     deny_probe: Option<Probe>,
+    /// A request body this rule cannot scan is denied rather than passed.
+    pub deny_unscanned: bool,
     pub max_body_bytes: usize,
 }
 
@@ -86,6 +92,12 @@ impl DlpRules {
                 return Err(ConfigError::new(
                     &at,
                     "does nothing: set redactResponses or denyOnPii",
+                ));
+            }
+            if spec.deny_unscanned && spec.deny_on_pii.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.denyUnscanned"),
+                    "applies to request bodies checked for denyOnPii: set denyOnPii",
                 ));
             }
             let mut paths = Vec::with_capacity(spec.paths.len());
@@ -143,6 +155,7 @@ impl DlpRules {
                 redact_responses: spec.redact_responses,
                 deny_on_pii,
                 deny_probe,
+                deny_unscanned: spec.deny_unscanned,
                 max_body_bytes,
             });
         }
@@ -330,6 +343,10 @@ mod tests {
             (
                 json!([{"name": "r", "redactResponses": true, "maxBodyBytes": 1_000_000}]),
                 "dlp[0].maxBodyBytes: must be between 1024 and 65536",
+            ),
+            (
+                json!([{"name": "r", "redactResponses": true, "denyUnscanned": true}]),
+                "dlp[0].denyUnscanned: applies to request bodies checked for denyOnPii",
             ),
         ] {
             let e = compile(rules.clone()).unwrap_err().to_string();

@@ -108,7 +108,18 @@ impl HttpFilter {
             self.ex.path = forwarded;
         }
         if let Some(extra) = &mut self.ex.extra {
-            extra.scan_request(config, &active.metrics, end_of_stream);
+            let length = self.ex.request_bytes;
+            let metrics = &active.metrics;
+            if let Some(rule) = extra.scan_request(config, metrics, length, end_of_stream) {
+                // `denyUnscanned`: a body its rule cannot scan is refused
+                // before any of it is read.
+                let outcome = Outcome {
+                    verdict: Verdict::Deny,
+                    rule,
+                    ..outcome
+                };
+                return self.refuse(host, &active, 403, "forbidden", outcome);
+            }
         }
         self.ex.outcome = Some(outcome);
         Action::Continue

@@ -382,6 +382,22 @@ fn post_with(
     more: &[(&str, &str)],
     body: &[u8],
 ) -> Action {
+    let (mut f, action) = post_headers(host, plugin, path, request_id, more);
+    assert_eq!(action, Action::Continue);
+    *host.request_body.borrow_mut() = body.to_vec();
+    let action = f.on_request_body(host, body.len(), true);
+    respond(host, &mut f, action)
+}
+
+/// The request headers of a JSON POST to `path`, with `more`: the filter
+/// and its action.
+fn post_headers(
+    host: &MockHost,
+    plugin: &Plugin,
+    path: &str,
+    request_id: &str,
+    more: &[(&str, &str)],
+) -> (HttpFilter, Action) {
     let mut headers = vec![
         (":method", "POST"),
         (":path", path),
@@ -391,10 +407,8 @@ fn post_with(
     headers.extend_from_slice(more);
     host.set_request_headers(&headers);
     let mut f = plugin.http_filter();
-    assert_eq!(f.on_request_headers(host, false), Action::Continue);
-    *host.request_body.borrow_mut() = body.to_vec();
-    let action = f.on_request_body(host, body.len(), true);
-    respond(host, &mut f, action)
+    let action = f.on_request_headers(host, false);
+    (f, action)
 }
 
 #[test]
@@ -454,14 +468,7 @@ fn a_request_body_whose_scan_could_not_complete_passes_and_is_counted_skipped() 
         post(&host, &plugin, "/pay/1", "id-23", body.as_bytes()),
         Action::Continue
     );
-    plugin.on_tick(&host);
-    let skipped = host
-        .counters
-        .borrow()
-        .iter()
-        .find(|(name, _)| name == "observatory_dlp_skipped")
-        .map(|(_, n)| *n);
-    assert_eq!(skipped, Some(1));
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
 }
 
 #[test]
@@ -469,14 +476,6 @@ fn a_compressed_request_body_is_not_scanned_and_is_counted_skipped() {
     let (host, plugin) = configured(&config(
         r#", "redaction": {}, "dlp": [{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"]}]"#,
     ));
-    let skipped = |host: &MockHost| {
-        plugin.on_tick(host);
-        host.counters
-            .borrow()
-            .iter()
-            .find(|(name, _)| name == "observatory_dlp_skipped")
-            .map_or(0, |(_, n)| *n)
-    };
     // Bytes that say they are compressed are not the text: a scan of them
     // proves nothing, so DLP says it could not scan the body, as it does
     // for a compressed response. (A readable card makes the point: it is
@@ -488,7 +487,7 @@ fn a_compressed_request_body_is_not_scanned_and_is_counted_skipped() {
         Action::Continue
     );
     assert!(local_replies(&host.take_calls()).is_empty());
-    assert_eq!(skipped(&host), 1);
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
     // `identity` is no encoding: that body is scanned, and denied.
     let identity = [("content-encoding", "identity")];
     assert_eq!(
@@ -496,5 +495,111 @@ fn a_compressed_request_body_is_not_scanned_and_is_counted_skipped() {
         Action::Pause
     );
     assert_eq!(local_replies(&host.take_calls()).len(), 1);
-    assert_eq!(skipped(&host), 1);
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
+}
+
+/// `observatory_dlp_skipped` as the next tick hands it to Envoy.
+fn dlp_skipped(host: &MockHost, plugin: &Plugin) -> u64 {
+    plugin.on_tick(host);
+    host.counters
+        .borrow()
+        .iter()
+        .find(|(name, _)| name == "observatory_dlp_skipped")
+        .map_or(0, |(_, n)| *n)
+}
+
+#[test]
+fn a_body_its_rule_cannot_scan_passes_or_under_deny_unscanned_is_denied() {
+    let rule = |deny: bool| {
+        config(&format!(
+            r#", "redaction": {{}}, "dlp": [{{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"], "maxBodyBytes": 1024, "denyUnscanned": {deny}}}]"#
+        ))
+    };
+    let dense: Vec<String> = (0..7)
+        .map(|i| format!("4111 1111 1111 {}", 1112 + i))
+        .collect();
+    let dense = format!(r#"{{"note": "{} 4242 4242 4242 4242"}}"#, dense.join(" "));
+
+    // Passed on by default, each counted as not scanned. A body announced
+    // over the limit is not even held.
+    let (host, plugin) = configured(&rule(false));
+    let (mut f, action) = post_headers(
+        &host,
+        &plugin,
+        "/pay/1",
+        "id-30",
+        &[("content-length", "5000")],
+    );
+    assert_eq!(action, Action::Continue);
+    *host.request_body.borrow_mut() = vec![b' '; 500];
+    assert_eq!(f.on_request_body(&host, 500, false), Action::Continue);
+    let gzip = [("content-encoding", "gzip")];
+    assert_eq!(
+        post_with(&host, &plugin, "/pay/2", "id-31", &gzip, b"{}"),
+        Action::Continue
+    );
+    assert_eq!(
+        post(&host, &plugin, "/pay/3", "id-32", dense.as_bytes()),
+        Action::Continue
+    );
+    assert!(local_replies(&host.take_calls()).is_empty());
+    assert_eq!(dlp_skipped(&host, &plugin), 3);
+
+    // Under `denyUnscanned` each is refused, naming the rule: the first two
+    // at their headers, before any of the body is read.
+    let (host, plugin) = configured(&rule(true));
+    let refused = |host: &MockHost, id: &str| {
+        let replies = local_replies(&host.take_calls());
+        assert_eq!(
+            replies,
+            [(
+                403,
+                format!(r#"{{"correlation_id":"{id}","error":"forbidden","rule":"cards"}}"#)
+            )]
+        );
+    };
+    let (mut f, action) = post_headers(
+        &host,
+        &plugin,
+        "/pay/1",
+        "id-33",
+        &[("content-length", "5000")],
+    );
+    assert_eq!(action, Action::Pause);
+    refused(&host, "id-33");
+    f.on_log(&host);
+    let (mut f, action) = post_headers(&host, &plugin, "/pay/2", "id-34", &gzip);
+    assert_eq!(action, Action::Pause);
+    refused(&host, "id-34");
+    f.on_log(&host);
+    // Without a length, found too large while it is held.
+    let (mut f, action) = post_headers(&host, &plugin, "/pay/3", "id-35", &[]);
+    assert_eq!(action, Action::Continue);
+    *host.request_body.borrow_mut() = vec![b' '; 2000];
+    assert_eq!(f.on_request_body(&host, 2000, false), Action::Pause);
+    refused(&host, "id-35");
+    f.on_log(&host);
+    assert_eq!(
+        post(&host, &plugin, "/pay/4", "id-36", dense.as_bytes()),
+        Action::Pause
+    );
+    refused(&host, "id-36");
+    // A body it scans whole, without a card, still goes on.
+    let clean = br#"{"note": "4111 1111 1111 1112"}"#;
+    assert_eq!(
+        post(&host, &plugin, "/pay/5", "id-37", clean),
+        Action::Continue
+    );
+    assert!(local_replies(&host.take_calls()).is_empty());
+    assert_eq!(dlp_skipped(&host, &plugin), 4);
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let decisions: Vec<(String, String, u32)> = sent_records(&host)
+        .into_iter()
+        .map(|r| (r.decision, r.rule, r.status))
+        .collect();
+    let deny = |_| ("deny".to_string(), "cards".to_string(), 403);
+    let mut expected: Vec<_> = (0..4).map(deny).collect();
+    expected.push(("allow".to_string(), "public".to_string(), 200));
+    assert_eq!(decisions, expected);
 }
