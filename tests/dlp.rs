@@ -165,6 +165,17 @@ async fn deny_on_pii_stops_a_card_before_the_upstream_gets_it() {
         .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 1)
         .await;
     assert!(ok, "dlp_skipped = {skipped}");
+
+    // An empty `Content-Encoding` codes nothing: the upstream would read the
+    // body as it is, so it is scanned, and this one denied.
+    let id = unique_id("dlp-empty-coding");
+    let resp = send(
+        post_with_id(&stack.plain(), &url, &id, "application/json", body)
+            .header("content-encoding", "")
+            .header(ECHO_HEADER, "1"),
+    )
+    .await;
+    assert_forbidden(resp.status, &resp.body, &id, "no-cards");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

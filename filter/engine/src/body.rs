@@ -137,7 +137,7 @@ impl Extra {
             return;
         };
         if name == "content-encoding" {
-            self.request.encoded |= !value.eq_ignore_ascii_case(b"identity");
+            self.request.encoded |= crate::text::is_coded(value);
         }
         let content_type = name == "content-type";
         let recorded = capture.records_header(name);

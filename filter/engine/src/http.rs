@@ -18,7 +18,7 @@ use crate::peer::Peer;
 use crate::policy::{normalize_path, Request, Verdict};
 use crate::record;
 use crate::request;
-use crate::text::{number, text};
+use crate::text::{is_coded, number, text};
 
 /// The rule of a request refused for a path not in normal form
 /// (`pathNormalization: reject`).
@@ -220,7 +220,7 @@ impl HttpFilter {
             b":status" => ex.status = number(value).unwrap_or(ex.status),
             b"content-length" => ex.response_bytes = number(value),
             b"content-type" if recording => content_type = Some(text(value)),
-            b"content-encoding" => encoded = !value.eq_ignore_ascii_case(b"identity"),
+            b"content-encoding" => encoded |= is_coded(value),
             _ => {}
         });
         if ex.method == "HEAD" {

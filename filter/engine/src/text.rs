@@ -24,11 +24,45 @@ pub fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }
 
+/// Whether a `Content-Encoding` value says the body is not its text: a
+/// coding other than `identity`. An empty value or list codes nothing (a
+/// receiver reads such a body as it is), so it must not make DLP pass a body
+/// unscanned.
+pub fn is_coded(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|coding| {
+        let coding = coding.trim_ascii();
+        !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
 
-    use super::{lossy, number, text};
+    use super::{is_coded, lossy, number, text};
+
+    #[test]
+    fn a_coding_other_than_identity_codes_the_body() {
+        for coded in [
+            &b"gzip"[..],
+            b"br",
+            b"identity, gzip",
+            b" x-custom ",
+            b"GZIP",
+        ] {
+            assert!(is_coded(coded), "{:?}", String::from_utf8_lossy(coded));
+        }
+        for plain in [
+            &b""[..],
+            b" ",
+            b"identity",
+            b"IDENTITY",
+            b" identity ,",
+            b",",
+        ] {
+            assert!(!is_coded(plain), "{:?}", String::from_utf8_lossy(plain));
+        }
+    }
 
     #[test]
     fn keeps_utf8_and_replaces_the_rest() {

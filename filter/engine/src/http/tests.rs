@@ -224,6 +224,34 @@ fn a_dlp_response_is_held_and_rewritten_without_its_length() {
     );
 }
 
+#[test]
+fn a_coded_dlp_response_is_not_held_whatever_the_order_of_its_codings() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "pay", "paths": ["/pay*"], "redactResponses": true}]"#,
+    ));
+    get(&host, "/pay/1", "id-7");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    host.set_response_headers(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+        ("content-encoding", "identity"),
+    ]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    // Not held, so not rewritten: its bytes are passed on as they are.
+    assert_eq!(f.on_response_body(&host, 31, false), Action::Continue);
+    let calls = host.take_calls();
+    assert!(
+        !calls.iter().any(|c| matches!(
+            c,
+            Call::SetHeader { name, .. } if name == "content-length"
+        )),
+        "{calls:?}"
+    );
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
+}
+
 fn statuses(host: &MockHost) -> Vec<u32> {
     local_replies(&host.take_calls())
         .into_iter()
@@ -488,14 +516,32 @@ fn a_compressed_request_body_is_not_scanned_and_is_counted_skipped() {
     );
     assert!(local_replies(&host.take_calls()).is_empty());
     assert_eq!(dlp_skipped(&host, &plugin), 1);
-    // `identity` is no encoding: that body is scanned, and denied.
-    let identity = [("content-encoding", "identity")];
+    // `identity`, or an empty value that a receiver reads as none, is no
+    // encoding: such a body is scanned, and denied. A second header line
+    // does not undo a coding.
+    for (i, encoding) in [
+        &[("content-encoding", "identity")][..],
+        &[("content-encoding", "")],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("id-2{}", 5 + i);
+        assert_eq!(
+            post_with(&host, &plugin, "/pay/2", &id, encoding, body),
+            Action::Pause
+        );
+        assert_eq!(local_replies(&host.take_calls()).len(), 1);
+    }
+    let both = [
+        ("content-encoding", "gzip"),
+        ("content-encoding", "identity"),
+    ];
     assert_eq!(
-        post_with(&host, &plugin, "/pay/2", "id-25", &identity, body),
-        Action::Pause
+        post_with(&host, &plugin, "/pay/3", "id-27", &both, body),
+        Action::Continue
     );
-    assert_eq!(local_replies(&host.take_calls()).len(), 1);
-    assert_eq!(dlp_skipped(&host, &plugin), 1);
+    assert_eq!(dlp_skipped(&host, &plugin), 2);
 }
 
 /// `observatory_dlp_skipped` as the next tick hands it to Envoy.
