@@ -27,10 +27,32 @@ pub struct Extra {
     redactions: BTreeMap<String, u32>,
 }
 
+/// What a message's `Content-Type` lines say its body is: one media type;
+/// or nothing, when there is no line, or lines that disagree or list
+/// several. A body said to be nothing is covered by every `dlp` rule and
+/// its content is sniffed, so a second line cannot take a body out of a
+/// rule that the receiver still reads it under.
+#[derive(Debug, Default)]
+pub struct MediaType {
+    value: Option<String>,
+    lines: u32,
+}
+
+impl MediaType {
+    pub fn line(&mut self, value: String) {
+        self.lines = self.lines.saturating_add(1);
+        self.value = (self.lines == 1 && !value.contains(',')).then_some(value);
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+}
+
 /// One direction's body.
 #[derive(Debug, Default)]
 struct Side {
-    content_type: Option<String>,
+    content_type: MediaType,
     /// A `Content-Encoding` other than `identity`: the bytes are not the
     /// text, so no scan of them can find what they hold.
     encoded: bool,
@@ -84,7 +106,7 @@ impl Side {
     }
 
     fn content(&self) -> Content<'_> {
-        Content::Auto(self.content_type.as_deref().unwrap_or_default())
+        Content::Auto(self.content_type.get().unwrap_or_default())
     }
 }
 
@@ -99,7 +121,7 @@ pub enum RequestBody {
 /// What the response headers say about the body.
 #[derive(Debug, Default)]
 pub struct ResponseHead {
-    pub content_type: Option<String>,
+    pub content_type: MediaType,
     /// A `Content-Encoding` other than `identity`.
     pub encoded: bool,
     /// `Content-Length`.
@@ -146,7 +168,7 @@ impl Extra {
         }
         let value = crate::text::text(value);
         if content_type {
-            self.request.content_type = Some(value.clone());
+            self.request.content_type.line(value.clone());
         }
         if recorded {
             self.headers.push((name.to_string(), value));
@@ -176,7 +198,7 @@ impl Extra {
         end_of_stream: bool,
     ) -> Option<String> {
         self.request.scanning = false;
-        let content_type = self.request.content_type.as_deref();
+        let content_type = self.request.content_type.get();
         let rule = self
             .rule(config)
             .filter(|r| !end_of_stream && r.denies_requests() && r.covers(content_type))?;
@@ -259,7 +281,7 @@ impl Extra {
         let Some(rule) = self.rule(config) else {
             return false;
         };
-        let covered = rule.redact_responses && rule.covers(self.response.content_type.as_deref());
+        let covered = rule.redact_responses && rule.covers(self.response.content_type.get());
         if head.end_of_stream || !covered {
             return false;
         }
@@ -333,8 +355,8 @@ impl Extra {
             let redacted = rr.header(name, value);
             headers.insert(name.clone(), redacted);
         }
-        let request_type = self.request.content_type.as_deref().unwrap_or_default();
-        let response_type = self.response.content_type.as_deref().unwrap_or_default();
+        let request_type = self.request.content_type.get().unwrap_or_default();
+        let response_type = self.response.content_type.get().unwrap_or_default();
         let mut recorded = Recorded {
             path: rr.path(path),
             query: rr.query(path),

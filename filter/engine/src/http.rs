@@ -9,7 +9,7 @@ use std::rc::Rc;
 use log::warn;
 
 use crate::active::Active;
-use crate::body::{Extra, RequestBody, ResponseHead};
+use crate::body::{Extra, MediaType, RequestBody, ResponseHead};
 use crate::config::{FailureMode, PathNormalization};
 use crate::exchange::{Exchange, Outcome};
 use crate::host::{millis, Headers, Host};
@@ -213,13 +213,13 @@ impl HttpFilter {
         if end_of_stream {
             ex.response_bytes = Some(0);
         }
-        let mut content_type = None;
+        let mut content_type = MediaType::default();
         let mut encoded = false;
         let recording = ex.extra.is_some();
         host.for_each_header(Headers::Response, |name, value| match name {
             b":status" => ex.status = number(value).unwrap_or(ex.status),
             b"content-length" => ex.response_bytes = number(value),
-            b"content-type" if recording => content_type = Some(text(value)),
+            b"content-type" if recording => content_type.line(text(value)),
             b"content-encoding" => encoded |= is_coded(value),
             _ => {}
         });

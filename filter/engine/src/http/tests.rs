@@ -649,3 +649,46 @@ fn a_body_its_rule_cannot_scan_passes_or_under_deny_unscanned_is_denied() {
     expected.push(("allow".to_string(), "public".to_string(), 200));
     assert_eq!(decisions, expected);
 }
+
+#[test]
+fn a_second_content_type_does_not_take_a_body_out_of_its_rule() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "cards", "paths": ["/pay*"], "contentTypes": ["application/json"], "denyOnPii": ["CREDIT_CARD"]}]"#,
+    ));
+    let body = br#"{"card": "4242 4242 4242 4242"}"#;
+    // The action at the body's end of a POST of `body` with these types.
+    let post_as = |id: &str, types: &[&str]| {
+        let mut headers = vec![
+            (":method", "POST"),
+            (":path", "/pay/1"),
+            ("x-request-id", id),
+        ];
+        headers.extend(types.iter().map(|t| ("content-type", *t)));
+        host.set_request_headers(&headers);
+        let mut f = plugin.http_filter();
+        assert_eq!(f.on_request_headers(&host, false), Action::Continue);
+        *host.request_body.borrow_mut() = body.to_vec();
+        let action = f.on_request_body(&host, body.len(), true);
+        let replies = local_replies(&host.take_calls()).len();
+        assert_eq!(replies, usize::from(action == Action::Pause));
+        action
+    };
+    // A receiver that reads the first line reads JSON; one that reads the
+    // last, or a line that lists two types, leaves it open: the body stays
+    // under the rule, and is denied.
+    assert_eq!(
+        post_as("id-40", &["application/json", "text/plain"]),
+        Action::Pause
+    );
+    assert_eq!(
+        post_as("id-41", &["text/plain", "application/json"]),
+        Action::Pause
+    );
+    assert_eq!(
+        post_as("id-42", &["text/plain, application/json"]),
+        Action::Pause
+    );
+    // A body of another type alone is not the rule's.
+    assert_eq!(post_as("id-43", &["text/plain"]), Action::Continue);
+    assert_eq!(post_as("id-44", &["application/json"]), Action::Pause);
+}
