@@ -18,7 +18,7 @@ fn config() -> Value {
          "contentTypes": ["application/json"], "redactResponses": true, "maxBodyBytes": 2048},
         {"name": "no-cards", "paths": ["/public/notes*"], "denyOnPii": ["CREDIT_CARD"]},
         {"name": "strict-cards", "paths": ["/public/strict*"], "denyOnPii": ["CREDIT_CARD"],
-         "maxBodyBytes": 1024, "denyUnscanned": true}
+         "contentTypes": ["application/json"], "maxBodyBytes": 1024, "denyUnscanned": true}
     ]);
     config
 }
@@ -209,4 +209,23 @@ async fn deny_unscanned_refuses_bodies_the_rule_cannot_scan() {
     let resp = post(&stack, "/public/strict", &id, "application/json", &note).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.body, note);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_content_type_line_does_not_take_a_body_out_of_its_rule() {
+    let stack = Stack::start(&config()).await;
+    let url = stack.http_url("/public/strict");
+    let body = json!({"note": format!("pay with {CARD} please")}).to_string();
+    let id = unique_id("dlp-two-types");
+    let resp = send(
+        post_with_id(&stack.plain(), &url, &id, "application/json", body.clone())
+            .header("content-type", "text/plain")
+            .header(ECHO_HEADER, "1"),
+    )
+    .await;
+    assert_forbidden(resp.status, &resp.body, &id, "strict-cards");
+    // Of another type alone, the body is not the rule's.
+    let id = unique_id("dlp-text");
+    let resp = post(&stack, "/public/strict", &id, "text/plain", &body).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
 }
