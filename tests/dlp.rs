@@ -2,7 +2,8 @@
 //! client redacted (bodies over `maxBodyBytes` pass unmodified and are counted), and a
 //! `denyOnPii` rule answers a card-carrying request body with the filter's 403 before
 //! the upstream receives the body (a compressed one passes, counted as not scanned; under
-//! `denyUnscanned` a body the rule cannot scan is refused).
+//! `denyUnscanned` a body the rule cannot scan is refused; a body that trailers end is scanned
+//! too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use observatory_e2e::*;
@@ -30,6 +31,23 @@ async fn post(stack: &Stack, path: &str, id: &str, content_type: &str, body: &st
             .header(ECHO_HEADER, "1"),
     )
     .await
+}
+
+/// `resp` is the `no-cards` rule's 403; the upstream never received the body
+/// (the headers went on: proxy-wasm cannot hold them while reading the
+/// body, so the upstream request is reset); the record says so. Returns it.
+async fn assert_card_denied(stack: &Stack, resp: &Resp, id: &str) -> Value {
+    assert_forbidden(resp.status, &resp.body, id, "no-cards");
+    let upstream = stack.upstream.request_with_id(id);
+    assert!(
+        upstream.as_ref().is_none_or(|r| r.body_len == 0),
+        "{upstream:?}"
+    );
+    let rec = stack.collector.wait_for_record(id).await;
+    assert_eq!(s(&rec, "decision"), "deny", "{rec}");
+    assert_eq!(s(&rec, "rule"), "no-cards", "{rec}");
+    assert_eq!(rec["redactions"], json!({"CREDIT_CARD": 1}), "{rec}");
+    rec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,20 +125,9 @@ async fn deny_on_pii_stops_a_card_before_the_upstream_gets_it() {
     let id = unique_id("dlp-deny");
     let body = json!({"note": format!("pay with {CARD} please")}).to_string();
     let resp = post(&stack, "/public/notes", &id, "application/json", &body).await;
-    assert_forbidden(resp.status, &resp.body, &id, "no-cards");
-    // The headers went on (proxy-wasm cannot hold them while reading the body); the
-    // body never did: the upstream request is reset.
-    let upstream = stack.upstream.request_with_id(&id);
-    assert!(
-        upstream.as_ref().is_none_or(|r| r.body_len == 0),
-        "{upstream:?}"
-    );
-    let rec = stack.collector.wait_for_record(&id).await;
+    let rec = assert_card_denied(&stack, &resp, &id).await;
     assert_common_fields(&rec);
-    assert_eq!(s(&rec, "decision"), "deny", "{rec}");
-    assert_eq!(s(&rec, "rule"), "no-cards", "{rec}");
     assert_eq!(u(&rec, "status"), Some(403), "{rec}");
-    assert_eq!(rec["redactions"], json!({"CREDIT_CARD": 1}), "{rec}");
     let (denied, ok) = stack
         .envoy
         .wait_stat("wasmcustom.observatory_pii_denied", WAIT, |v| v >= 1)
@@ -228,4 +235,33 @@ async fn a_second_content_type_line_does_not_take_a_body_out_of_its_rule() {
     let id = unique_id("dlp-text");
     let resp = post(&stack, "/public/strict", &id, "text/plain", &body).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_followed_by_trailers_is_scanned() {
+    let stack = Stack::start(&config()).await;
+    // A JSON note POSTed over HTTP/2 with a trailer after the body.
+    let trailed = |id: String, note: String| {
+        let url = stack.http_url("/public/notes");
+        async move {
+            let body = json!({ "note": note }).to_string();
+            let headers = [
+                ("x-request-id", id.as_str()),
+                ("content-type", "application/json"),
+                (ECHO_HEADER, "1"),
+            ];
+            let resp = post_with_trailers(&url, &headers, &body, &[("x-checksum", "1")]).await;
+            (id, body, resp)
+        }
+    };
+    let (id, _, resp) = trailed(unique_id("dlp-trailers"), format!("pay with {CARD}")).await;
+    assert_card_denied(&stack, &resp, &id).await;
+
+    // Without a card the held body goes on whole.
+    let (id, body, resp) = trailed(unique_id("dlp-trailers-pass"), format!("mail {EMAIL}")).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        stack.upstream.request_with_id(&id).unwrap().body_len,
+        body.len()
+    );
 }

@@ -311,3 +311,84 @@ pub async fn try_send(req: reqwest::RequestBuilder) -> Result<Resp, reqwest::Err
         body,
     })
 }
+
+/// `POST url` over HTTP/2 (cleartext, prior knowledge) with `headers`, a
+/// body and then `trailers`: what `reqwest` cannot send. The reply is read
+/// whole; panics on transport failure.
+pub async fn post_with_trailers(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    trailers: &[(&str, &str)],
+) -> Resp {
+    use http_body_util::BodyExt;
+    use hyper::body::{Bytes, Frame};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let authority = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("an http:// url");
+    let stream = TcpStream::connect(authority).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    let mut trailer_map = hyper::HeaderMap::new();
+    for (name, value) in trailers {
+        trailer_map.insert(
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).expect("trailer name"),
+            value.parse().expect("trailer value"),
+        );
+    }
+    let frames = Frames(
+        [
+            Frame::data(Bytes::from(body.to_owned())),
+            Frame::trailers(trailer_map),
+        ]
+        .into(),
+    );
+    let mut request = hyper::Request::post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(frames).expect("request");
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status().as_u16();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in response.headers() {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// A request body given frame by frame.
+struct Frames(std::collections::VecDeque<hyper::body::Frame<hyper::body::Bytes>>);
+
+impl hyper::body::Body for Frames {
+    type Data = hyper::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.get_mut().0.pop_front().map(Ok))
+    }
+}

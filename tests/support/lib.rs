@@ -34,8 +34,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use artifacts::{collector_bin, envoy_bin, filter_wasm, workspace_root};
 pub use client::{
-    get_with_id, mtls_client, plain_client, post_with_id, raw_request, raw_request_bytes, send,
-    try_send, RawResponse, Resp,
+    get_with_id, mtls_client, plain_client, post_with_id, post_with_trailers, raw_request,
+    raw_request_bytes, send, try_send, RawResponse, Resp,
 };
 pub use collector::Collector;
 pub use envoy::{CollectorPool, Envoy, EnvoySetup};

@@ -230,11 +230,45 @@ impl Extra {
             Step::TooLarge(rule) => return unscanned(rule),
             Step::Scan(rule) => rule,
         };
+        let body = host.body(which, 0, size);
+        self.scan_request_body(config, metrics, rule, &body)
+    }
+
+    /// Trailers end a body without a body callback that says so: a body
+    /// held for a scan is scanned now, or it would go on unscanned.
+    pub fn request_trailers<H: Host>(
+        &mut self,
+        host: &H,
+        config: &FilterConfig,
+        metrics: &Metrics,
+    ) -> RequestBody {
+        let Some(rule) = self.rule(config).filter(|_| self.request.scanning) else {
+            return RequestBody::Continue;
+        };
+        self.request.scanning = false;
+        // One byte over the limit tells a body that is too large.
+        let body = host.body(Body::Request, 0, rule.max_body_bytes.saturating_add(1));
+        if body.len() > rule.max_body_bytes {
+            metrics.add(Counter::DlpSkipped, 1);
+            self.request.excerpt.push(body);
+            return unscanned(rule);
+        }
+        self.scan_request_body(config, metrics, rule, &body)
+    }
+
+    /// The whole request body, held for `rule`: scanned, and denied when
+    /// it holds a listed type.
+    fn scan_request_body(
+        &mut self,
+        config: &FilterConfig,
+        metrics: &Metrics,
+        rule: &DlpRule,
+        body: &[u8],
+    ) -> RequestBody {
         let Some(redactor) = &config.redaction else {
             return RequestBody::Continue;
         };
-        let body = host.body(which, 0, size);
-        let text = crate::text::lossy(&body);
+        let text = crate::text::lossy(body);
         let content = self.request.content();
         // Only a recorded excerpt needs the redacted text, and only a body
         // that may hold a denied type needs a scan for every type.
@@ -315,13 +349,48 @@ impl Extra {
             Step::Wait => return true,
             Step::Scan(_) => {}
         }
-        let Some(redactor) = &config.redaction else {
-            return false;
+        self.rewrite_response_body(host, config, metrics, host.body(which, 0, size));
+        false
+    }
+
+    /// Trailers end a body without a body callback that says so: a body
+    /// held to be rewritten is rewritten now, or it would go on as it is.
+    pub fn response_trailers<H: Host>(
+        &mut self,
+        host: &H,
+        config: &FilterConfig,
+        metrics: &Metrics,
+    ) {
+        let Some(rule) = self.rule(config).filter(|_| self.response.scanning) else {
+            return;
         };
-        let Ok(text) = String::from_utf8(host.body(which, 0, size)) else {
+        self.response.scanning = false;
+        let body = host.body(Body::Response, 0, rule.max_body_bytes.saturating_add(1));
+        if body.len() > rule.max_body_bytes {
+            metrics.add(Counter::DlpSkipped, 1);
+            self.response.excerpt.push(body);
+            return;
+        }
+        self.rewrite_response_body(host, config, metrics, body);
+    }
+
+    /// The whole response body, held for its rule: redacted and replaced.
+    fn rewrite_response_body<H: Host>(
+        &mut self,
+        host: &H,
+        config: &FilterConfig,
+        metrics: &Metrics,
+        body: Vec<u8>,
+    ) {
+        let which = Body::Response;
+        let size = body.len();
+        let Some(redactor) = &config.redaction else {
+            return;
+        };
+        let Ok(text) = String::from_utf8(body) else {
             // Binary content is not rewritten: that would corrupt it.
             metrics.add(Counter::DlpSkipped, 1);
-            return false;
+            return;
         };
         let out = redactor.redact(&text, self.response.content());
         if !out.findings.is_empty() && host.replace_body(which, size, out.text.as_bytes()) {
@@ -336,7 +405,6 @@ impl Extra {
         self.response
             .excerpt
             .set_redacted(&scanned_text(&out, &text));
-        false
     }
 
     /// The record's path, query, headers, forwarded-for chain and excerpts,

@@ -188,7 +188,18 @@ impl HttpFilter {
             return Action::Continue;
         };
         let config = &active.settings.config;
-        match extra.request_body(host, config, &active.metrics, body_size, end_of_stream) {
+        let body = extra.request_body(host, config, &active.metrics, body_size, end_of_stream);
+        self.after_request_body(host, &active, body)
+    }
+
+    /// What the request body's scan decided, as Envoy is told it.
+    fn after_request_body<H: Host>(
+        &mut self,
+        host: &H,
+        active: &Active,
+        body: RequestBody,
+    ) -> Action {
+        match body {
             RequestBody::Continue => Action::Continue,
             RequestBody::Pause => Action::Pause,
             RequestBody::Deny(rule) => {
@@ -200,9 +211,20 @@ impl HttpFilter {
                     },
                     None => Outcome::refused(&rule),
                 };
-                self.refuse(host, &active, 403, "forbidden", outcome)
+                self.refuse(host, active, 403, "forbidden", outcome)
             }
         }
+    }
+
+    /// Trailers end the request body: one held for a `denyOnPii` scan is
+    /// scanned here (Envoy sends no body callback that says it ended).
+    pub fn on_request_trailers<H: Host>(&mut self, host: &H) -> Action {
+        let (Some(active), Some(extra)) = (self.active.clone(), self.ex.extra.as_mut()) else {
+            return Action::Continue;
+        };
+        let config = &active.settings.config;
+        let body = extra.request_trailers(host, config, &active.metrics);
+        self.after_request_body(host, &active, body)
     }
 
     pub fn on_response_headers<H: Host>(&mut self, host: &H, end_of_stream: bool) -> Action {
@@ -265,6 +287,15 @@ impl HttpFilter {
         } else {
             Action::Continue
         }
+    }
+
+    /// Trailers end the response body: one held to be rewritten is
+    /// rewritten here.
+    pub fn on_response_trailers<H: Host>(&mut self, host: &H) -> Action {
+        if let (Some(active), Some(extra)) = (&self.active, self.ex.extra.as_mut()) {
+            extra.response_trailers(host, &active.settings.config, &active.metrics);
+        }
+        Action::Continue
     }
 
     /// The request is done: its record is encoded now, or on the next tick

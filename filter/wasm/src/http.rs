@@ -26,12 +26,20 @@ impl HttpContext for Http {
         action(self.0.on_request_body(&WasmHost, body_size, end_of_stream))
     }
 
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        action(self.0.on_request_trailers(&WasmHost))
+    }
+
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         action(self.0.on_response_headers(&WasmHost, end_of_stream))
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         action(self.0.on_response_body(&WasmHost, body_size, end_of_stream))
+    }
+
+    fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
+        action(self.0.on_response_trailers(&WasmHost))
     }
 
     fn on_log(&mut self) {
