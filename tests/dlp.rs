@@ -3,7 +3,7 @@
 //! `denyOnPii` rule answers a card-carrying request body with the filter's 403 before
 //! the upstream receives the body (a compressed one passes, counted as not scanned; under
 //! `denyUnscanned` a body the rule cannot scan is refused; a body that trailers end is scanned
-//! too).
+//! too; a WebSocket is not held).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use observatory_e2e::*;
@@ -264,4 +264,45 @@ async fn a_body_followed_by_trailers_is_scanned() {
         stack.upstream.request_with_id(&id).unwrap().body_len,
         body.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_under_a_rule_is_not_held() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start(&config()).await;
+    let id = unique_id("dlp-ws");
+    let url = stack.http_url("/public/notes-ws");
+    let authority = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap();
+    let mut conn = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let handshake = format!(
+        "GET /public/notes-ws HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-request-id: {id}\r\n\r\n"
+    );
+    conn.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // Held as a body to scan, these bytes would never reach the upstream.
+    let frame = b"frame with 4111-1111-1111-1111";
+    conn.write_all(frame).await.unwrap();
+    let mut echoed = vec![0u8; frame.len()];
+    tokio::time::timeout(WAIT, conn.read_exact(&mut echoed))
+        .await
+        .expect("the upstream's echo in time")
+        .unwrap();
+    assert_eq!(echoed, frame);
+    let (skipped, ok) = stack
+        .envoy
+        .wait_stat("wasmcustom.observatory_dlp_skipped", WAIT, |v| v >= 1)
+        .await;
+    assert!(ok, "dlp_skipped = {skipped}");
 }

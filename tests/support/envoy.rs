@@ -173,6 +173,8 @@ impl EnvoySetup {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": stat_prefix,
                 "codec_type": "AUTO",
+                // As an Istio sidecar's: WebSocket upgrades pass.
+                "upgrade_configs": [{"upgrade_type": "websocket"}],
                 "access_log": access_log,
                 "route_config": {
                     "name": "local",

@@ -1,6 +1,8 @@
 //! The upstream service behind Envoy: an HTTP/1.1 server on 127.0.0.1 that answers
 //! `200 upstream ok\n` (or, with [`ECHO_HEADER`], the request body) and records every
-//! request it receives (also a webhook receiver).
+//! request it receives (also a webhook receiver). A WebSocket handshake
+//! (`Upgrade: websocket`) is answered `101` and the connection then echoes what it
+//! receives.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -144,6 +146,7 @@ async fn serve(
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -152,7 +155,7 @@ async fn serve(
 }
 
 async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
 ) -> Response<Full<Bytes>> {
     let method = req.method().to_string();
@@ -171,6 +174,29 @@ async fn handle(
             )
         })
         .collect();
+    let websocket = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if websocket {
+        if let Ok(mut r) = requests.lock() {
+            r.push(RecordedRequest {
+                method,
+                path,
+                headers,
+                body_len: 0,
+                body: Vec::new(),
+            });
+        }
+        tokio::spawn(echo_upgraded(hyper::upgrade::on(&mut req)));
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
+        for (name, value) in [("connection", "upgrade"), ("upgrade", "websocket")] {
+            resp.headers_mut()
+                .insert(name, hyper::header::HeaderValue::from_static(value));
+        }
+        return resp;
+    }
     let echo = req.headers().contains_key(ECHO_HEADER);
     let content_type = req.headers().get(hyper::header::CONTENT_TYPE).cloned();
     let body = match req.into_body().collect().await {
@@ -203,4 +229,20 @@ async fn handle(
     resp.headers_mut()
         .insert("x-upstream", hyper::header::HeaderValue::from_static("e2e"));
     resp
+}
+
+/// Echoes what an upgraded connection receives until it closes.
+async fn echo_upgraded(upgrade: hyper::upgrade::OnUpgrade) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(upgraded) = upgrade.await else { return };
+    let mut io = TokioIo::new(upgraded);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = io.read(&mut buf).await {
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            return;
+        };
+        if io.write_all(chunk).await.is_err() {
+            return;
+        }
+    }
 }

@@ -23,6 +23,9 @@ pub struct Extra {
     response: Side,
     /// Index of the `dlp` rule of this request's path.
     dlp: Option<usize>,
+    /// An `Upgrade` header: what follows the headers is a tunnel
+    /// (WebSocket frames, masked), not a body a scan can read.
+    upgrade: bool,
     /// Findings of the in-flight scans, for the record.
     redactions: BTreeMap<String, u32>,
 }
@@ -118,6 +121,16 @@ pub enum RequestBody {
     Deny(String),
 }
 
+/// What the request headers say about what follows them.
+#[derive(Debug)]
+pub struct RequestHead<'h> {
+    pub method: &'h str,
+    /// `Content-Length`.
+    pub content_length: Option<u64>,
+    /// No body follows.
+    pub end_of_stream: bool,
+}
+
 /// What the response headers say about the body.
 #[derive(Debug, Default)]
 pub struct ResponseHead {
@@ -161,6 +174,7 @@ impl Extra {
         if name == "content-encoding" {
             self.request.encoded |= crate::text::is_coded(value);
         }
+        self.upgrade |= name == "upgrade";
         let content_type = name == "content-type";
         let recorded = capture.records_header(name);
         if !content_type && !recorded {
@@ -186,24 +200,27 @@ impl Extra {
     /// see the headers of a denied request, but never its body.
     ///
     /// A body the rule cannot scan is not held: a compressed one (its bytes
-    /// are not its text) or one whose `Content-Length` is over the rule's
-    /// `maxBodyBytes`. It is counted as one DLP could not scan, and passed
-    /// on; or refused now, naming the rule (returned), under
+    /// are not its text), one whose `Content-Length` is over the rule's
+    /// `maxBodyBytes`, and the stream of an upgrade or a `CONNECT` (held, a
+    /// WebSocket would hang). It is counted as one DLP could not scan, and
+    /// passed on; or refused now, naming the rule (returned), under
     /// `denyUnscanned`.
     pub fn scan_request(
         &mut self,
         config: &FilterConfig,
         metrics: &Metrics,
-        content_length: Option<u64>,
-        end_of_stream: bool,
+        head: &RequestHead,
     ) -> Option<String> {
         self.request.scanning = false;
         let content_type = self.request.content_type.get();
         let rule = self
             .rule(config)
-            .filter(|r| !end_of_stream && r.denies_requests() && r.covers(content_type))?;
-        let too_large = content_length.is_some_and(|n| n > rule.max_body_bytes as u64);
-        if self.request.encoded || too_large {
+            .filter(|r| !head.end_of_stream && r.denies_requests() && r.covers(content_type))?;
+        let too_large = head
+            .content_length
+            .is_some_and(|n| n > rule.max_body_bytes as u64);
+        let tunnel = self.upgrade || head.method == "CONNECT";
+        if self.request.encoded || too_large || tunnel {
             metrics.add(Counter::DlpSkipped, 1);
             return rule.deny_unscanned.then(|| rule.name.clone());
         }

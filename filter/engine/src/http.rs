@@ -9,7 +9,7 @@ use std::rc::Rc;
 use log::warn;
 
 use crate::active::Active;
-use crate::body::{Extra, MediaType, RequestBody, ResponseHead};
+use crate::body::{Extra, MediaType, RequestBody, RequestHead, ResponseHead};
 use crate::config::{FailureMode, PathNormalization};
 use crate::exchange::{Exchange, Outcome};
 use crate::host::{millis, Headers, Host};
@@ -108,9 +108,12 @@ impl HttpFilter {
             self.ex.path = forwarded;
         }
         if let Some(extra) = &mut self.ex.extra {
-            let length = self.ex.request_bytes;
-            let metrics = &active.metrics;
-            if let Some(rule) = extra.scan_request(config, metrics, length, end_of_stream) {
+            let head = RequestHead {
+                method: &self.ex.method,
+                content_length: self.ex.request_bytes,
+                end_of_stream,
+            };
+            if let Some(rule) = extra.scan_request(config, &active.metrics, &head) {
                 // `denyUnscanned`: a body its rule cannot scan is refused
                 // before any of it is read.
                 let outcome = Outcome {

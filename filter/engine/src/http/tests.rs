@@ -739,3 +739,46 @@ fn trailers_end_a_held_body_which_is_scanned_then() {
         br#"{"email": "[REDACTED:EMAIL]"}"#
     );
 }
+
+#[test]
+fn an_upgraded_stream_is_not_held_as_a_body() {
+    let rule = |deny: bool| {
+        config(&format!(
+            r#", "redaction": {{}}, "dlp": [{{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"], "denyUnscanned": {deny}}}]"#
+        ))
+    };
+    let open = |host: &MockHost, plugin: &Plugin, method: &str, upgrade: bool, id: &str| {
+        let mut headers = vec![
+            (":method", method),
+            (":path", "/pay/ws"),
+            ("x-request-id", id),
+        ];
+        if upgrade {
+            headers.extend([("connection", "upgrade"), ("upgrade", "websocket")]);
+        }
+        host.set_request_headers(&headers);
+        let mut f = plugin.http_filter();
+        let action = f.on_request_headers(host, false);
+        (f, action)
+    };
+    // A WebSocket's frames (masked) or a tunnel's bytes are no body: held,
+    // the WebSocket would hang. They go on, counted as not scanned.
+    let (host, plugin) = configured(&rule(false));
+    for (i, (method, upgrade)) in [("GET", true), ("CONNECT", false)].into_iter().enumerate() {
+        let (mut f, action) = open(&host, &plugin, method, upgrade, &format!("id-6{i}"));
+        assert_eq!(action, Action::Continue);
+        *host.request_body.borrow_mut() = b"frame 4242 4242 4242 4242".to_vec();
+        assert_eq!(f.on_request_body(&host, 25, false), Action::Continue);
+    }
+    assert!(local_replies(&host.take_calls()).is_empty());
+    assert_eq!(dlp_skipped(&host, &plugin), 2);
+    // Under `denyUnscanned` they are refused at their headers.
+    let (host, plugin) = configured(&rule(true));
+    let (_, action) = open(&host, &plugin, "GET", true, "id-62");
+    assert_eq!(action, Action::Pause);
+    assert_eq!(local_replies(&host.take_calls()).len(), 1);
+    // A request without either is held as before.
+    let (mut f, action) = open(&host, &plugin, "POST", false, "id-63");
+    assert_eq!(action, Action::Continue);
+    assert_eq!(f.on_request_body(&host, 25, false), Action::Pause);
+}
