@@ -141,6 +141,8 @@ pub struct ResponseHead {
     pub length: Option<u64>,
     /// No body follows.
     pub end_of_stream: bool,
+    /// A `101` or the answer to a `CONNECT`: what follows is a tunnel.
+    pub tunnel: bool,
 }
 
 /// The redacted parts of the record.
@@ -337,8 +339,9 @@ impl Extra {
             return false;
         }
         let too_large = head.length.is_some_and(|n| n > rule.max_body_bytes as u64);
-        if head.encoded || too_large {
-            // Compressed bodies cannot be scanned; large ones are not held.
+        if head.encoded || too_large || head.tunnel {
+            // Compressed bodies cannot be scanned; large ones are not
+            // held, nor a WebSocket's frames (it would hang).
             metrics.add(Counter::DlpSkipped, 1);
             return false;
         }

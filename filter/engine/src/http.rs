@@ -258,6 +258,7 @@ impl HttpFilter {
                 encoded,
                 length: ex.response_bytes,
                 end_of_stream,
+                tunnel: ex.status == 101 || ex.method == "CONNECT",
             };
             let rewriting = extra.response_headers(host, config, &active.metrics, head);
             if rewriting {

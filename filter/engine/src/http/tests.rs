@@ -781,4 +781,15 @@ fn an_upgraded_stream_is_not_held_as_a_body() {
     let (mut f, action) = open(&host, &plugin, "POST", false, "id-63");
     assert_eq!(action, Action::Continue);
     assert_eq!(f.on_request_body(&host, 25, false), Action::Pause);
+
+    // Nor is the upstream's side of a WebSocket held to be rewritten.
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "rewrite", "paths": ["/pay*"], "redactResponses": true}]"#,
+    ));
+    let (mut f, _) = open(&host, &plugin, "GET", true, "id-64");
+    host.set_response_headers(&[(":status", "101"), ("upgrade", "websocket")]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    *host.response_body.borrow_mut() = b"frame jane@example.com".to_vec();
+    assert_eq!(f.on_response_body(&host, 22, false), Action::Continue);
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
 }
