@@ -10,7 +10,7 @@ use observatory_redact::{count_findings, Content, Redactor};
 
 use crate::capture::{Capture, Excerpt, RecordRedaction};
 use crate::config::FilterConfig;
-use crate::dlp::{buffering, Buffering, DlpRule};
+use crate::dlp::{buffering, rewritable, Buffering, DlpRule};
 use crate::host::{Body, Headers, Host};
 use crate::metrics::{Counter, Metrics};
 
@@ -339,9 +339,11 @@ impl Extra {
             return false;
         }
         let too_large = head.length.is_some_and(|n| n > rule.max_body_bytes as u64);
-        if head.encoded || too_large || head.tunnel {
-            // Compressed bodies cannot be scanned; large ones are not
-            // held, nor a WebSocket's frames (it would hang).
+        let framed = !rewritable(self.response.content_type.get());
+        if head.encoded || too_large || head.tunnel || framed {
+            // Compressed bodies cannot be scanned, nor framed binary ones
+            // rewritten; large ones are not held, nor a WebSocket's frames
+            // (it would hang).
             metrics.add(Counter::DlpSkipped, 1);
             return false;
         }

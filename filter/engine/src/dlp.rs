@@ -226,6 +226,42 @@ impl DlpRule {
     }
 }
 
+/// Whether a response body of this `Content-Type` can be rewritten: text
+/// (`text/*`, JSON, XML, forms, scripts, YAML, GraphQL, with their `+json` /
+/// `+xml` kinds) or untyped. Other media types keep lengths and framing
+/// inside (a gRPC message, a protobuf, a PDF) that a rewrite would break, even
+/// when their bytes happen to be UTF-8.
+pub fn rewritable(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, sub)) = media.split_once('/') else {
+        return false;
+    };
+    kind == "text"
+        || (kind == "application"
+            && (sub.ends_with("+json")
+                || sub.ends_with("+xml")
+                || matches!(
+                    sub,
+                    "json"
+                        | "x-ndjson"
+                        | "xml"
+                        | "x-www-form-urlencoded"
+                        | "javascript"
+                        | "ecmascript"
+                        | "graphql"
+                        | "yaml"
+                        | "x-yaml"
+                )))
+}
+
 /// What to do with a body chunk while buffering it for a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buffering {
@@ -356,6 +392,33 @@ mod tests {
             serde_json::from_value(json!([{"name": "r", "redactResponses": true}])).unwrap();
         let e = DlpRules::compile(&specs, None).unwrap_err().to_string();
         assert_eq!(e, "dlp[0]: needs the `redaction` section");
+    }
+
+    #[test]
+    fn only_text_is_rewritten() {
+        for text in [
+            None,
+            Some("application/json; charset=utf-8"),
+            Some("Application/Problem+JSON"),
+            Some("text/html"),
+            Some("application/xml"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            assert!(rewritable(text), "{text:?}");
+        }
+        for framed in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc-web-text",
+            "application/x-protobuf",
+            "application/octet-stream",
+            "application/pdf",
+            "image/png",
+            "multipart/form-data; boundary=x",
+            "json",
+        ] {
+            assert!(!rewritable(Some(framed)), "{framed}");
+        }
     }
 
     #[test]

@@ -793,3 +793,26 @@ fn an_upgraded_stream_is_not_held_as_a_body() {
     assert_eq!(f.on_response_body(&host, 22, false), Action::Continue);
     assert_eq!(dlp_skipped(&host, &plugin), 1);
 }
+
+#[test]
+fn a_grpc_response_is_not_rewritten_whatever_its_bytes() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "dlp": [{"name": "all", "redactResponses": true}]"#,
+    ));
+    get(&host, "/public/rpc", "id-70");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    host.set_response_headers(&[(":status", "200"), ("content-type", "application/grpc")]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    // A small message is valid UTF-8; rewriting the address in it would
+    // break the protobuf's and the gRPC frame's lengths.
+    let frame = b"\0\0\0\0\x12\n\x10jane@example.com";
+    *host.response_body.borrow_mut() = frame.to_vec();
+    assert_eq!(
+        f.on_response_body(&host, frame.len(), false),
+        Action::Continue
+    );
+    assert_eq!(f.on_response_trailers(&host), Action::Continue);
+    assert_eq!(host.response_body.borrow().as_slice(), frame);
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
+}
