@@ -143,6 +143,8 @@ pub struct ResponseHead {
     pub end_of_stream: bool,
     /// A `101` or the answer to a `CONNECT`: what follows is a tunnel.
     pub tunnel: bool,
+    /// A `206`: a range of a body, which a rewrite would shift.
+    pub partial: bool,
 }
 
 /// The redacted parts of the record.
@@ -340,10 +342,10 @@ impl Extra {
         }
         let too_large = head.length.is_some_and(|n| n > rule.max_body_bytes as u64);
         let framed = !rewritable(self.response.content_type.get());
-        if head.encoded || too_large || head.tunnel || framed {
+        if head.encoded || too_large || head.tunnel || head.partial || framed {
             // Compressed bodies cannot be scanned, nor framed binary ones
-            // rewritten; large ones are not held, nor a WebSocket's frames
-            // (it would hang).
+            // or ranges rewritten; large ones are not held, nor a
+            // WebSocket's frames (it would hang).
             metrics.add(Counter::DlpSkipped, 1);
             return false;
         }

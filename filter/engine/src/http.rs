@@ -259,6 +259,7 @@ impl HttpFilter {
                 length: ex.response_bytes,
                 end_of_stream,
                 tunnel: ex.status == 101 || ex.method == "CONNECT",
+                partial: ex.status == 206,
             };
             let rewriting = extra.response_headers(host, config, &active.metrics, head);
             if rewriting {

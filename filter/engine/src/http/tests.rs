@@ -795,24 +795,34 @@ fn an_upgraded_stream_is_not_held_as_a_body() {
 }
 
 #[test]
-fn a_grpc_response_is_not_rewritten_whatever_its_bytes() {
+fn a_framed_or_partial_response_is_not_rewritten_whatever_its_bytes() {
     let (host, plugin) = configured(&config(
         r#", "redaction": {}, "dlp": [{"name": "all", "redactResponses": true}]"#,
     ));
-    get(&host, "/public/rpc", "id-70");
-    let mut f = plugin.http_filter();
-    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
-    host.set_response_headers(&[(":status", "200"), ("content-type", "application/grpc")]);
-    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
-    // A small message is valid UTF-8; rewriting the address in it would
-    // break the protobuf's and the gRPC frame's lengths.
-    let frame = b"\0\0\0\0\x12\n\x10jane@example.com";
-    *host.response_body.borrow_mut() = frame.to_vec();
-    assert_eq!(
-        f.on_response_body(&host, frame.len(), false),
-        Action::Continue
-    );
-    assert_eq!(f.on_response_trailers(&host), Action::Continue);
-    assert_eq!(host.response_body.borrow().as_slice(), frame);
-    assert_eq!(dlp_skipped(&host, &plugin), 1);
+    // A small gRPC message is valid UTF-8: rewriting the address in it
+    // would break the protobuf's and the gRPC frame's lengths. A range of a
+    // JSON body would be shifted against the rest of it.
+    let grpc = b"\0\0\0\0\x12\n\x10jane@example.com";
+    let range = br#"{"email": "jane@example.com"}"#;
+    for (i, (status, content_type, body)) in [
+        ("200", "application/grpc", &grpc[..]),
+        ("206", "application/json", &range[..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        get(&host, "/public/rpc", &format!("id-7{i}"));
+        let mut f = plugin.http_filter();
+        assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+        host.set_response_headers(&[(":status", status), ("content-type", content_type)]);
+        assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+        *host.response_body.borrow_mut() = body.to_vec();
+        assert_eq!(
+            f.on_response_body(&host, body.len(), false),
+            Action::Continue
+        );
+        assert_eq!(f.on_response_trailers(&host), Action::Continue);
+        assert_eq!(host.response_body.borrow().as_slice(), body);
+    }
+    assert_eq!(dlp_skipped(&host, &plugin), 2);
 }
