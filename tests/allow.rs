@@ -84,15 +84,8 @@ async fn post_with_body_counts_bytes_and_names_the_audit_policy() {
     let stack = Stack::start(&plugin_config()).await;
     let id = unique_id("export");
     let body = vec![b'x'; 100];
-    let resp = send(
-        stack
-            .plain()
-            .post(stack.http_url("/public/export/report"))
-            .header("x-request-id", &id)
-            .header("content-type", "text/plain")
-            .body(body),
-    )
-    .await;
+    let url = stack.http_url("/public/export/report");
+    let resp = send(post_with_id(&stack.plain(), &url, &id, "text/plain", body)).await;
     assert_eq!(resp.status, 200, "body {:?}", resp.body);
     let seen = stack
         .upstream

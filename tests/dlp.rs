@@ -24,11 +24,23 @@ fn config() -> Value {
     config
 }
 
-async fn post(stack: &Stack, path: &str, id: &str, content_type: &str, body: &str) -> Resp {
+async fn post(
+    stack: &Stack,
+    path: &str,
+    id: &str,
+    content_type: &str,
+    body: impl AsRef<[u8]>,
+) -> Resp {
     let url = stack.http_url(path);
     send(
-        post_with_id(&stack.plain(), &url, id, content_type, body.to_owned())
-            .header(ECHO_HEADER, "1"),
+        post_with_id(
+            &stack.plain(),
+            &url,
+            id,
+            content_type,
+            body.as_ref().to_vec(),
+        )
+        .header(ECHO_HEADER, "1"),
     )
     .await
 }
@@ -318,4 +330,18 @@ async fn websocket_echoes(stack: &Stack, path: &str) {
         .expect("the upstream's echo in time")
         .unwrap();
     assert_eq!(echoed, frame, "{path}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_in_utf16_is_scanned_as_its_text() {
+    let stack = Stack::start(&config()).await;
+    let id = unique_id("dlp-utf16");
+    let body = json!({"note": format!("pay with {CARD} please")}).to_string();
+    // With a byte-order mark, as Jackson and Python's `json` accept it.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(body.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let resp = post(&stack, "/public/notes", &id, "application/json", utf16).await;
+    assert_card_denied(&stack, &resp, &id).await;
 }

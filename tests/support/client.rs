@@ -290,7 +290,7 @@ pub fn post_with_id(
     url: &str,
     id: &str,
     content_type: &str,
-    body: String,
+    body: impl Into<reqwest::Body>,
 ) -> reqwest::RequestBuilder {
     client
         .post(url)

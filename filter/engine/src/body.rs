@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use observatory_redact::charset;
 use observatory_redact::fields::scanned_text;
 use observatory_redact::{count_findings, Content, Redactor};
 
@@ -289,7 +290,8 @@ impl Extra {
         let Some(redactor) = &config.redaction else {
             return RequestBody::Continue;
         };
-        let text = crate::text::lossy(body);
+        let content_type = self.request.content_type.get().unwrap_or_default();
+        let text = charset::body_text(body, content_type);
         let content = self.request.content();
         // Only a recorded excerpt needs the redacted text, and only a body
         // that may hold a denied type needs a scan for every type.
@@ -411,10 +413,23 @@ impl Extra {
         let Some(redactor) = &config.redaction else {
             return;
         };
-        let Ok(text) = String::from_utf8(body) else {
-            // Binary content is not rewritten: that would corrupt it.
-            metrics.add(Counter::DlpSkipped, 1);
-            return;
+        let content_type = self.response.content_type.get().unwrap_or_default();
+        let wide = charset::wide(&body, content_type).is_some();
+        // Binary content is not rewritten: that would corrupt it; nor is
+        // UTF-16 or UTF-32 text, which would need rewriting in its own
+        // encoding. Its excerpt is redacted when the record is built.
+        let kept = match String::from_utf8(body) {
+            Ok(text) if !wide => Ok(text),
+            Ok(text) => Err(text.into_bytes()),
+            Err(e) => Err(e.into_bytes()),
+        };
+        let text = match kept {
+            Ok(text) => text,
+            Err(bytes) => {
+                metrics.add(Counter::DlpSkipped, 1);
+                self.response.excerpt.push(bytes);
+                return;
+            }
         };
         let out = redactor.redact(&text, self.response.content());
         if !out.findings.is_empty() && host.replace_body(which, size, out.text.as_bytes()) {

@@ -45,8 +45,11 @@ pub fn redact_body(
     max: usize,
     counts: &mut BTreeMap<String, u32>,
 ) -> String {
-    let text = String::from_utf8(raw)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let text = match super::charset::wide(&raw, content_type) {
+        Some(wide) => wide.decode(&raw),
+        None => String::from_utf8(raw)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    };
     let out = redactor.redact(&text, Content::Auto(content_type));
     out.count_into(counts);
     let scanned = out.scanned();

@@ -51,6 +51,7 @@
 //! string has escapes, or a form field is percent-encoded.
 
 mod auth;
+pub mod charset;
 mod decode;
 mod detect;
 pub mod error;

@@ -826,3 +826,44 @@ fn a_framed_or_partial_response_is_not_rewritten_whatever_its_bytes() {
     }
     assert_eq!(dlp_skipped(&host, &plugin), 2);
 }
+
+#[test]
+fn a_body_in_utf16_is_scanned_as_its_text() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "recordBodies": {"maxBytes": 256}, "dlp": [{"name": "cards", "paths": ["/pay*"], "denyOnPii": ["CREDIT_CARD"]}, {"name": "rewrite", "paths": ["/public*"], "redactResponses": true}]"#,
+    ));
+    // Read as UTF-8, the zero bytes between the digits hide the card; Jackson
+    // and Python's `json` read it as JSON.
+    let utf16 =
+        |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let card = utf16(r#"{"note": "pay with 4242 4242 4242 4242"}"#);
+    assert_eq!(
+        post(&host, &plugin, "/pay/1", "id-80", &card),
+        Action::Pause
+    );
+    assert_eq!(local_replies(&host.take_calls()).len(), 1);
+    // A recorded excerpt is the text, redacted.
+    let mail = utf16(r#"{"note": "mail jane@example.com"}"#);
+    get(&host, "/public/a", "id-81");
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    host.set_response_headers(&[(":status", "200"), ("content-type", "application/json")]);
+    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+    *host.response_body.borrow_mut() = mail.clone();
+    assert_eq!(
+        f.on_response_body(&host, mail.len(), true),
+        Action::Continue
+    );
+    // Not rewritten in another encoding: passed as it is, counted.
+    assert_eq!(host.response_body.borrow().as_slice(), mail.as_slice());
+    f.on_log(&host);
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let records = sent_records(&host);
+    let rec = records
+        .iter()
+        .find(|r| r.correlation_id == "id-81")
+        .unwrap();
+    assert_eq!(rec.response_body, r#"{"note": "mail [REDACTED:EMAIL]"}"#);
+    assert_eq!(dlp_skipped(&host, &plugin), 1);
+}
