@@ -640,6 +640,51 @@ mod tests {
         }
     }
 
+    /// Whether `hir` can consume `byte`.
+    fn can_consume(hir: &Hir, byte: u8) -> bool {
+        use regex_syntax::hir::{Class, HirKind};
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => false,
+            HirKind::Literal(lit) => lit.0.contains(&byte),
+            HirKind::Class(Class::Bytes(class)) => {
+                class.iter().any(|r| (r.start()..=r.end()).contains(&byte))
+            }
+            HirKind::Class(Class::Unicode(class)) => class
+                .iter()
+                .any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
+            HirKind::Repetition(rep) => can_consume(&rep.sub, byte),
+            HirKind::Capture(cap) => can_consume(&cap.sub, byte),
+            HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+                subs.iter().any(|sub| can_consume(sub, byte))
+            }
+        }
+    }
+
+    /// The probe's argument (`probe.rs`) needs every built-in pattern to
+    /// stop at a value's delimiter: a search bounded to the value then finds
+    /// what the whole pass found there, not a shorter form it rejected in a
+    /// longer one.
+    #[test]
+    fn no_builtin_pattern_crosses_a_value_delimiter() {
+        for (ty, check, p) in BUILTIN {
+            let pattern = Pattern::parse(TypeIdx(0), *check, *p).unwrap();
+            for delimiter in [b'"', b'&', b';'] {
+                assert!(
+                    !can_consume(&pattern.hir, delimiter),
+                    "{ty} {check:?} consumes {:?}",
+                    char::from(delimiter)
+                );
+            }
+            // The check itself sees what patterns take: digits or letters.
+            assert!(
+                can_consume(&pattern.hir, b'7') || can_consume(&pattern.hir, b'a'),
+                "{ty}"
+            );
+        }
+        let custom = Pattern::parse(TypeIdx(0), Check::Custom, r#"x"y"#).unwrap();
+        assert!(can_consume(&custom.hir, b'"'));
+    }
+
     #[test]
     fn one_pass_finds_every_kind() {
         let d = detectors();

@@ -15,6 +15,14 @@
 //! claims for another type is searched instead, as any value is. The
 //! probe can say "maybe" where the whole redactor finds nothing (a number
 //! shape under `order_id`): the caller then scans whole.
+//!
+//! Where the whole scan searches a value again on its own (after its
+//! single pass ran out of budget), it finds there what the probe's single
+//! pass found: no validated built-in pattern can run over a value's
+//! delimiter (`"`, `&`, `;`; `detect`'s test
+//! `no_builtin_pattern_crosses_a_value_delimiter`), so a match bounded by
+//! the value is the one the unbounded pass met; an operator's pattern may
+//! run over one, but it is never rejected, so the probe counts it.
 
 use std::fmt;
 use std::sync::Arc;
