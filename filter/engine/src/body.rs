@@ -460,7 +460,16 @@ impl Extra {
         let mut headers = BTreeMap::new();
         for (name, value) in &self.headers {
             let redacted = rr.header(name, value);
-            headers.insert(name.clone(), redacted);
+            // A header sent on several lines keeps every line, joined as
+            // HTTP joins them (`Cookie` with `; `): a receiver may act on
+            // any of them, so the record must not show only one.
+            headers
+                .entry(name.clone())
+                .and_modify(|joined: &mut String| {
+                    joined.push_str(if name == "cookie" { "; " } else { ", " });
+                    joined.push_str(&redacted);
+                })
+                .or_insert(redacted);
         }
         let request_type = self.request.content_type.get().unwrap_or_default();
         let response_type = self.response.content_type.get().unwrap_or_default();

@@ -867,3 +867,33 @@ fn a_body_in_utf16_is_scanned_as_its_text() {
     assert_eq!(rec.response_body, r#"{"note": "mail [REDACTED:EMAIL]"}"#);
     assert_eq!(dlp_skipped(&host, &plugin), 1);
 }
+
+#[test]
+fn a_recorded_header_sent_on_several_lines_keeps_every_line() {
+    let (host, plugin) = configured(&config(
+        r#", "redaction": {}, "recordHeaders": ["x-tenant", "cookie"]"#,
+    ));
+    host.set_request_headers(&[
+        (":method", "GET"),
+        (":path", "/public/a"),
+        ("x-request-id", "id-90"),
+        ("x-tenant", "blue"),
+        ("cookie", "a=1"),
+        ("x-tenant", "red"),
+        ("cookie", "email=jane@example.com"),
+    ]);
+    let mut f = plugin.http_filter();
+    let action = f.on_request_headers(&host, true);
+    respond(&host, &mut f, action);
+    host.advance(2_000);
+    plugin.on_tick(&host);
+    let r = sent_records(&host).pop().unwrap();
+    assert_eq!(
+        r.headers.get("x-tenant").map(String::as_str),
+        Some("blue, red")
+    );
+    assert_eq!(
+        r.headers.get("cookie").map(String::as_str),
+        Some("a=1; email=[REDACTED:EMAIL]")
+    );
+}
