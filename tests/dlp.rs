@@ -345,3 +345,22 @@ async fn a_body_in_utf16_is_scanned_as_its_text() {
     let resp = post(&stack, "/public/notes", &id, "application/json", utf16).await;
     assert_card_denied(&stack, &resp, &id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_says_upgrade_is_still_scanned() {
+    let stack = Stack::start(&config()).await;
+    // Envoy forwards it as an upgrade with its `Content-Length`: an upstream
+    // that does not upgrade reads the body as a POST's. Envoy never says such
+    // a body ended; it is whole at its length.
+    let id = unique_id("dlp-post-upgrade");
+    let body = json!({"note": format!("pay with {CARD} please")}).to_string();
+    let url = stack.http_url("/public/notes");
+    let resp = send(
+        post_with_id(&stack.plain(), &url, &id, "application/json", body)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header(ECHO_HEADER, "1"),
+    )
+    .await;
+    assert_card_denied(&stack, &resp, &id).await;
+}

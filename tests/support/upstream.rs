@@ -1,7 +1,7 @@
 //! The upstream service behind Envoy: an HTTP/1.1 server on 127.0.0.1 that answers
 //! `200 upstream ok\n` (or, with [`ECHO_HEADER`], the request body) and records every
-//! request it receives (also a webhook receiver). A WebSocket handshake
-//! (`Upgrade: websocket`) is answered `101` and the connection then echoes what it
+//! request it receives (also a webhook receiver). A WebSocket handshake (a GET with
+//! `Upgrade: websocket`) is answered `101` and the connection then echoes what it
 //! receives.
 
 use std::convert::Infallible;
@@ -174,10 +174,12 @@ async fn handle(
             )
         })
         .collect();
-    let websocket = req
-        .headers()
-        .get(hyper::header::UPGRADE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    // A handshake is a GET (RFC 6455); another method's body is read as such.
+    let websocket = req.method() == hyper::Method::GET
+        && req
+            .headers()
+            .get(hyper::header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if websocket {
         if let Ok(mut r) = requests.lock() {
             r.push(RecordedRequest {

@@ -24,9 +24,12 @@ pub struct Extra {
     response: Side,
     /// Index of the `dlp` rule of this request's path.
     dlp: Option<usize>,
-    /// An `Upgrade` header: what follows the headers is a tunnel
-    /// (WebSocket frames, masked), not a body a scan can read.
+    /// An `Upgrade` header: on a GET without a body, what follows the
+    /// headers is a tunnel (WebSocket frames, masked), not a body a scan
+    /// can read.
     upgrade: bool,
+    /// A `Transfer-Encoding` header: a body follows, upgrade or not.
+    chunked: bool,
     /// Findings of the in-flight scans, for the record.
     redactions: BTreeMap<String, u32>,
 }
@@ -63,6 +66,9 @@ struct Side {
     excerpt: Excerpt,
     /// Buffering the body for a DLP scan.
     scanning: bool,
+    /// `Content-Length`: once that much is held the body is whole, even
+    /// where Envoy does not say it ended (an upgrade request's body).
+    length: Option<u64>,
 }
 
 /// Where a body callback stands.
@@ -94,7 +100,8 @@ impl Side {
                 return Step::Pass;
             }
         };
-        match buffering(size, end_of_stream, rule.max_body_bytes) {
+        let whole = end_of_stream || self.length.is_some_and(|n| size as u64 >= n);
+        match buffering(size, whole, rule.max_body_bytes) {
             Buffering::Wait => Step::Wait,
             Buffering::TooLarge => {
                 metrics.add(Counter::DlpSkipped, 1);
@@ -180,6 +187,7 @@ impl Extra {
             self.request.encoded |= crate::text::is_coded(value);
         }
         self.upgrade |= name == "upgrade";
+        self.chunked |= name == "transfer-encoding";
         let content_type = name == "content-type";
         let recorded = capture.records_header(name);
         if !content_type && !recorded {
@@ -206,8 +214,8 @@ impl Extra {
     ///
     /// A body the rule cannot scan is not held: a compressed one (its bytes
     /// are not its text), one whose `Content-Length` is over the rule's
-    /// `maxBodyBytes`, and the stream of an upgrade or a `CONNECT` (held, a
-    /// WebSocket would hang). It is counted as one DLP could not scan, and
+    /// `maxBodyBytes`, and the stream after a WebSocket handshake or a
+    /// `CONNECT` (held, a WebSocket would hang). It is counted as one DLP could not scan, and
     /// passed on; or refused now, naming the rule (returned), under
     /// `denyUnscanned`.
     pub fn scan_request(
@@ -224,12 +232,19 @@ impl Extra {
         let too_large = head
             .content_length
             .is_some_and(|n| n > rule.max_body_bytes as u64);
-        let tunnel = self.upgrade || head.method == "CONNECT";
+        // Only a handshake without a body: a POST that says `Upgrade` still
+        // sends its body to an upstream that does not upgrade.
+        let handshake = self.upgrade
+            && head.method == "GET"
+            && head.content_length.unwrap_or(0) == 0
+            && !self.chunked;
+        let tunnel = handshake || head.method == "CONNECT";
         if self.request.encoded || too_large || tunnel {
             metrics.add(Counter::DlpSkipped, 1);
             return rule.deny_unscanned.then(|| rule.name.clone());
         }
         self.request.scanning = true;
+        self.request.length = head.content_length;
         None
     }
 

@@ -777,10 +777,29 @@ fn an_upgraded_stream_is_not_held_as_a_body() {
     let (_, action) = open(&host, &plugin, "GET", true, "id-62");
     assert_eq!(action, Action::Pause);
     assert_eq!(local_replies(&host.take_calls()).len(), 1);
-    // A request without either is held as before.
+    // A request without either is held as before, and so is a POST that
+    // says `Upgrade`: an upstream that does not upgrade reads its body.
     let (mut f, action) = open(&host, &plugin, "POST", false, "id-63");
     assert_eq!(action, Action::Continue);
     assert_eq!(f.on_request_body(&host, 25, false), Action::Pause);
+    let (mut f, action) = open(&host, &plugin, "POST", true, "id-65");
+    assert_eq!(action, Action::Continue);
+    assert_eq!(f.on_request_body(&host, 25, false), Action::Pause);
+    // Envoy does not say an upgrade request's body ended: with a length, it
+    // is whole there, and scanned.
+    host.set_request_headers(&[
+        (":method", "POST"),
+        (":path", "/pay/ws"),
+        ("x-request-id", "id-66"),
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+        ("content-length", "25"),
+    ]);
+    let mut f = plugin.http_filter();
+    assert_eq!(f.on_request_headers(&host, false), Action::Continue);
+    *host.request_body.borrow_mut() = b"frame 4242 4242 4242 4242".to_vec();
+    assert_eq!(f.on_request_body(&host, 25, false), Action::Pause);
+    assert_eq!(local_replies(&host.take_calls()).len(), 1);
 
     // Nor is the upstream's side of a WebSocket held to be rewritten.
     let (host, plugin) = configured(&config(
