@@ -43,7 +43,14 @@ pub fn read_headers<H: Host>(
     host.for_each_header(Headers::Request, |name, value| match name {
         b":method" => ex.method = text(value),
         b":path" => ex.path = text(value),
-        b"user-agent" => ex.user_agent = text(value),
+        b"user-agent" => {
+            // Every line, as HTTP joins them: not only the one a sender
+            // put last.
+            if !ex.user_agent.is_empty() {
+                ex.user_agent.push_str(", ");
+            }
+            ex.user_agent.push_str(&crate::text::lossy(value));
+        }
         b"x-request-id" => {
             if seen_request_id {
                 // Two ids name no request: neither is taken.

@@ -256,3 +256,16 @@ fn the_forwarded_chain_is_recorded_and_never_the_source() {
     );
     assert_eq!(r.forwarded_for.len(), 254);
 }
+
+#[test]
+fn a_user_agent_sent_on_several_lines_is_recorded_whole() {
+    let (host, plugin) = configured(CONFIG);
+    let (_, mut records) = request(
+        &host,
+        &plugin,
+        &[("user-agent", "curl/8.5"), ("user-agent", "evil/1.0")],
+    );
+    assert_eq!(records.pop().unwrap().user_agent, "curl/8.5, evil/1.0");
+    let (_, mut records) = request(&host, &plugin, &[("user-agent", "curl/8.5")]);
+    assert_eq!(records.pop().unwrap().user_agent, "curl/8.5");
+}
