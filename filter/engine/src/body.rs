@@ -415,7 +415,9 @@ impl Extra {
         self.rewrite_response_body(host, config, metrics, body);
     }
 
-    /// The whole response body, held for its rule: redacted and replaced.
+    /// The whole response body, held for its rule: redacted and replaced,
+    /// in its own encoding (UTF-8, or UTF-16 or UTF-32 that decode and
+    /// encode back to the same bytes).
     fn rewrite_response_body<H: Host>(
         &mut self,
         host: &H,
@@ -429,16 +431,22 @@ impl Extra {
             return;
         };
         let content_type = self.response.content_type.get().unwrap_or_default();
-        let wide = charset::wide(&body, content_type).is_some();
-        // Binary content is not rewritten: that would corrupt it; nor is
-        // UTF-16 or UTF-32 text, which would need rewriting in its own
-        // encoding. Its excerpt is redacted when the record is built.
-        let kept = match String::from_utf8(body) {
-            Ok(text) if !wide => Ok(text),
-            Ok(text) => Err(text.into_bytes()),
-            Err(e) => Err(e.into_bytes()),
+        let wide = charset::wide(&body, content_type);
+        let mark = wide.is_some_and(|wide| wide.marked(&body));
+        // Binary content is not rewritten: that would corrupt it. Its
+        // excerpt is redacted when the record is built.
+        let text = match wide {
+            None => String::from_utf8(body).map_err(|e| e.into_bytes()),
+            Some(wide) => {
+                let text = wide.decode(&body);
+                if wide.encode(&text, mark) == body {
+                    Ok(text)
+                } else {
+                    Err(body)
+                }
+            }
         };
-        let text = match kept {
+        let text = match text {
             Ok(text) => text,
             Err(bytes) => {
                 metrics.add(Counter::DlpSkipped, 1);
@@ -447,8 +455,14 @@ impl Extra {
             }
         };
         let out = redactor.redact(&text, self.response.content());
-        if !out.findings.is_empty() && host.replace_body(which, size, out.text.as_bytes()) {
-            metrics.add(Counter::DlpRewritten, 1);
+        if !out.findings.is_empty() {
+            let rewritten = match wide {
+                None => host.replace_body(which, size, out.text.as_bytes()),
+                Some(wide) => host.replace_body(which, size, &wide.encode(&out.text, mark)),
+            };
+            if rewritten {
+                metrics.add(Counter::DlpRewritten, 1);
+            }
         }
         if out.truncated {
             // Rewritten as far as found; the rest may hold a value the

@@ -93,6 +93,42 @@ impl Wide {
         }
         text
     }
+
+    /// `text` in this encoding, after a byte-order mark when `mark`.
+    pub fn encode(self, text: &str, mark: bool) -> Vec<u8> {
+        let mark = mark.then_some('\u{feff}');
+        let chars = mark.into_iter().chain(text.chars());
+        match self {
+            Wide::Utf16 { big_endian } => chars
+                .flat_map(|c| {
+                    let mut units = [0u16; 2];
+                    let n = c.encode_utf16(&mut units).len();
+                    units.into_iter().take(n)
+                })
+                .flat_map(|unit| match big_endian {
+                    true => unit.to_be_bytes(),
+                    false => unit.to_le_bytes(),
+                })
+                .collect(),
+            Wide::Utf32 { big_endian } => chars
+                .flat_map(|c| match big_endian {
+                    true => u32::from(c).to_be_bytes(),
+                    false => u32::from(c).to_le_bytes(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `body` starts with this encoding's byte-order mark.
+    pub fn marked(self, body: &[u8]) -> bool {
+        let mark: &[u8] = match self {
+            Wide::Utf16 { big_endian: true } => &[0xFE, 0xFF],
+            Wide::Utf16 { big_endian: false } => &[0xFF, 0xFE],
+            Wide::Utf32 { big_endian: true } => &[0, 0, 0xFE, 0xFF],
+            Wide::Utf32 { big_endian: false } => &[0xFF, 0xFE, 0, 0],
+        };
+        body.starts_with(mark)
+    }
 }
 
 #[cfg(test)]
@@ -100,7 +136,25 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use std::borrow::Cow;
 
-    use super::{body_text, wide};
+    use super::{body_text, wide, Wide};
+
+    #[test]
+    fn a_decoded_body_encodes_back_to_its_bytes() {
+        let text = "{\"n\": \"\u{e9}\u{1F600} x\"}";
+        for wide in [
+            Wide::Utf16 { big_endian: false },
+            Wide::Utf16 { big_endian: true },
+            Wide::Utf32 { big_endian: false },
+            Wide::Utf32 { big_endian: true },
+        ] {
+            for mark in [false, true] {
+                let bytes = wide.encode(text, mark);
+                assert_eq!(wide.marked(&bytes), mark, "{wide:?}");
+                assert_eq!(wide.decode(&bytes), text, "{wide:?} {mark}");
+                assert_eq!(super::wide(&bytes, ""), Some(wide), "{wide:?} {mark}");
+            }
+        }
+    }
 
     #[test]
     fn wide_bodies_are_decoded_by_mark_charset_or_zero_bytes() {

@@ -861,29 +861,45 @@ fn a_body_in_utf16_is_scanned_as_its_text() {
         Action::Pause
     );
     assert_eq!(local_replies(&host.take_calls()).len(), 1);
-    // A recorded excerpt is the text, redacted.
+    // A response under a rewrite rule: what the client gets, and the
+    // record's excerpt.
+    let respond_with = |id: &str, body: &[u8]| {
+        get(&host, "/public/a", id);
+        let mut f = plugin.http_filter();
+        assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+        host.set_response_headers(&[(":status", "200"), ("content-type", "application/json")]);
+        assert_eq!(f.on_response_headers(&host, false), Action::Continue);
+        *host.response_body.borrow_mut() = body.to_vec();
+        assert_eq!(
+            f.on_response_body(&host, body.len(), true),
+            Action::Continue
+        );
+        f.on_log(&host);
+        host.advance(2_000);
+        plugin.on_tick(&host);
+        let sent = host.response_body.borrow().clone();
+        let excerpt = sent_records(&host)
+            .into_iter()
+            .find(|r| r.correlation_id == id)
+            .unwrap()
+            .response_body;
+        (sent, excerpt)
+    };
+    // Rewritten in its own encoding; the excerpt is the text, redacted.
     let mail = utf16(r#"{"note": "mail jane@example.com"}"#);
-    get(&host, "/public/a", "id-81");
-    let mut f = plugin.http_filter();
-    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
-    host.set_response_headers(&[(":status", "200"), ("content-type", "application/json")]);
-    assert_eq!(f.on_response_headers(&host, false), Action::Continue);
-    *host.response_body.borrow_mut() = mail.clone();
+    let redacted = r#"{"note": "mail [REDACTED:EMAIL]"}"#;
     assert_eq!(
-        f.on_response_body(&host, mail.len(), true),
-        Action::Continue
+        respond_with("id-81", &mail),
+        (utf16(redacted), redacted.to_string())
     );
-    // Not rewritten in another encoding: passed as it is, counted.
-    assert_eq!(host.response_body.borrow().as_slice(), mail.as_slice());
-    f.on_log(&host);
-    host.advance(2_000);
-    plugin.on_tick(&host);
-    let records = sent_records(&host);
-    let rec = records
-        .iter()
-        .find(|r| r.correlation_id == "id-81")
-        .unwrap();
-    assert_eq!(rec.response_body, r#"{"note": "mail [REDACTED:EMAIL]"}"#);
+    // One that does not decode and encode back to its bytes (a lone
+    // surrogate) passes as it is, counted; its excerpt is still redacted.
+    let mut broken = mail.clone();
+    broken.extend_from_slice(&0xD800u16.to_le_bytes());
+    assert_eq!(
+        respond_with("id-82", &broken),
+        (broken.clone(), format!("{redacted}\u{fffd}"))
+    );
     assert_eq!(dlp_skipped(&host, &plugin), 1);
 }
 
