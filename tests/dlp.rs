@@ -335,15 +335,30 @@ async fn websocket_echoes(stack: &Stack, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_in_utf16_is_scanned_as_its_text() {
     let stack = Stack::start(&config()).await;
+    let utf16 =
+        |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
     let id = unique_id("dlp-utf16");
     let body = json!({"note": format!("pay with {CARD} please")}).to_string();
     // With a byte-order mark, as Jackson and Python's `json` accept it.
-    let utf16: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain(body.encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
-    let resp = post(&stack, "/public/notes", &id, "application/json", utf16).await;
+    let marked = [&[0xFF, 0xFE][..], &utf16(&body)].concat();
+    let resp = post(&stack, "/public/notes", &id, "application/json", marked).await;
     assert_card_denied(&stack, &resp, &id).await;
+
+    // A response in UTF-16 (known by its zero bytes here) is rewritten in
+    // UTF-16; the echo upstream sends the request body back.
+    let id = unique_id("dlp-utf16-echo");
+    let mail = json!({"customer": {"email": EMAIL}}).to_string();
+    let resp = post(
+        &stack,
+        "/public/echo",
+        &id,
+        "application/json",
+        utf16(&mail),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let redacted = json!({"customer": {"email": "[REDACTED:EMAIL]"}}).to_string();
+    assert_eq!(resp.body.as_bytes(), utf16(&redacted).as_slice());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
