@@ -194,7 +194,7 @@ impl DlpRule {
         if self.content_types.is_empty() {
             return true;
         }
-        let media = ct.split(';').next().unwrap_or_default().trim();
+        let media = media_type(ct);
         self.content_types
             .iter()
             .any(|want| match want.strip_suffix("/*") {
@@ -235,31 +235,34 @@ pub fn rewritable(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return true;
     };
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let Some((kind, sub)) = media.split_once('/') else {
+    let Some((kind, sub)) = media_type(ct).split_once('/') else {
         return false;
     };
-    kind == "text"
-        || (kind == "application"
-            && (sub.ends_with("+json")
-                || sub.ends_with("+xml")
-                || matches!(
-                    sub,
-                    "json"
-                        | "x-ndjson"
-                        | "xml"
-                        | "x-www-form-urlencoded"
-                        | "javascript"
-                        | "ecmascript"
-                        | "graphql"
-                        | "yaml"
-                        | "x-yaml"
-                )))
+    let ends = |suffix: &str| {
+        sub.len() >= suffix.len()
+            && sub
+                .get(sub.len() - suffix.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+    };
+    const TEXT: [&str; 9] = [
+        "json",
+        "x-ndjson",
+        "xml",
+        "x-www-form-urlencoded",
+        "javascript",
+        "ecmascript",
+        "graphql",
+        "yaml",
+        "x-yaml",
+    ];
+    kind.eq_ignore_ascii_case("text")
+        || (kind.eq_ignore_ascii_case("application")
+            && (ends("+json") || ends("+xml") || TEXT.iter().any(|t| sub.eq_ignore_ascii_case(t))))
+}
+
+/// The `type/subtype` of a `Content-Type` value, without its parameters.
+fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
 }
 
 /// What to do with a body chunk while buffering it for a scan.
