@@ -30,6 +30,9 @@ pub struct Extra {
     upgrade: bool,
     /// A `Transfer-Encoding` header: a body follows, upgrade or not.
     chunked: bool,
+    /// A request `Content-Encoding` other than `identity`: the bytes are
+    /// not the text, so no scan of them can find what they hold.
+    coded: bool,
     /// Findings of the in-flight scans, for the record.
     redactions: BTreeMap<String, u32>,
 }
@@ -60,9 +63,6 @@ impl MediaType {
 #[derive(Debug, Default)]
 struct Side {
     content_type: MediaType,
-    /// A `Content-Encoding` other than `identity`: the bytes are not the
-    /// text, so no scan of them can find what they hold.
-    encoded: bool,
     excerpt: Excerpt,
     /// Buffering the body for a DLP scan.
     scanning: bool,
@@ -118,6 +118,27 @@ impl Side {
 
     fn content(&self) -> Content<'_> {
         Content::Auto(self.content_type.get().unwrap_or_default())
+    }
+
+    /// Trailers end a held body with no body callback that says so: the
+    /// body Envoy holds, if it fits `rule`; else it is counted as not
+    /// scanned and its excerpt kept.
+    fn held_at_trailers<H: Host>(
+        &mut self,
+        host: &H,
+        which: Body,
+        rule: &DlpRule,
+        metrics: &Metrics,
+    ) -> Option<Vec<u8>> {
+        self.scanning = false;
+        // One byte over the limit tells a body that is too large.
+        let body = host.body(which, 0, rule.max_body_bytes.saturating_add(1));
+        if body.len() > rule.max_body_bytes {
+            metrics.add(Counter::DlpSkipped, 1);
+            self.excerpt.push(body);
+            return None;
+        }
+        Some(body)
     }
 }
 
@@ -184,7 +205,7 @@ impl Extra {
             return;
         };
         if name == "content-encoding" {
-            self.request.encoded |= crate::text::is_coded(value);
+            self.coded |= crate::text::is_coded(value);
         }
         self.upgrade |= name == "upgrade";
         self.chunked |= name == "transfer-encoding";
@@ -239,7 +260,7 @@ impl Extra {
             && head.content_length.unwrap_or(0) == 0
             && !self.chunked;
         let tunnel = handshake || head.method == "CONNECT";
-        if self.request.encoded || too_large || tunnel {
+        if self.coded || too_large || tunnel {
             metrics.add(Counter::DlpSkipped, 1);
             return rule.deny_unscanned.then(|| rule.name.clone());
         }
@@ -282,15 +303,13 @@ impl Extra {
         let Some(rule) = self.rule(config).filter(|_| self.request.scanning) else {
             return RequestBody::Continue;
         };
-        self.request.scanning = false;
-        // One byte over the limit tells a body that is too large.
-        let body = host.body(Body::Request, 0, rule.max_body_bytes.saturating_add(1));
-        if body.len() > rule.max_body_bytes {
-            metrics.add(Counter::DlpSkipped, 1);
-            self.request.excerpt.push(body);
-            return unscanned(rule);
+        match self
+            .request
+            .held_at_trailers(host, Body::Request, rule, metrics)
+        {
+            Some(body) => self.scan_request_body(config, metrics, rule, &body),
+            None => unscanned(rule),
         }
-        self.scan_request_body(config, metrics, rule, &body)
     }
 
     /// The whole request body, held for `rule`: scanned, and denied when
@@ -405,14 +424,10 @@ impl Extra {
         let Some(rule) = self.rule(config).filter(|_| self.response.scanning) else {
             return;
         };
-        self.response.scanning = false;
-        let body = host.body(Body::Response, 0, rule.max_body_bytes.saturating_add(1));
-        if body.len() > rule.max_body_bytes {
-            metrics.add(Counter::DlpSkipped, 1);
-            self.response.excerpt.push(body);
-            return;
+        let which = Body::Response;
+        if let Some(body) = self.response.held_at_trailers(host, which, rule, metrics) {
+            self.rewrite_response_body(host, config, metrics, body);
         }
-        self.rewrite_response_body(host, config, metrics, body);
     }
 
     /// The whole response body, held for its rule: redacted and replaced,
