@@ -29,14 +29,8 @@ pub enum Wide {
 
 /// The wide encoding a body is in, if it is in one (see [`body_text`]).
 pub fn wide(body: &[u8], content_type: &str) -> Option<Wide> {
-    let head = |n: usize| body.get(..n).unwrap_or_default();
-    // Byte-order marks, the longest first (UTF-32LE's begins as UTF-16LE's).
-    match () {
-        () if head(4) == [0xFF, 0xFE, 0, 0] => return Some(Wide::Utf32 { big_endian: false }),
-        () if head(4) == [0, 0, 0xFE, 0xFF] => return Some(Wide::Utf32 { big_endian: true }),
-        () if head(2) == [0xFF, 0xFE] => return Some(Wide::Utf16 { big_endian: false }),
-        () if head(2) == [0xFE, 0xFF] => return Some(Wide::Utf16 { big_endian: true }),
-        () => {}
+    if let Some(marked) = Wide::BY_MARK.into_iter().find(|wide| wide.marked(body)) {
+        return Some(marked);
     }
     let charset = content_type
         .split(';')
@@ -52,7 +46,7 @@ pub fn wide(body: &[u8], content_type: &str) -> Option<Wide> {
         Some("utf-32le") => return Some(Wide::Utf32 { big_endian: false }),
         _ => {}
     }
-    match *head(4) {
+    match *body.get(..4).unwrap_or_default() {
         [0, 0, 0, a] if a != 0 => Some(Wide::Utf32 { big_endian: true }),
         [a, 0, 0, 0] if a != 0 => Some(Wide::Utf32 { big_endian: false }),
         [0, a, 0, b] if a != 0 && b != 0 => Some(Wide::Utf16 { big_endian: true }),
@@ -121,13 +115,25 @@ impl Wide {
 
     /// Whether `body` starts with this encoding's byte-order mark.
     pub fn marked(self, body: &[u8]) -> bool {
-        let mark: &[u8] = match self {
+        body.starts_with(self.mark())
+    }
+
+    /// Every encoding, in the order its byte-order mark is looked for: the
+    /// longest first (UTF-32LE's begins as UTF-16LE's).
+    const BY_MARK: [Wide; 4] = [
+        Wide::Utf32 { big_endian: false },
+        Wide::Utf32 { big_endian: true },
+        Wide::Utf16 { big_endian: false },
+        Wide::Utf16 { big_endian: true },
+    ];
+
+    fn mark(self) -> &'static [u8] {
+        match self {
             Wide::Utf16 { big_endian: true } => &[0xFE, 0xFF],
             Wide::Utf16 { big_endian: false } => &[0xFF, 0xFE],
             Wide::Utf32 { big_endian: true } => &[0, 0, 0xFE, 0xFF],
             Wide::Utf32 { big_endian: false } => &[0xFF, 0xFE, 0, 0],
-        };
-        body.starts_with(mark)
+        }
     }
 }
 
