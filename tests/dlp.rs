@@ -301,12 +301,8 @@ async fn a_websocket_under_a_rule_is_not_held() {
 async fn websocket_echoes(stack: &Stack, path: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let id = unique_id("dlp-ws");
-    let url = stack.http_url(path);
-    let authority = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap();
-    let mut conn = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let authority = format!("127.0.0.1:{}", stack.envoy.http_port);
+    let mut conn = tokio::net::TcpStream::connect(&authority).await.unwrap();
     let handshake = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\n\
          Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\

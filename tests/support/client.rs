@@ -356,15 +356,8 @@ pub async fn post_with_trailers(
     let request = request.body(frames).expect("request");
     let response = sender.send_request(request).await.expect("send");
     let status = response.status().as_u16();
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in response.headers() {
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    // `reqwest` and `hyper` share the `http` crate's header map.
+    let headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
