@@ -44,6 +44,9 @@ pub(super) enum Check {
     LabelledSsn,
     /// Operator patterns are taken as they match.
     Custom,
+    /// A key name of a probe's types ([`Detectors::narrowed`]), taken as
+    /// it matches.
+    KeyName,
 }
 
 impl Check {
@@ -60,7 +63,7 @@ impl Check {
             Check::Person(cue) => super::names::after_cue(hay, span, cue),
             Check::LabelledPhone => validate::labelled_phone(hay, span),
             Check::LabelledSsn => validate::labelled_ssn(hay, span),
-            Check::Custom => Some(span.clone()),
+            Check::Custom | Check::KeyName => Some(span.clone()),
         }
     }
 }
@@ -286,6 +289,28 @@ impl Pattern {
     }
 }
 
+/// A pattern of key names as keys in the input may spell them before they
+/// are normalised (`keys::normalize`): ASCII letters in either case, and
+/// `_`, `-`, `.` or spaces between characters.
+fn key_name_pattern(names: &[Vec<u8>]) -> Result<String, String> {
+    let mut alternatives = Vec::with_capacity(names.len());
+    for name in names {
+        let name = std::str::from_utf8(name).map_err(|_| "a key name is not UTF-8".to_owned())?;
+        let chars: Vec<String> = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                } else {
+                    regex_syntax::escape(c.encode_utf8(&mut [0; 4]))
+                }
+            })
+            .collect();
+        alternatives.push(chars.join(r"[_.\- ]*"));
+    }
+    Ok(format!("(?-u)(?:{})", alternatives.join("|")))
+}
+
 /// The one-line gist of a pattern error (the full text has a caret diagram
 /// over several lines, unreadable in a log line).
 pub(super) fn syntax_problem(text: &str) -> String {
@@ -356,15 +381,27 @@ impl Detectors {
     }
 
     /// The detectors of the types `kept` keeps, in the same order, so that
-    /// each finds at a position what it found there among all of them.
-    pub fn narrowed(&self, kept: impl Fn(TypeIdx) -> bool) -> Result<Self, String> {
-        let patterns = self
-            .rules
-            .iter()
-            .zip(&self.sources)
-            .filter(|((ty, _), _)| kept(*ty))
-            .map(|(&(ty, check), source)| Pattern::parse(ty, check, source.clone()))
-            .collect::<Result<_, _>>()?;
+    /// each finds at a position what it found there among all of them;
+    /// with `key_names` (normalised), a pattern before them all that finds
+    /// those names as keys spell them (any case, separators between
+    /// letters) and reports [`TypeIdx::KEY_NAME`]. Being first, it is
+    /// found wherever it matches, unless a finding before it ends the
+    /// search or the search stops being complete.
+    pub fn narrowed(
+        &self,
+        kept: impl Fn(TypeIdx) -> bool,
+        key_names: &[Vec<u8>],
+    ) -> Result<Self, String> {
+        let mut patterns = Vec::with_capacity(self.rules.len() + 1);
+        if !key_names.is_empty() {
+            let source = key_name_pattern(key_names)?;
+            patterns.push(Pattern::parse(TypeIdx::KEY_NAME, Check::KeyName, source)?);
+        }
+        for (&(ty, check), source) in self.rules.iter().zip(&self.sources) {
+            if kept(ty) {
+                patterns.push(Pattern::parse(ty, check, source.clone())?);
+            }
+        }
         let anchored: Vec<_> = self
             .anchors
             .iter()

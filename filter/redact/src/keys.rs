@@ -870,6 +870,31 @@ impl KeyRules {
         node
     }
 
+    /// The names (normalised) whose rule redacts a value as a type that
+    /// `kept` keeps, as the whole key or as its ending: a key without one
+    /// of them in it (between separators) gets no such rule.
+    pub fn names_of(&self, kept: impl Fn(TypeIdx) -> bool) -> Vec<Vec<u8>> {
+        let keeps = |ctx: Option<Ctx>| matches!(ctx, Some(Ctx::Redact { ty, .. }) if kept(ty));
+        let mut names = Vec::new();
+        // Depth first; a path from the root is a name read backwards.
+        let mut stack = vec![(0, Vec::new())];
+        while let Some((node, path)) = stack.pop() {
+            let Some(n) = self.nodes.get(node) else {
+                continue;
+            };
+            if node != 0 && (keeps(n.exact) || keeps(n.suffix)) {
+                names.push(path.iter().rev().copied().collect());
+            }
+            for &(b, child) in &n.edges {
+                let mut longer = path.clone();
+                longer.push(b);
+                stack.push((child, longer));
+            }
+        }
+        names.sort_unstable();
+        names
+    }
+
     /// The child of `node` for byte `b` (after construction).
     fn child(&self, node: usize, b: u8) -> Option<usize> {
         if node == 0 {

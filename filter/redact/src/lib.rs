@@ -71,6 +71,7 @@ mod validate;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use keys::{Ctx, KeyRules};
@@ -150,6 +151,10 @@ impl fmt::Display for PiiType {
 struct TypeIdx(u8);
 
 impl TypeIdx {
+    /// Not a type: what a probe's first pass reports for a key name of
+    /// its types ([`detect::Detectors::narrowed`]).
+    const KEY_NAME: TypeIdx = TypeIdx(u8::MAX);
+
     fn builtin(ty: &PiiType) -> Option<TypeIdx> {
         PiiType::BUILTIN
             .iter()
@@ -415,10 +420,9 @@ impl Redactor {
         (scan.finish(input), complete)
     }
 
-    /// The scanned part of an input, walked by its structure into `scan`.
-    fn walk(&self, scan: &mut Scan<'_, '_>, scanned: &[u8], content: Content<'_>) {
-        let cut = scanned.len();
-        let mut range = 0..cut;
+    /// How `scanned` is walked, over which range of it.
+    pub(crate) fn plan(&self, scanned: &[u8], content: Content<'_>) -> (Walk, Range<usize>) {
+        let mut range = 0..scanned.len();
         let walk = match content {
             Content::Json => Walk::Json,
             Content::Form => Walk::Fields(b'&', Enc::Form),
@@ -455,6 +459,13 @@ impl Redactor {
                 }
             }
         };
+        (walk, range)
+    }
+
+    /// The scanned part of an input, walked by its structure into `scan`.
+    fn walk(&self, scan: &mut Scan<'_, '_>, scanned: &[u8], content: Content<'_>) {
+        let cut = scanned.len();
+        let (walk, range) = self.plan(scanned, content);
         match walk {
             Walk::Json => {
                 let json = |escaped| if escaped { Enc::Json } else { Enc::Plain };
