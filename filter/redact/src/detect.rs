@@ -291,8 +291,15 @@ impl Pattern {
 
 /// A pattern of key names as keys in the input may spell them before they
 /// are normalised (`keys::normalize`): ASCII letters in either case, and
-/// `_`, `-`, `.` or spaces between characters.
+/// `_`, `-`, `.` or spaces between characters, then the end or a byte that
+/// no key goes on with (`"`, `=`, `:`, a tab; not a letter, digit or
+/// non-ASCII byte). Where a key starts is not matched: a walk may start a
+/// key anywhere (JSON that did not parse is searched from where it
+/// stopped, `0778tel: …` from `tel`), so a whole-key name is matched as an
+/// ending too.
 fn key_name_pattern(names: &[Vec<u8>]) -> Result<String, String> {
+    const SEP: &str = r"[_.\- ]*";
+    const END: &str = r"(?:[\x00-\x1F!-,/:-@\[-\^`{-\x7F]|$)";
     let mut alternatives = Vec::with_capacity(names.len());
     for name in names {
         let name = std::str::from_utf8(name).map_err(|_| "a key name is not UTF-8".to_owned())?;
@@ -306,7 +313,7 @@ fn key_name_pattern(names: &[Vec<u8>]) -> Result<String, String> {
                 }
             })
             .collect();
-        alternatives.push(chars.join(r"[_.\- ]*"));
+        alternatives.push(format!("{}{SEP}{END}", chars.join(SEP)));
     }
     Ok(format!("(?-u)(?:{})", alternatives.join("|")))
 }

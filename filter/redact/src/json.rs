@@ -344,6 +344,37 @@ pub(super) fn walk(
     }
 }
 
+/// The contents of the strings in `text` that hold escapes, found as a
+/// lexer finds strings: a `"` outside a string opens one, and a `\`
+/// escapes the byte after it; a string left open runs to the end. Where
+/// [`walk`] parses, these are the strings (keys too) it reports escaped;
+/// where it stops, the rest is searched as it is, so this finds more.
+pub(super) fn escaped_strings(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || loop {
+        let start = pos + memchr::memchr(b'"', text.get(pos..)?)? + 1;
+        let mut i = start;
+        let mut escaped = false;
+        let end = loop {
+            match text
+                .get(i..)
+                .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+            {
+                Some(at) if text.get(i + at) == Some(&b'"') => break i + at,
+                Some(at) => {
+                    escaped = true;
+                    i += at + 2;
+                }
+                None => break text.len(),
+            }
+        };
+        pos = end + 1;
+        if escaped {
+            return Some(start..end);
+        }
+    })
+}
+
 /// Decodes the JSON string contents `text[range]` into `out`. Invalid or
 /// truncated escapes are kept as they are (the input may be cut anywhere).
 pub(super) fn unescape(text: &[u8], range: Range<usize>, out: &mut Decoded) {

@@ -871,8 +871,8 @@ impl KeyRules {
     }
 
     /// The names (normalised) whose rule redacts a value as a type that
-    /// `kept` keeps, as the whole key or as its ending: a key without one
-    /// of them in it (between separators) gets no such rule.
+    /// `kept` keeps, as the whole key or as its ending: a key that does not
+    /// end in one of them gets no such rule.
     pub fn names_of(&self, kept: impl Fn(TypeIdx) -> bool) -> Vec<Vec<u8>> {
         let keeps = |ctx: Option<Ctx>| matches!(ctx, Some(Ctx::Redact { ty, .. }) if kept(ty));
         let mut names = Vec::new();

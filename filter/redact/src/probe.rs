@@ -28,17 +28,21 @@
 //! single pass only through a key rule of the probe's types or a value
 //! decoded before it is searched. So the single pass also looks for the
 //! names of those rules, spelled as a key may spell them (any case,
-//! separators between letters; first in priority, so that no candidate
-//! hides one), and the walk runs only when it met one or the input holds
-//! something to decode: a `\`, a `%`, or `=` and `+` (a `key=a+b` pair),
-//! or form fields. Without either, the walk would find nothing (the unit
-//! test `where_the_walk_is_skipped_it_would_find_nothing`).
+//! separators between letters, where a key can end; first in priority,
+//! so that no candidate hides one), and the walk runs only when it met
+//! one or the input holds something to decode: a `%`, `=` and `+` (a
+//! `key=a+b` pair), or form fields. JSON whose only such thing is its
+//! escapes has just its escaped strings decoded and searched. Without
+//! either, the walk would find nothing (the unit test
+//! `where_the_walk_is_skipped_it_would_find_nothing`).
 
 use std::fmt;
 use std::sync::Arc;
 
+use crate::decode::Decoded;
 use crate::detect::Detectors;
 use crate::error::ConfigError;
+use crate::json;
 use crate::keys::Ctx;
 use crate::scan::Scan;
 use crate::{Content, PiiType, Redactor, TypeIdx, Walk};
@@ -106,39 +110,80 @@ impl Probe {
         let mut first = self.first.find_iter(scanned);
         match first.next() {
             Some(m) if m.ty == TypeIdx::KEY_NAME => {
-                // The pass ended at the name: the probe's own patterns
-                // search the whole input again, then the walk meets the
-                // name's rule.
-                let mut single = r.detectors.find_iter(scanned);
-                if single.next().is_some() || single.skipped().is_some() {
+                // The pass stopped at the name, nothing before it: the
+                // probe's own patterns search on from there, then the
+                // walk meets the name's rule.
+                let mut rest = r.detectors.find_iter_in(scanned, m.start..scanned.len());
+                if rest.next().is_some() || rest.skipped().is_some() || first.skipped().is_some() {
                     return true;
                 }
             }
             Some(_) => return true,
             None if first.skipped().is_some() => return true,
-            None if !r.decodes(scanned, content) => return false,
-            None => {}
+            None => match r.left(scanned, content) {
+                Left::Nothing => return false,
+                Left::Escapes => return self.escapes_hold(scanned),
+                Left::Walk => {}
+            },
         }
+        self.walked(scanned, content)
+    }
+
+    /// The walk's answer, after a single pass that found nothing.
+    fn walked(&self, scanned: &[u8], content: Content<'_>) -> bool {
+        let r = &self.redactor;
         let mut scan = Scan::probing(r, scanned, self.kept);
         r.walk(&mut scan, scanned, content);
         scan.found_any()
     }
+
+    /// Whether JSON's escaped strings may hold one of the probe's types
+    /// when the rest of the input holds nothing for the walk ([`Left`]):
+    /// each is decoded and searched as the walk would, and one whose
+    /// decoded text holds a key name, or something to decode again, says
+    /// "maybe" at once.
+    fn escapes_hold(&self, scanned: &[u8]) -> bool {
+        let mut decoded = Decoded::default();
+        json::escaped_strings(scanned).any(|span| {
+            json::unescape(scanned, span, &mut decoded);
+            let text = &decoded.text;
+            let mut found = self.first.find_iter(text);
+            found.next().is_some() || found.skipped().is_some() || encodes(text)
+        })
+    }
+}
+
+/// What a probe's walk can add to a single pass that met no key name of
+/// its types.
+#[derive(Debug, PartialEq, Eq)]
+enum Left {
+    /// Nothing: no value is decoded before it is searched.
+    Nothing,
+    /// JSON whose only decoded values are its escaped strings.
+    Escapes,
+    /// Values decoded from percent- or `+`-encoding, or a header's rule.
+    Walk,
+}
+
+/// Whether `text` has percent-encoding, or `+` where a `key=value` pair
+/// may decode it.
+fn encodes(text: &[u8]) -> bool {
+    memchr::memchr(b'%', text).is_some()
+        || (memchr::memchr(b'=', text).is_some() && memchr::memchr(b'+', text).is_some())
 }
 
 impl Redactor {
-    /// Whether a walk of `scanned` for a probe can meet anything of its
-    /// types that the single pass did not, when no key name of its types
-    /// is there: only a value decoded first (JSON escapes, percent- or
-    /// `+`-encoding, in fields or in `key=value` pairs), or the value of
-    /// a header whose name has a rule.
-    fn decodes(&self, scanned: &[u8], content: Content<'_>) -> bool {
+    /// What a walk of `scanned` for a probe can meet of its types that the
+    /// single pass did not, when no key name of its types is there: only
+    /// values decoded first (JSON escapes, percent- or `+`-encoding, in
+    /// fields or in `key=value` pairs), or the value of a header whose
+    /// name has a rule.
+    fn left(&self, scanned: &[u8], content: Content<'_>) -> Left {
         match self.plan(scanned, content).0 {
-            Walk::Fields(..) | Walk::Value(Ctx::Redact { .. }) => true,
-            Walk::Json | Walk::Value(_) => {
-                memchr::memchr2(b'\\', b'%', scanned).is_some()
-                    || (memchr::memchr(b'=', scanned).is_some()
-                        && memchr::memchr(b'+', scanned).is_some())
-            }
+            Walk::Fields(..) | Walk::Value(Ctx::Redact { .. }) => Left::Walk,
+            _ if encodes(scanned) => Left::Walk,
+            Walk::Json if memchr::memchr(b'\\', scanned).is_some() => Left::Escapes,
+            Walk::Json | Walk::Value(_) => Left::Nothing,
         }
     }
 }
@@ -180,9 +225,11 @@ mod tests {
         }
     }
 
-    /// The claim `may_hold` rests on when it skips the walk: with no key
+    /// The claims `may_hold` rests on where it does not walk: with no key
     /// name of the probe's types and nothing to decode, the walk finds
-    /// nothing the single pass did not.
+    /// nothing the single pass did not; in JSON with nothing to decode
+    /// but escaped strings, it finds something only where they may hold
+    /// something.
     #[test]
     fn where_the_walk_is_skipped_it_would_find_nothing() {
         let redactor = Redactor::new(&RedactionConfig::default()).unwrap();
@@ -193,10 +240,17 @@ mod tests {
             ("json", r#"{"TeLeFoN": "abc", "x": "+1"}"#),
             ("text", "pass_WORD=hunter2 and s.s.n: 078-05-1120"),
             ("json", r#"{"note": "card=4111+1111+1111+1111"}"#),
+            ("json", r#"{"\u0073sn": "abc", "n": "\u00e9"}"#),
+            ("json", r#"{"n": "\u0030\u0037\u0038-05-1120"}"#),
+            (
+                "json",
+                r#"{"n": "card=4111\u002b1111\u002b1111\u002b1111"}"#,
+            ),
+            ("json", r#"{"n": "x\"y", "m": "4111 1111 1111 1111""#),
         ] {
             inputs.push((kind.into(), text.into(), None));
         }
-        let (mut skipped, mut walked) = (0, 0);
+        let mut seen = [0; 3];
         for ty in &PiiType::BUILTIN {
             let probe = redactor.probe(std::slice::from_ref(ty)).unwrap();
             let r = &probe.redactor;
@@ -207,50 +261,69 @@ mod tests {
                 if first.next().is_some() || first.skipped().is_some() {
                     continue;
                 }
-                let mut scan = Scan::probing(r, scanned, probe.kept);
-                r.walk(&mut scan, scanned, content);
-                if r.decodes(scanned, content) {
-                    walked += 1;
-                } else {
-                    skipped += 1;
-                    assert!(
-                        !scan.found_any(),
-                        "{ty}: the walk finds what the skip clears in {text:?}"
-                    );
-                }
+                let walked = probe.walked(scanned, content);
+                let left = r.left(scanned, content);
+                let cleared = match left {
+                    Left::Nothing => true,
+                    Left::Escapes => !probe.escapes_hold(scanned),
+                    Left::Walk => false,
+                };
+                assert!(
+                    !(walked && cleared),
+                    "{ty}: the walk finds what {left:?} clears in {text:?}"
+                );
+                seen[left as usize] += 1;
             }
         }
-        // Most inputs decode nothing; some do.
-        assert!(skipped > walked && walked > 0, "{skipped} / {walked}");
+        // Each way is taken, most inputs having nothing to decode.
+        let [nothing, escapes, walk] = seen;
+        assert!(
+            nothing > escapes + walk && escapes > 0 && walk > 0,
+            "{seen:?}"
+        );
     }
 
     #[test]
     fn key_names_are_found_as_keys_spell_them() {
         let redactor = Redactor::new(&RedactionConfig::default()).unwrap();
-        let probe = redactor.probe(&[PiiType::UsSsn]).unwrap();
+        let named = |probe: &Probe, text: &str| {
+            probe.first.find_iter(text.as_bytes()).next().map(|m| m.ty) == Some(TypeIdx::KEY_NAME)
+        };
+        let ssn = redactor.probe(&[PiiType::UsSsn]).unwrap();
         for text in [
+            r#"{"ssn": 1}"#,
+            r#"{"SSN": 1}"#,
+            r#"{"S_s-N": 1}"#,
+            r#"{"_ssn_": 1}"#,
+            "my ssn: 1",
             "ssn",
-            "SSN",
-            "S_s-N",
-            "customer_ssn",
-            "Social Security Number",
-            "social.security-NUMBER",
+            "Social Security Number\t: 1",
+            r#"{"social.security-NUMBER": 1}"#,
+            // Where a key starts is not known (`0778ssn: …` is searched
+            // from `ssn` when the JSON before it did not parse).
+            r#"{"customer_ssn": 1}"#,
+            "0778ssn: 1",
         ] {
-            let m = probe.first.find_iter(text.as_bytes()).next();
-            assert_eq!(m.map(|m| m.ty), Some(TypeIdx::KEY_NAME), "{text}");
+            assert!(named(&ssn, text), "{text}");
         }
-        for text in ["s/s/n", "social security", "sn"] {
-            assert!(
-                probe.first.find_iter(text.as_bytes()).next().is_none(),
-                "{text}"
-            );
+        // These keys do not end in it.
+        for text in [r#"{"ssn2": 1}"#, r#"{"ssnx": 1}"#, r#"{"s/s/n": 1}"#] {
+            assert!(!named(&ssn, text), "{text}");
         }
-        // Non-ASCII names match as written, ASCII letters in any case.
+        // Endings count as endings: `…phonenumber`, `…電話`.
         let phone = redactor.probe(&[PiiType::Phone]).unwrap();
-        for text in ["móvil", "MóVIL", "電話"] {
-            let m = phone.first.find_iter(text.as_bytes()).next();
-            assert_eq!(m.map(|m| m.ty), Some(TypeIdx::KEY_NAME), "{text}");
+        for text in [
+            r#"{"home_phone_number": 1}"#,
+            "連絡先の電話: 1",
+            r#"{"Móvil": 1}"#,
+        ] {
+            assert!(named(&phone, text), "{text}");
         }
-        assert!(phone.first.find_iter("MÓVIL".as_bytes()).next().is_none());
+        for text in [r#"{"MÓVIL": 1}"#, r#"{"telx": 1}"#] {
+            assert!(!named(&phone, text), "{text}");
+        }
+        let person = redactor.probe(&[PiiType::Person]).unwrap();
+        assert!(named(&person, r#"{"name": 1}"#));
+        assert!(!named(&person, r#"{"name_of_product": 1}"#));
     }
 }

@@ -117,6 +117,23 @@ fn values_other_rules_claim_or_suppress_are_still_searched() {
         "card=4111+1111+1111+1111",
         Content::Form
     ));
+    // … and a `key=value` pair's `+` or `%XX` inside a JSON string.
+    let pair = r#"{"note": "x=4111+1111+1111+1111"}"#;
+    assert!(support::found(pair, Content::Json)
+        .iter()
+        .any(|(_, ty)| ty == "CREDIT_CARD"));
+    assert!(maybe(&[PiiType::CreditCard], pair, Content::Json));
+    let pair = r#"{"note": "n=078%2D05%2D1120"}"#;
+    assert!(support::found(pair, Content::Json)
+        .iter()
+        .any(|(_, ty)| ty == "US_SSN"));
+    assert!(maybe(&ssn, pair, Content::Json));
+    // A key can start anywhere: JSON that did not parse is searched from
+    // where it stopped, here after the number `078-05-1120`, so `tel:`
+    // is a phone key there.
+    let glued = "078-05-1120tel: Dear ";
+    assert!(support::found(glued, Content::Json).contains(&("Dear".into(), "PHONE".into())));
+    assert!(maybe(&[PiiType::Phone], glued, Content::Json));
     // Clean of it: cleared, though other PII is there.
     assert!(!maybe(
         &ssn,
@@ -179,6 +196,7 @@ mod generated {
             r#"(\{|\}|\[|\]|"|:|,|=|&|;| |\n|"ssn"|"phone"|"order_id"|"customer"|"name"|"#,
             r#""password"|"value"|"card"|"email"|"version"|ssn=|tel: |Dear |SSN |"#,
             r#""S_s-N"|"Social Security\.number"|"PHONE-Number"|Pass_Word=|"e\.mail"|"#,
+            r#"my ssn: |"customer_ssn"|\tssn\t:|"name_of_product"|hotel: |true|0778|"#,
             r#"078-05-1120|078 05 1120|078051120|000-12-3456|4111 1111 1111 1111|"#,
             r#"4111\+1111\+1111\+1111|4111111111111112|%2D|\\u0030|\\u002d|jane@example\.com|"#,
             r#"Jane Doe|\+1 415 555 2671|030 1234 5678|DE89370400440532013000|10\.0\.0\.1|"#,
