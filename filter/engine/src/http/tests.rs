@@ -185,14 +185,21 @@ fn records_with_excerpts_are_built_on_the_next_tick() {
     assert_eq!(sent.len(), 2, "heartbeat and the record's batch: {calls:?}");
 }
 
-#[test]
-fn a_dlp_response_is_held_and_rewritten_without_its_length() {
+/// A GET to `/pay/1` under a `redactResponses` rule, past its request
+/// headers.
+fn rewriting_pay(request_id: &str) -> (MockHost, Plugin, HttpFilter) {
     let (host, plugin) = configured(&config(
         r#", "redaction": {}, "dlp": [{"name": "pay", "paths": ["/pay*"], "redactResponses": true}]"#,
     ));
-    get(&host, "/pay/1", "id-6");
+    get(&host, "/pay/1", request_id);
     let mut f = plugin.http_filter();
     assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    (host, plugin, f)
+}
+
+#[test]
+fn a_dlp_response_is_held_and_rewritten_without_its_length() {
+    let (host, _plugin, mut f) = rewriting_pay("id-6");
     host.set_response_headers(&[
         (":status", "200"),
         ("content-type", "application/json"),
@@ -226,12 +233,7 @@ fn a_dlp_response_is_held_and_rewritten_without_its_length() {
 
 #[test]
 fn a_coded_dlp_response_is_not_held_whatever_the_order_of_its_codings() {
-    let (host, plugin) = configured(&config(
-        r#", "redaction": {}, "dlp": [{"name": "pay", "paths": ["/pay*"], "redactResponses": true}]"#,
-    ));
-    get(&host, "/pay/1", "id-7");
-    let mut f = plugin.http_filter();
-    assert_eq!(f.on_request_headers(&host, true), Action::Continue);
+    let (host, plugin, mut f) = rewriting_pay("id-7");
     host.set_response_headers(&[
         (":status", "200"),
         ("content-type", "application/json"),
