@@ -1,93 +1,71 @@
 //! The engine's [`Host`] on proxy-wasm: a zero-sized type whose methods are
-//! the host calls.
-//!
-//! The SDK's `Context` helpers unwrap host errors (a panic kills the VM), so
-//! everything here goes through `proxy_wasm::hostcalls` or the raw ABI and
-//! turns errors into `None`, an empty value or a [`HostError`].
+//! the host calls of [`crate::abi`]. A failed call is `None`, an empty value
+//! or a [`HostError`], never a panic.
 
 use std::time::{Duration, SystemTime};
 
 use log::warn;
 use observatory_engine::header_map;
 use observatory_engine::host::{Body, Headers, Host, HostError};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+
+use crate::abi::{self, Status, OK};
 
 /// Envoy, as the engine sees it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WasmHost;
 
-#[link(wasm_import_module = "env")]
-extern "C" {
-    /// The ABI call behind the SDK's `get_map`, which would allocate two
-    /// `String`s per header and panic on a non-UTF-8 value or a non-Ok status.
-    fn proxy_get_header_map_pairs(
-        map_type: MapType,
-        return_map_data: *mut *mut u8,
-        return_map_size: *mut usize,
-    ) -> Status;
-
-    /// Behind the SDK's `get_property`, which copies and re-encodes the
-    /// path on every call and panics on an unexpected status.
-    fn proxy_get_property(
-        path_data: *const u8,
-        path_size: usize,
-        return_value_data: *mut *mut u8,
-        return_value_size: *mut usize,
-    ) -> Status;
-
-    /// Behind the SDK's `send_http_response`, which panics on a non-Ok status.
-    #[allow(clippy::too_many_arguments, reason = "the ABI's signature")]
-    fn proxy_send_local_response(
-        status_code: u32,
-        status_code_details_data: *const u8,
-        status_code_details_size: usize,
-        body_data: *const u8,
-        body_size: usize,
-        headers_data: *const u8,
-        headers_size: usize,
-        grpc_status: i32,
-    ) -> Status;
+fn result(status: Status) -> Result<(), HostError> {
+    match status {
+        OK => Ok(()),
+        other => Err(HostError(abi::status_name(other))),
+    }
 }
 
-fn error(status: Status) -> HostError {
-    HostError(match status {
-        Status::Ok => "Ok",
-        Status::NotFound => "NotFound",
-        Status::BadArgument => "BadArgument",
-        Status::SerializationFailure => "SerializationFailure",
-        Status::ParseFailure => "ParseFailure",
-        Status::Empty => "Empty",
-        Status::CasMismatch => "CasMismatch",
-        Status::InternalFailure => "InternalFailure",
-        _ => "an unknown status",
-    })
+/// A buffer the host filled, as an owned `Vec`.
+///
+/// # Safety
+/// `status`, `data` and `size` are a host call's answer: on [`OK`] a
+/// non-null `data` is `size` bytes the host allocated through this module's
+/// `proxy_on_memory_allocate` (the Rust global allocator) and handed to us.
+unsafe fn take(status: Status, data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if status != OK || data.is_null() {
+        return None;
+    }
+    // SAFETY: as the caller promises.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 
-fn map_type(map: Headers) -> MapType {
+fn map_type(map: Headers) -> u32 {
     match map {
-        Headers::Request => MapType::HttpRequestHeaders,
-        Headers::Response => MapType::HttpResponseHeaders,
+        Headers::Request => abi::map::REQUEST_HEADERS,
+        Headers::Response => abi::map::RESPONSE_HEADERS,
     }
 }
 
-fn buffer_type(body: Body) -> BufferType {
+fn buffer_type(body: Body) -> u32 {
     match body {
-        Body::Request => BufferType::HttpRequestBody,
-        Body::Response => BufferType::HttpResponseBody,
+        Body::Request => abi::buffer::REQUEST_BODY,
+        Body::Response => abi::buffer::RESPONSE_BODY,
     }
 }
 
-fn buffer(which: BufferType, start: usize, size: usize) -> Vec<u8> {
-    hostcalls::get_buffer(which, start, size)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+fn buffer(which: u32, start: usize, size: usize) -> Vec<u8> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut len: usize = 0;
+    // SAFETY: the host only writes the two out-parameters.
+    let status = unsafe { abi::proxy_get_buffer_bytes(which, start, size, &mut data, &mut len) };
+    // SAFETY: a host call's answer.
+    unsafe { take(status, data, len) }.unwrap_or_default()
 }
 
 impl Host for WasmHost {
     fn now(&self) -> SystemTime {
-        hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH)
+        let mut nanos: u64 = 0;
+        // SAFETY: the host only writes the out-parameter.
+        match unsafe { abi::proxy_get_current_time_nanoseconds(&mut nanos) } {
+            OK => SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
+            _ => SystemTime::UNIX_EPOCH,
+        }
     }
 
     fn property(&self, path: &[u8]) -> Option<Vec<u8>> {
@@ -95,13 +73,10 @@ impl Host for WasmHost {
         let mut size: usize = 0;
         // SAFETY: the host reads `path` during the call and only writes the
         // two out-parameters.
-        let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
-        if status != Status::Ok || data.is_null() {
-            return None;
-        }
-        // SAFETY: as in `for_each_header`: `size` bytes allocated through
-        // this module's allocator, now owned by us.
-        Some(unsafe { Vec::from_raw_parts(data, size, size) })
+        let status =
+            unsafe { abi::proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
+        // SAFETY: a host call's answer.
+        unsafe { take(status, data, size) }
     }
 
     /// One host call, no copies.
@@ -109,21 +84,33 @@ impl Host for WasmHost {
         let mut data: *mut u8 = std::ptr::null_mut();
         let mut size: usize = 0;
         // SAFETY: the host only writes the two out-parameters.
-        let status = unsafe { proxy_get_header_map_pairs(map_type(map), &mut data, &mut size) };
-        if status != Status::Ok || data.is_null() {
+        let status =
+            unsafe { abi::proxy_get_header_map_pairs(map_type(map), &mut data, &mut size) };
+        // SAFETY: a host call's answer.
+        let Some(bytes) = (unsafe { take(status, data, size) }) else {
             return;
-        }
-        // SAFETY: on Ok the host returns a buffer of `size` bytes that it
-        // allocated through this module's `proxy_on_memory_allocate` (the Rust
-        // global allocator), handing ownership to us; the SDK frees it the same way.
-        let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+        };
         if let Err(e) = header_map::for_each(&bytes, visit) {
             warn!("{e}");
         }
     }
 
     fn set_header(&self, map: Headers, name: &str, value: Option<&str>) {
-        let _ = hostcalls::set_map_value(map_type(map), name, value);
+        // SAFETY: the host only reads the buffers during the call.
+        let _ = unsafe {
+            match value {
+                Some(value) => abi::proxy_replace_header_map_value(
+                    map_type(map),
+                    name.as_ptr(),
+                    name.len(),
+                    value.as_ptr(),
+                    value.len(),
+                ),
+                None => {
+                    abi::proxy_remove_header_map_value(map_type(map), name.as_ptr(), name.len())
+                }
+            }
+        };
     }
 
     fn send_local_response(
@@ -136,8 +123,8 @@ impl Host for WasmHost {
         let headers = header_map::serialize(headers);
         // SAFETY: every pointer/length pair describes a live buffer the host
         // only reads during the call.
-        let result = unsafe {
-            proxy_send_local_response(
+        result(unsafe {
+            abi::proxy_send_local_response(
                 status,
                 details.as_ptr(),
                 details.len(),
@@ -147,11 +134,7 @@ impl Host for WasmHost {
                 headers.len(),
                 -1,
             )
-        };
-        match result {
-            Status::Ok => Ok(()),
-            other => Err(error(other)),
-        }
+        })
     }
 
     fn body(&self, which: Body, start: usize, size: usize) -> Vec<u8> {
@@ -159,11 +142,15 @@ impl Host for WasmHost {
     }
 
     fn replace_body(&self, which: Body, size: usize, data: &[u8]) -> bool {
-        hostcalls::set_buffer(buffer_type(which), 0, size, data).is_ok()
+        // SAFETY: the host only reads `data` during the call.
+        let status = unsafe {
+            abi::proxy_set_buffer_bytes(buffer_type(which), 0, size, data.as_ptr(), data.len())
+        };
+        status == OK
     }
 
     fn plugin_configuration(&self) -> Vec<u8> {
-        buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        buffer(abi::buffer::PLUGIN_CONFIGURATION, 0, usize::MAX)
     }
 
     fn env_var(&self, name: &str) -> Option<String> {
@@ -172,7 +159,9 @@ impl Host for WasmHost {
     }
 
     fn set_tick_period(&self, period: Duration) -> Result<(), HostError> {
-        hostcalls::set_tick_period(period).map_err(error)
+        let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+        // SAFETY: no pointers.
+        result(unsafe { abi::proxy_set_tick_period_milliseconds(millis) })
     }
 
     fn open_grpc_stream(
@@ -182,35 +171,63 @@ impl Host for WasmHost {
         method: &str,
         initial_metadata: &[(&str, &[u8])],
     ) -> Result<u32, HostError> {
-        hostcalls::open_grpc_stream(service, service_name, method, initial_metadata.to_vec())
-            .map_err(error)
+        let metadata = header_map::serialize(initial_metadata);
+        let mut token: u32 = 0;
+        // SAFETY: every pointer/length pair describes a live buffer the host
+        // only reads during the call; it only writes `token`.
+        result(unsafe {
+            abi::proxy_grpc_stream(
+                service.as_ptr(),
+                service.len(),
+                service_name.as_ptr(),
+                service_name.len(),
+                method.as_ptr(),
+                method.len(),
+                metadata.as_ptr(),
+                metadata.len(),
+                &mut token,
+            )
+        })?;
+        Ok(token)
     }
 
     fn send_grpc_message(&self, token: u32, message: &[u8]) -> Result<(), HostError> {
-        // Not the SDK's `Context::send_grpc_stream_message`: it panics on error.
-        hostcalls::send_grpc_stream_message(token, Some(message), false).map_err(error)
+        // SAFETY: the host only reads `message` during the call.
+        result(unsafe { abi::proxy_grpc_send(token, message.as_ptr(), message.len(), 0) })
     }
 
     fn cancel_grpc_stream(&self, token: u32) {
-        let _ = hostcalls::cancel_grpc_stream(token);
+        // SAFETY: no pointers.
+        let _ = unsafe { abi::proxy_grpc_cancel(token) };
     }
 
     fn grpc_message(&self, size: usize) -> Vec<u8> {
-        buffer(BufferType::GrpcReceiveBuffer, 0, size)
+        buffer(abi::buffer::GRPC_RECEIVE, 0, size)
     }
 
     fn grpc_status_message(&self) -> String {
-        hostcalls::get_grpc_status()
-            .ok()
-            .and_then(|(_, m)| m)
+        let mut code: u32 = 0;
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: the host only writes the three out-parameters.
+        let status = unsafe { abi::proxy_get_status(&mut code, &mut data, &mut size) };
+        // SAFETY: a host call's answer.
+        unsafe { take(status, data, size) }
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .unwrap_or_default()
     }
 
     fn define_counter(&self, name: &str) -> Result<u32, HostError> {
-        hostcalls::define_metric(MetricType::Counter, name).map_err(error)
+        let mut id: u32 = 0;
+        // SAFETY: the host reads `name` during the call and only writes `id`.
+        result(unsafe {
+            abi::proxy_define_metric(abi::METRIC_COUNTER, name.as_ptr(), name.len(), &mut id)
+        })?;
+        Ok(id)
     }
 
     fn increment_counter(&self, id: u32, by: u64) {
-        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        // SAFETY: no pointers.
+        let _ = unsafe { abi::proxy_increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)) };
     }
 }

@@ -21,8 +21,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
-/// The filter's own host (`filter/wasm/src/host.rs`), so that the floor
-/// makes its calls with exactly the filter's code.
+/// The filter's own host (`filter/wasm/src/host.rs`) and the ABI it calls,
+/// so that the floor makes its calls with exactly the filter's code.
+#[path = "../../../../filter/wasm/src/abi.rs"]
+#[allow(dead_code, reason = "the floor makes only some of the filter's calls")]
+mod abi;
 #[path = "../../../../filter/wasm/src/host.rs"]
 mod host;
 
