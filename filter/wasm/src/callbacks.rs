@@ -150,6 +150,10 @@ pub extern "C" fn proxy_on_log(id: u32) {
             filter.on_log(&WasmHost);
         } else if let Some(plugin) = contexts.root(id) {
             plugin.on_log(&WasmHost);
+        } else {
+            // Envoy logs a stream before it is done; if that ever changed,
+            // say so rather than lose records unseen.
+            warn!("no context {id} to log: its audit record is lost");
         }
         Some(())
     });
