@@ -55,6 +55,7 @@ lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) -p observatory-filter -p observatory-engine -p observatory-redact -p observatory-proto -p observatory-bench-floor -p observatory-bench-bare --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) -p observatory-bench-bare --all-features -- -D warnings
 	python3 .ci/import-cycles
 
 ## test: every unit and end-to-end test (real Envoy + built wasm + collector), then the mesh checks
