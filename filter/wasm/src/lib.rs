@@ -12,6 +12,7 @@ mod callbacks;
 mod contexts;
 mod host;
 mod logger;
+mod memory;
 
 #[cfg(target_os = "wasi")]
 extern "C" {

@@ -26,16 +26,11 @@ mod abi;
 #[path = "../../../../filter/wasm/src/host.rs"]
 mod host;
 
-/// The ABI version Envoy checks for.
-#[no_mangle]
-pub extern "C" fn proxy_abi_version_0_2_1() {}
-
-/// Buffers Envoy hands over (configuration, header maps) are allocated
-/// here as the filter allocates them; only `calls` reads (and frees) them.
-#[no_mangle]
-pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
-    Box::into_raw(Box::<[u8]>::new_uninit_slice(size)).cast::<u8>()
-}
+/// The ABI version and the allocator, the filter's own: buffers Envoy hands
+/// over are allocated as the filter allocates them (only `calls` reads and
+/// frees them).
+#[path = "../../../../filter/wasm/src/memory.rs"]
+mod memory;
 
 #[no_mangle]
 pub extern "C" fn proxy_on_vm_start(_root: u32, _size: usize) -> bool {
