@@ -7,7 +7,7 @@ struct Logger;
 
 static LOGGER: Logger = Logger;
 
-/// Installs the logger once; later calls only change the level.
+/// Installs the logger and the panic hook; called once, from `_initialize`.
 pub fn init(max: log::LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(max);
